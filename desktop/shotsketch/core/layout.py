@@ -1,0 +1,575 @@
+"""Shot layouts: subjects with boxes over clip time, their JSON form and its validation.
+
+Coordinates are normalized to the frame: ``x`` and ``y`` in [0, 1], ``y`` pointing down.
+``t`` is clip time in [0, 1]. Every value here is immutable; editing returns a new object,
+which is what the canvas's undo stack relies on.
+
+A ``Subject`` and a ``Layout`` validate themselves when they are built, so an invalid
+layout cannot exist; :class:`LayoutError` says which subject and which keyframe is wrong.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+SCHEMA_VERSION = 1
+"""The layout JSON schema version this code writes (and the newest it reads)."""
+
+MIN_BOX_SIZE = 0.005
+"""The smallest box width or height, as a fraction of the frame (about 4 px at 832 wide)."""
+
+MIN_ASPECT = 0.1
+MAX_ASPECT = 10.0
+MAX_NAME_LENGTH = 200
+MAX_SUBJECTS = 64
+MAX_KEYFRAMES = 1000
+T_EPSILON = 1e-9
+
+ASPECT_832x480 = 832 / 480
+ASPECT_1280x704 = 1280 / 704
+
+_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+class LayoutError(ValueError):
+    """A layout that cannot be used, with a message naming the subject and keyframe."""
+
+
+class Easing(Enum):
+    LINEAR = "linear"
+    EASE_IN_OUT = "ease_in_out"
+
+    def apply(self, u: float) -> float:
+        """Map linear progress ``u`` in [0, 1] to eased progress in [0, 1] (monotone)."""
+        u = min(1.0, max(0.0, u))
+        if self is Easing.EASE_IN_OUT:
+            return u * u * (3.0 - 2.0 * u)
+        return u
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LayoutError(f"{what} must be a number, not {type(value).__name__} {value!r:.40}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise LayoutError(f"{what} must be a finite number, not {result}")
+    return result
+
+
+def _lerp(a: float, b: float, u: float) -> float:
+    # (1-u)*a + u*b, clamped to [min(a,b), max(a,b)] so rounding never leaves the segment.
+    value = (1.0 - u) * a + u * b
+    lo, hi = (a, b) if a <= b else (b, a)
+    return min(hi, max(lo, value))
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in normalized frame coordinates (y down). Any finite numbers are allowed;
+    :meth:`problems` says whether it is a usable subject box (inside the frame, not inverted)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    def __post_init__(self) -> None:
+        for name in ("left", "top", "right", "bottom"):
+            object.__setattr__(self, name, _number(getattr(self, name), f"box {name}"))
+
+    @classmethod
+    def from_center(cls, cx: float, cy: float, width: float, height: float) -> Box:
+        return cls(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
+
+    @classmethod
+    def from_list(cls, values: Any, what: str = "box") -> Box:
+        if not isinstance(values, (list, tuple)) or len(values) != 4:
+            raise LayoutError(f"{what} must be a list of 4 numbers [left, top, right, bottom], not {values!r:.60}")
+        left, top, right, bottom = (_number(v, f"{what} {n}") for v, n in zip(values, ("left", "top", "right", "bottom")))
+        return cls(left, top, right, bottom)
+
+    def to_list(self) -> list[float]:
+        return [self.left, self.top, self.right, self.bottom]
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.left + self.right) / 2, (self.top + self.bottom) / 2)
+
+    @property
+    def center_x(self) -> float:
+        return (self.left + self.right) / 2
+
+    @property
+    def center_y(self) -> float:
+        return (self.top + self.bottom) / 2
+
+    def problems(self) -> list[str]:
+        """Plain-language reasons this box cannot be a subject box; empty when it can."""
+        out: list[str] = []
+        if self.left > self.right:
+            out.append(f"box is inverted: left {self.left:g} is right of right {self.right:g}")
+        if self.top > self.bottom:
+            out.append(f"box is inverted: top {self.top:g} is below bottom {self.bottom:g}")
+        if not out and (self.width < MIN_BOX_SIZE - 1e-9 or self.height < MIN_BOX_SIZE - 1e-9):
+            out.append(
+                f"box is zero-size ({self.width:g} x {self.height:g}; each side must be at least {MIN_BOX_SIZE:g} of the frame)"
+            )
+        outside = [
+            f"{n} {v:g}" for n, v in zip(("left", "top", "right", "bottom"), self.to_list()) if not 0.0 <= v <= 1.0
+        ]
+        if outside:
+            out.append(f"box is outside the frame ({', '.join(outside)}; coordinates must be between 0 and 1)")
+        return out
+
+    def is_valid(self) -> bool:
+        return not self.problems()
+
+    def translated(self, dx: float, dy: float) -> Box:
+        return Box(self.left + dx, self.top + dy, self.right + dx, self.bottom + dy)
+
+    def scaled(self, factor: float) -> Box:
+        """The box scaled about its center."""
+        cx, cy = self.center
+        return Box.from_center(cx, cy, self.width * factor, self.height * factor)
+
+    def fitted(self) -> Box:
+        """The box moved (and if need be shrunk) so that it lies inside the frame."""
+        width = min(max(self.width, MIN_BOX_SIZE), 1.0)
+        height = min(max(self.height, MIN_BOX_SIZE), 1.0)
+        left = min(max(self.left, 0.0), 1.0 - width)
+        top = min(max(self.top, 0.0), 1.0 - height)
+        return Box(left, top, min(1.0, left + width), min(1.0, top + height))
+
+    def intersection(self, other: Box) -> float:
+        w = min(self.right, other.right) - max(self.left, other.left)
+        h = min(self.bottom, other.bottom) - max(self.top, other.top)
+        return max(0.0, w) * max(0.0, h)
+
+    def lerp(self, other: Box, u: float) -> Box:
+        return Box(
+            _lerp(self.left, other.left, u),
+            _lerp(self.top, other.top, u),
+            _lerp(self.right, other.right, u),
+            _lerp(self.bottom, other.bottom, u),
+        )
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    t: float
+    box: Box
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "t", _number(self.t, "keyframe t"))
+        if not isinstance(self.box, Box):
+            raise LayoutError(f"keyframe box must be a Box, not {type(self.box).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "box": self.box.to_list()}
+
+
+DEFAULT_COLOR = "#dd3333"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One thing in the shot: ``name`` is the words used for it in the prompt."""
+
+    name: str
+    color: str = DEFAULT_COLOR
+    keyframes: tuple[Keyframe, ...] = ()
+    easing: Easing = Easing.LINEAR
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.keyframes, tuple):
+            object.__setattr__(self, "keyframes", tuple(self.keyframes))
+        problems = self.problems()
+        if problems:
+            raise LayoutError(problems[0])
+
+    # -- construction helpers
+    @classmethod
+    def static(cls, name: str, box: Box, color: str = DEFAULT_COLOR) -> Subject:
+        return cls(name, color, (Keyframe(0.0, box),))
+
+    @classmethod
+    def moving(
+        cls, name: str, start: Box, end: Box, color: str = DEFAULT_COLOR, easing: Easing = Easing.LINEAR
+    ) -> Subject:
+        return cls(name, color, (Keyframe(0.0, start), Keyframe(1.0, end)), easing)
+
+    # -- validation
+    def _label(self) -> str:
+        return f"subject {self.name!r}" if isinstance(self.name, str) and self.name.strip() else "a subject"
+
+    def problems(self) -> list[str]:
+        label = self._label()
+        out: list[str] = []
+        if not isinstance(self.name, str):
+            out.append(f"subject name must be text, not {type(self.name).__name__}")
+        elif not self.name.strip():
+            out.append("a subject has an empty name; give it the words the prompt uses for it")
+        elif len(self.name) > MAX_NAME_LENGTH:
+            out.append(f"{label}: name is longer than {MAX_NAME_LENGTH} characters")
+        if not isinstance(self.color, str) or not _COLOR_RE.match(self.color):
+            out.append(f"{label}: colour {self.color!r} is not a hex colour like '#d33' or '#dd3333'")
+        if not isinstance(self.easing, Easing):
+            out.append(f"{label}: easing must be one of {[e.value for e in Easing]}, not {self.easing!r}")
+        if not self.keyframes:
+            out.append(f"{label} has no keyframes; it needs at least one box")
+        if len(self.keyframes) > MAX_KEYFRAMES:
+            out.append(f"{label} has more than {MAX_KEYFRAMES} keyframes")
+        previous: float | None = None
+        for i, kf in enumerate(self.keyframes, start=1):
+            if not isinstance(kf, Keyframe):
+                out.append(f"{label}, keyframe {i}: must be a Keyframe, not {type(kf).__name__}")
+                continue
+            where = f"{label}, keyframe {i} (t={kf.t:g})"
+            if not 0.0 <= kf.t <= 1.0:
+                out.append(f"{where}: t is outside [0, 1]")
+            if previous is not None and kf.t <= previous:
+                out.append(f"{where}: t must be greater than the previous keyframe's t={previous:g}")
+            previous = kf.t
+            out.extend(f"{where}: {p}" for p in kf.box.problems())
+        return out
+
+    # -- queries
+    @property
+    def start(self) -> Box:
+        return self.keyframes[0].box
+
+    @property
+    def end(self) -> Box:
+        return self.keyframes[-1].box
+
+    @property
+    def is_static(self) -> bool:
+        first = self.keyframes[0].box
+        return all(kf.box == first for kf in self.keyframes)
+
+    def box_at(self, t: float) -> Box:
+        """The box at clip time ``t``, interpolated between keyframes with this subject's
+        easing; before the first keyframe it is the first box, after the last the last box."""
+        t = float(t)
+        if math.isnan(t):
+            raise ValueError("t must be a number, not NaN")
+        kfs = self.keyframes
+        if t <= kfs[0].t:
+            return kfs[0].box
+        if t >= kfs[-1].t:
+            return kfs[-1].box
+        i = bisect.bisect_right([kf.t for kf in kfs], t)
+        a, b = kfs[i - 1], kfs[i]
+        u = self.easing.apply((t - a.t) / (b.t - a.t))
+        return a.box.lerp(b.box, u)
+
+    def path_length(self) -> float:
+        """Distance travelled by the box center across the keyframes, in frame fractions."""
+        total = 0.0
+        for a, b in zip(self.keyframes, self.keyframes[1:]):
+            (ax, ay), (bx, by) = a.box.center, b.box.center
+            total += math.hypot(bx - ax, by - ay)
+        return total
+
+    # -- edits (each returns a new, validated subject)
+    def with_keyframe(self, t: float | Keyframe, box: Box | None = None) -> Subject:
+        """This subject with a keyframe added, replacing one at the same ``t``."""
+        kf = t if isinstance(t, Keyframe) else Keyframe(t, box) if box is not None else None
+        if kf is None:
+            raise LayoutError(f"{self._label()}: with_keyframe needs a Keyframe or both t and box")
+        kept = [k for k in self.keyframes if abs(k.t - kf.t) > T_EPSILON]
+        kept.append(kf)
+        kept.sort(key=lambda k: k.t)
+        return replace(self, keyframes=tuple(kept))
+
+    def without_keyframe(self, t: float) -> Subject:
+        kept = tuple(k for k in self.keyframes if abs(k.t - t) > T_EPSILON)
+        if len(kept) == len(self.keyframes):
+            raise LayoutError(f"{self._label()} has no keyframe at t={t:g}")
+        return replace(self, keyframes=kept)
+
+    def with_keyframes(self, keyframes: Iterable[Keyframe]) -> Subject:
+        return replace(self, keyframes=tuple(keyframes))
+
+    def renamed(self, name: str) -> Subject:
+        return replace(self, name=name)
+
+    def with_color(self, color: str) -> Subject:
+        return replace(self, color=color)
+
+    def with_easing(self, easing: Easing) -> Subject:
+        return replace(self, easing=easing)
+
+    def translated(self, dx: float, dy: float) -> Subject:
+        return replace(self, keyframes=tuple(Keyframe(k.t, k.box.translated(dx, dy)) for k in self.keyframes))
+
+    # -- JSON form
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "color": self.color,
+            "easing": self.easing.value,
+            "keyframes": [kf.to_dict() for kf in self.keyframes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, index: int = 1) -> Subject:
+        where = f"subject {index}"
+        if not isinstance(data, Mapping):
+            raise LayoutError(f"{where} must be an object, not {type(data).__name__}")
+        _check_keys(data, {"name", "color", "easing", "keyframes"}, {"name", "keyframes"}, where)
+        name = data["name"]
+        if not isinstance(name, str):
+            raise LayoutError(f"{where}: name must be text, not {type(name).__name__}")
+        label = f"subject {name!r}" if name.strip() else where
+        color = data.get("color", DEFAULT_COLOR)
+        if not isinstance(color, str):
+            raise LayoutError(f"{label}: colour must be text like '#d33', not {type(color).__name__}")
+        easing_value = data.get("easing", Easing.LINEAR.value)
+        try:
+            easing = Easing(easing_value)
+        except ValueError:
+            raise LayoutError(
+                f"{label}: easing {easing_value!r:.40} is not one of {', '.join(e.value for e in Easing)}"
+            ) from None
+        raw_kfs = data["keyframes"]
+        if not isinstance(raw_kfs, list):
+            raise LayoutError(f"{label}: keyframes must be a list")
+        if len(raw_kfs) > MAX_KEYFRAMES:
+            raise LayoutError(f"{label} has more than {MAX_KEYFRAMES} keyframes")
+        keyframes = []
+        for i, raw in enumerate(raw_kfs, start=1):
+            kwhere = f"{label}, keyframe {i}"
+            if not isinstance(raw, Mapping):
+                raise LayoutError(f"{kwhere} must be an object with t and box")
+            _check_keys(raw, {"t", "box"}, {"t", "box"}, kwhere)
+            try:
+                keyframes.append(Keyframe(_number(raw["t"], "t"), Box.from_list(raw["box"])))
+            except LayoutError as exc:
+                raise LayoutError(f"{kwhere}: {exc}") from None
+        return cls(name, color, tuple(keyframes), easing)
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], required: set[str], where: str) -> None:
+    missing = sorted(required - set(data))
+    if missing:
+        raise LayoutError(f"{where} is missing {', '.join(missing)}")
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise LayoutError(f"{where} has unknown field(s) {', '.join(unknown)}")
+
+
+def name_key(name: str) -> str:
+    """How subject names are compared: case-insensitive, spaces collapsed."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The frame's aspect ratio (width / height) and its subjects."""
+
+    aspect: float = 16 / 9
+    subjects: tuple[Subject, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.subjects, tuple):
+            object.__setattr__(self, "subjects", tuple(self.subjects))
+        problems = self.problems()
+        if problems:
+            raise LayoutError(problems[0])
+        object.__setattr__(self, "aspect", float(self.aspect))
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        try:
+            aspect = _number(self.aspect, "aspect")
+            if not MIN_ASPECT <= aspect <= MAX_ASPECT:
+                out.append(f"aspect {aspect:g} is outside [{MIN_ASPECT:g}, {MAX_ASPECT:g}] (width / height)")
+        except LayoutError as exc:
+            out.append(str(exc))
+        if len(self.subjects) > MAX_SUBJECTS:
+            out.append(f"a layout holds at most {MAX_SUBJECTS} subjects")
+        seen: dict[str, str] = {}
+        for s in self.subjects:
+            if not isinstance(s, Subject):
+                out.append(f"subjects must be Subject values, not {type(s).__name__}")
+                continue
+            key = name_key(s.name)
+            if key in seen:
+                out.append(f"subject {s.name!r} appears twice (also as {seen[key]!r}); names must be unique")
+            seen[key] = s.name
+        return out
+
+    def validate(self) -> Layout:
+        """Raise :class:`LayoutError` on the first problem; return the layout otherwise.
+        (Layouts validate when built, so this only fails on objects forced past that.)"""
+        problems = self.problems()
+        for s in self.subjects:
+            if isinstance(s, Subject):
+                problems.extend(s.problems())
+        if problems:
+            raise LayoutError(problems[0])
+        return self
+
+    # -- queries
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.subjects)
+
+    def subject(self, name: str) -> Subject:
+        key = name_key(name)
+        for s in self.subjects:
+            if name_key(s.name) == key:
+                return s
+        raise KeyError(f"no subject named {name!r} in this layout")
+
+    def has_subject(self, name: str) -> bool:
+        key = name_key(name)
+        return any(name_key(s.name) == key for s in self.subjects)
+
+    def boxes_at(self, t: float) -> dict[str, Box]:
+        return {s.name: s.box_at(t) for s in self.subjects}
+
+    # -- edits
+    def with_subject(self, subject: Subject, *, replacing: str | None = None) -> Layout:
+        """This layout with ``subject`` added, or replacing the subject of the same name
+        (or the one named ``replacing``, for a rename), keeping its place in the order."""
+        key = name_key(replacing if replacing is not None else subject.name)
+        subjects = list(self.subjects)
+        for i, s in enumerate(subjects):
+            if name_key(s.name) == key:
+                subjects[i] = subject
+                break
+        else:
+            if replacing is not None:
+                raise KeyError(f"no subject named {replacing!r} in this layout")
+            subjects.append(subject)
+        return replace(self, subjects=tuple(subjects))
+
+    def without_subject(self, name: str) -> Layout:
+        key = name_key(name)
+        kept = tuple(s for s in self.subjects if name_key(s.name) != key)
+        if len(kept) == len(self.subjects):
+            raise KeyError(f"no subject named {name!r} in this layout")
+        return replace(self, subjects=kept)
+
+    def with_aspect(self, aspect: float) -> Layout:
+        return replace(self, aspect=aspect)
+
+    def map_subjects(self, fn: Callable[[Subject], Subject]) -> Layout:
+        return replace(self, subjects=tuple(fn(s) for s in self.subjects))
+
+    # -- JSON form
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "aspect": self.aspect,
+            "subjects": [s.to_dict() for s in self.subjects],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Layout:
+        """Build and validate a layout from its JSON form, migrating older schema versions."""
+        if not isinstance(data, Mapping):
+            raise LayoutError(f"a layout must be a JSON object, not {type(data).__name__}")
+        data = migrate(data)
+        _check_keys(data, {"schema_version", "aspect", "subjects"}, {"aspect", "subjects"}, "the layout")
+        aspect = _number(data["aspect"], "aspect")
+        raw_subjects = data["subjects"]
+        if not isinstance(raw_subjects, list):
+            raise LayoutError("the layout's subjects must be a list")
+        if len(raw_subjects) > MAX_SUBJECTS:
+            raise LayoutError(f"a layout holds at most {MAX_SUBJECTS} subjects")
+        subjects = tuple(Subject.from_dict(s, i) for i, s in enumerate(raw_subjects, start=1))
+        return cls(aspect, subjects)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Layout:
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except LayoutError:
+            raise
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise LayoutError(f"the layout is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _reject_constant(name: str) -> Any:
+    raise LayoutError(f"the layout contains {name}, which is not a number a layout can hold")
+
+
+# -- schema versions and migrations ---------------------------------------------------------
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+MIGRATIONS: dict[int, Migration] = {}
+"""``MIGRATIONS[n]`` turns a version-``n`` layout dict into a version ``n + 1`` one.
+There are none yet: version 1 is the first."""
+
+
+def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Bring a layout dict to :data:`SCHEMA_VERSION`, or raise a clear :class:`LayoutError`."""
+    if "schema_version" not in data:
+        raise LayoutError("the layout has no schema_version; expected e.g. \"schema_version\": 1")
+    version = data["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise LayoutError(f"the layout's schema_version must be a whole number, not {version!r:.40}")
+    if version > SCHEMA_VERSION:
+        raise LayoutError(
+            f"this layout was written by a newer Shotsketch (schema version {version}); "
+            f"this version reads layouts up to schema version {SCHEMA_VERSION}. Update Shotsketch to open it."
+        )
+    if version < 1:
+        raise LayoutError(f"schema_version {version} is not a layout version (the first is 1)")
+    out = dict(data)
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise LayoutError(f"no migration from layout schema version {version}")
+        out = step(out)
+        version += 1
+        out["schema_version"] = version
+    return out
+
+
+def load_layout(path: Any) -> Layout:
+    """Read a layout JSON file; errors say which file."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LayoutError(f"cannot read layout file {p}: {exc}") from None
+    try:
+        return Layout.from_json(text)
+    except LayoutError as exc:
+        raise LayoutError(f"{p}: {exc}") from None
+
+
+def save_layout(layout: Layout, path: Any) -> None:
+    from shotsketch.core.atomic import write_text_atomic
+
+    write_text_atomic(path, layout.to_json() + "\n")

@@ -1,0 +1,50 @@
+"""Hypothesis strategies for layouts, shared by the core tests."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from shotsketch.core.layout import MIN_BOX_SIZE, Box, Easing, Keyframe, Layout, Subject
+
+unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@st.composite
+def boxes(draw) -> Box:
+    w = draw(st.floats(min_value=MIN_BOX_SIZE, max_value=1.0))
+    h = draw(st.floats(min_value=MIN_BOX_SIZE, max_value=1.0))
+    left = draw(st.floats(min_value=0.0, max_value=1.0 - w))
+    top = draw(st.floats(min_value=0.0, max_value=1.0 - h))
+    return Box(left, top, min(1.0, left + w), min(1.0, top + h))
+
+
+@st.composite
+def subjects(draw, name: str | None = None) -> Subject:
+    ts = sorted(set(draw(st.lists(unit, min_size=1, max_size=5))))
+    kfs = tuple(Keyframe(t, draw(boxes())) for t in ts)
+    color = draw(st.sampled_from(["#d33", "#33d", "#ffcc00", "#0A0B0C"]))
+    if name is None:
+        name = draw(st.text(min_size=1, max_size=30).filter(lambda s: s.strip()))
+    return Subject(name, color, kfs, draw(st.sampled_from(list(Easing))))
+
+
+NOUN_PHRASES = [
+    "yellow ball", "blue cube", "red car", "house", "bird", "old man", "green tree",
+    "white boat", "black cat", "small dog", "tall tower", "orange kite",
+]
+
+
+@st.composite
+def layouts(draw, names=None) -> Layout:
+    if names is None:
+        names = draw(st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=4,
+                              unique_by=lambda s: " ".join(s.split()).casefold()))
+    subs = tuple(draw(subjects(name=n)) for n in names)
+    aspect = draw(st.sampled_from([832 / 480, 1280 / 704, 16 / 9, 1.0, 480 / 832]))
+    return Layout(aspect, subs)
+
+
+@st.composite
+def noun_phrase_layouts(draw) -> Layout:
+    names = draw(st.lists(st.sampled_from(NOUN_PHRASES), min_size=1, max_size=4, unique=True))
+    return draw(layouts(names=names))
