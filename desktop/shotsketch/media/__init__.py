@@ -1,0 +1,1 @@
+"""Encoders, thumbnails and editor interchange. No Qt, no torch."""
