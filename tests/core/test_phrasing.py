@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shotsketch.core.layout import Box, Keyframe, Layout, Subject
+from shotsketch.core.phrasing import (
+    CENTER,
+    HRegion,
+    Region,
+    VRegion,
+    describe,
+    draft_layout,
+    find_noun_phrases,
+    find_subject_spans,
+    motion_of,
+    parse_region,
+)
+
+from .strategies import layouts, noun_phrase_layouts
+
+YELLOW_BALL = (
+    "A yellow ball rolls from the left edge to the center of the screen, "
+    "while a blue cube remains stationary on the right."
+)
+
+
+def region(layout: Layout, name: str, t: float) -> Region:
+    return Region.of_box(layout.subject(name).box_at(t))
+
+
+def test_regions_classify_points_and_have_explicit_words():
+    assert Region.of_point(0.05, 0.5).words == "the left edge"
+    assert Region.of_point(0.3, 0.5).location == "on the left"
+    assert Region.of_point(0.5, 0.5) == CENTER and CENTER.location == "in the center"
+    assert Region.of_point(0.95, 0.05).location == "in the top right corner"
+    assert Region.of_point(0.5, 0.9).location == "at the bottom"
+    assert Region.of_point(0.3, 0.1).words == "the top left"
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("the top-left corner", Region(HRegion.LEFT_EDGE, VRegion.TOP)),
+        ("upper right", Region(HRegion.RIGHT, VRegion.TOP)),
+        ("the far left", Region(HRegion.LEFT_EDGE, VRegion.MIDDLE)),
+        ("the centre of the frame", CENTER),
+        ("the bottom of the screen", Region(HRegion.CENTER, VRegion.BOTTOM)),
+        ("the left-hand side", Region(HRegion.LEFT, VRegion.MIDDLE)),
+        ("the house", None),
+    ],
+)
+def test_parse_region(words, expected):
+    assert parse_region(words) == expected
+
+
+def test_noun_phrases():
+    names = [m.name for m in find_noun_phrases(YELLOW_BALL)]
+    assert names == ["yellow ball", "blue cube"]  # "the left edge", "the center", "the right" are regions
+    assert [m.name for m in find_noun_phrases("A flying bird circles above the old stone tower.")] == [
+        "flying bird", "old stone tower"]
+    assert [m.name for m in find_noun_phrases("the man walking his dog")] == ["man", "dog"]
+
+
+def test_find_subject_spans_whole_words_case_insensitive():
+    prompt = "The Red Car passes a redcar sign; the red  car stops. A car."
+    spans = find_subject_spans(prompt, "red car")
+    assert [prompt[a:b] for a, b in spans] == ["Red Car", "red  car"]
+    assert find_subject_spans("a cartoon scene", "car") == []
+    # falls back to the noun when the full name is absent
+    assert [("the ball rolls")[a:b] for a, b in find_subject_spans("the ball rolls", "yellow ball")] == ["ball"]
+    assert find_subject_spans("", "x") == [] and find_subject_spans("x", "  ") == []
+
+
+def test_draft_the_yellow_ball_prompt():
+    draft = draft_layout(YELLOW_BALL, 832 / 480)
+    layout = draft.layout
+    assert draft.subjects_found == ("yellow ball", "blue cube") and draft.unplaced == ()
+    assert region(layout, "yellow ball", 0) == Region(HRegion.LEFT_EDGE, VRegion.MIDDLE)
+    assert region(layout, "yellow ball", 1) == CENTER
+    cube = layout.subject("blue cube")
+    assert cube.is_static and Region.of_box(cube.start) == Region(HRegion.RIGHT, VRegion.MIDDLE)
+    assert layout.subject("yellow ball").color == "#ec0"  # colour word in the name
+    assert describe(layout) == (
+        "The yellow ball moves from the left edge to the center, "
+        "while the blue cube remains stationary on the right."
+    )
+
+
+def test_draft_relations_motion_words_and_unplaced():
+    d = draft_layout("A red car is parked to the left of a small house.")
+    car, house = d.layout.subject("red car"), d.layout.subject("small house")
+    assert car.start.center_x < house.start.left
+    assert d.unplaced == ("small house",)  # nothing placed the house itself
+
+    d = draft_layout("A kite hangs above the tall tree. The tall tree stands on the right.")
+    kite, tree = d.layout.subject("kite"), d.layout.subject("tall tree")
+    assert kite.start.center_y < tree.start.center_y
+    assert abs(kite.start.center_x - tree.start.center_x) < 1e-9 and d.unplaced == ()
+
+    d = draft_layout("A bird rises. A stone falls. A man walks left.")
+    assert d.layout.subject("bird").end.center_y < d.layout.subject("bird").start.center_y
+    assert d.layout.subject("stone").end.center_y > d.layout.subject("stone").start.center_y
+    assert d.layout.subject("man").end.center_x < d.layout.subject("man").start.center_x
+
+    d = draft_layout("A man walks from right to left, then back to the right.")
+    assert [Region.of_box(k.box).h for k in d.layout.subject("man").keyframes] == [
+        HRegion.RIGHT, HRegion.LEFT, HRegion.RIGHT]
+
+    d = draft_layout("A dog and a cat.")
+    assert d.unplaced == ("dog", "cat")
+    assert d.layout.subject("dog").start.center_x != d.layout.subject("cat").start.center_x
+
+
+def test_draft_with_known_subject_names():
+    d = draft_layout("the lighthouse glows on the far right", subjects=["lighthouse", "moon"])
+    assert Region.of_box(d.layout.subject("lighthouse").start).h is HRegion.RIGHT_EDGE
+    assert d.unplaced == ("moon",)
+
+
+def test_describe_motion_speed_relations():
+    bird = Subject.moving("bird", Box(0.45, 0.8, 0.55, 0.95), Box(0.45, 0.05, 0.55, 0.2))
+    assert describe(Layout(16 / 9, (bird,))) == "The bird rises from the bottom to the top."
+    slow = Subject("snail", "#2a2", (Keyframe(0, Box(0.05, 0.4, 0.15, 0.5)), Keyframe(1, Box(0.25, 0.4, 0.35, 0.5))))
+    assert "the snail slowly moves from the left edge to the left." in describe(Layout(1.0, (slow,))).lower()
+    fast = Subject("car", "#d33", (Keyframe(0, Box(0.0, 0.4, 0.1, 0.5)), Keyframe(0.3, Box(0.9, 0.4, 1.0, 0.5))))
+    assert "quickly moves from the left edge to the right edge" in describe(Layout(1.0, (fast,)))
+    car = Subject.static("red car", Box(0.2, 0.55, 0.35, 0.8))
+    house = Subject.static("house", Box(0.22, 0.3, 0.38, 0.7))
+    text = describe(Layout(16 / 9, (car, house)))
+    assert "the red car remains stationary at the bottom left, in front of the house" in text.lower()
+    assert "near" not in text and "next to" not in text
+    a = Subject.static("cup", Box(0.2, 0.45, 0.25, 0.55))
+    b = Subject.static("plate", Box(0.32, 0.45, 0.38, 0.55))
+    assert "the cup remains stationary on the left, to the left of the plate" in describe(Layout(1.0, (a, b))).lower()
+    assert describe(Layout(1.0, ())) == ""
+
+
+def test_three_subjects_join():
+    subs = tuple(Subject.static(n, Box(x, 0.4, x + 0.1, 0.5)) for n, x in (("lamp", 0.05), ("vase", 0.45), ("clock", 0.85)))
+    text = describe(Layout(1.0, subs))
+    assert text.startswith("The lamp remains") and ", and the clock remains stationary at the right edge." in text
+
+
+ARBITRARY_TEXT = st.one_of(
+    st.text(max_size=200),
+    st.lists(
+        st.sampled_from(
+            ["a", "the", "red", "ball", "from", "to", "left", "right", "of", "the", "top", "corner", "then", "back",
+             "above", "below", "rises", "falls", "in", "front", "near", ",", ".", "remains", "stationary", "house",
+             "edge", "center", "moves", "and", "while", "-", "toward", "screen", "middle", "on"]
+        ),
+        max_size=40,
+    ).map(" ".join),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ARBITRARY_TEXT, st.floats(allow_nan=True, allow_infinity=True))
+def test_drafting_never_raises(text, aspect):
+    draft = draft_layout(text, aspect)
+    assert draft.layout.validate() is draft.layout
+    assert set(draft.unplaced) <= set(draft.subjects_found)
+    assert len(draft.layout.subjects) == len(draft.subjects_found)
+
+
+@settings(max_examples=100, deadline=None)
+@given(layouts())
+def test_describing_never_raises(layout):
+    text = describe(layout)
+    assert (text == "") == (not layout.subjects)
+
+
+@settings(max_examples=100, deadline=None)
+@given(noun_phrase_layouts())
+def test_describe_draft_describe_keeps_regions_and_directions(layout):
+    text = describe(layout)
+    draft = draft_layout(text, layout.aspect)
+    assert sorted(draft.subjects_found) == sorted(layout.names), text
+    assert draft.unplaced == ()
+    for subject in layout.subjects:
+        before = motion_of(subject)
+        after = motion_of(draft.layout.subject(subject.name))
+        if before.moving and len(before.waypoints) > 1:
+            assert after.waypoints == before.waypoints, text
+        else:
+            assert after.waypoints[0] == before.waypoints[0], text
+        assert after.direction == before.direction, text
+    assert describe(draft.layout).count("from ") == text.count("from ")
