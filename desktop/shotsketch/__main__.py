@@ -1,0 +1,5 @@
+import sys
+
+from shotsketch.cli import main
+
+sys.exit(main())

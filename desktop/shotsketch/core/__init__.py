@@ -1,0 +1,1 @@
+"""The domain model: layouts, phrasing, lint, projects and the library. No Qt, no torch."""

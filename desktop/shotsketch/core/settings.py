@@ -1,0 +1,99 @@
+"""App settings: one validated JSON file in the platformdirs config dir, written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from shotsketch.core.atomic import write_json_atomic
+
+log = logging.getLogger(__name__)
+MEMORY_PLANS = ("auto", "gpu", "text-encoder-offload", "model-offload", "group-offload")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    model: str = "demo"  # "demo", a folder path, or "hf:ORG/NAME"
+    memory_plan: str = "auto"
+    width: int = 832
+    height: int = 480
+    frames: int = 17
+    steps: int = 25
+    guidance: float = 5.0
+    output_dir: str = ""
+    fast_mode: bool = False
+    layout_guidance_strength: float = 1.0
+
+    def replace(self, **changes: Any) -> "AppSettings":
+        return validate(dataclasses.replace(self, **changes))
+
+
+def settings_path() -> Path:
+    base = os.environ.get("SHOTSKETCH_CONFIG_DIR") or platformdirs.user_config_dir("Shotsketch", appauthor=False)
+    return Path(base) / "settings.json"
+
+
+def validate(s: AppSettings) -> AppSettings:
+    if s.memory_plan not in MEMORY_PLANS:
+        raise SettingsError(f"memory_plan must be one of {', '.join(MEMORY_PLANS)}")
+    for name in ("width", "height"):
+        v = getattr(s, name)
+        if v <= 0 or v % 32:
+            raise SettingsError(f"{name} must be a positive multiple of 32")
+    if s.frames < 1 or s.frames % 4 != 1:
+        raise SettingsError("frames must be of the form 4k+1")
+    if not 1 <= s.steps <= 200:
+        raise SettingsError("steps must be between 1 and 200")
+    if not 1.0 <= s.guidance <= 20.0:
+        raise SettingsError("guidance must be between 1 and 20")
+    if not 0.0 <= s.layout_guidance_strength <= 10.0:
+        raise SettingsError("layout_guidance_strength must be between 0 and 10")
+    return s
+
+
+def load_settings(path: Path | None = None) -> AppSettings:
+    """The saved settings; defaults when there is no file. A damaged file is kept aside, never lost."""
+    path = path or settings_path()
+    if not path.exists():
+        return AppSettings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise SettingsError("not a JSON object")
+        fields = {f.name: f for f in dataclasses.fields(AppSettings)}
+        kwargs = {}
+        for key, value in data.items():
+            if key not in fields:
+                continue  # a newer version's setting: ignore, keep the file as it is
+            default = getattr(AppSettings(), key)
+            if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default)) and not (
+                isinstance(default, float) and isinstance(value, int)
+            ):
+                raise SettingsError(f"'{key}' has the wrong type")
+            kwargs[key] = float(value) if isinstance(default, float) else value
+        return validate(AppSettings(**kwargs))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        aside = path.with_name(path.name + ".damaged")
+        try:
+            os.replace(path, aside)
+        except OSError:
+            pass
+        log.warning("settings file %s is damaged (%s); kept as %s, using defaults", path, exc, aside)
+        return AppSettings()
+
+
+def save_settings(s: AppSettings, path: Path | None = None) -> Path:
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(path, dataclasses.asdict(validate(s)))

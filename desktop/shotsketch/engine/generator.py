@@ -1,0 +1,330 @@
+"""The Generator: owns the loaded Wan2.2 TI2V-5B pipeline and runs immutable requests.
+
+It is used from one long-lived worker thread (the UI's GPU worker, or the CLI's main thread);
+it never touches Qt. Events go to a callback; the final event is also returned.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+import threading
+import time
+import traceback
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from shotsketch import DEMO_LABEL, __version__
+from shotsketch.engine.events import (
+    CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted, JobStep,
+)
+from shotsketch.engine.memory import DeviceChoice, MemoryPlan, choose_plan, pick_device
+from shotsketch.engine.requests import GenerationRequest, RequestError, load_first_frame, validate_request
+from shotsketch.engine.sources import ModelError, ModelSource, SourceKind, folder_revision, resolve_folder
+
+log = logging.getLogger(__name__)
+
+RECIPE_SCHEMA_VERSION = 1
+MAX_SEQUENCE_LENGTH = 512
+EventSink = Callable[[JobEvent], None]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def library_versions() -> dict[str, str]:
+    import diffusers
+    import transformers
+
+    return {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "diffusers": diffusers.__version__, "transformers": transformers.__version__,
+    }
+
+
+class Generator:
+    """Loads the pipeline once; `generate` runs one request at a time (not thread-safe by design)."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        device: str | None = None,
+        memory_plan: MemoryPlan | None = None,
+        embed_cache_size: int = 32,
+    ) -> None:
+        self.source = source
+        self.device: DeviceChoice = pick_device(device)
+        self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
+        if self.device.device == "cpu":
+            self.memory_plan = MemoryPlan.CPU
+        self._embed_cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._embed_cache_size = embed_cache_size
+        self._pipe = None  # WanPipeline without its text encoder: every call passes embeddings
+        self._text_pipe = None  # WanPipeline with tokenizer + text encoder, for encode_prompt
+        self._i2v = None
+        self._previewer = None
+        self.revision: str | None = source.revision
+        self.text_encoder_calls = 0
+        self._lock = threading.Lock()
+        self.attention_hooks: list[Any] = []  # layout guidance plugs in here (see guidance.py)
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def load(self) -> None:
+        if self._pipe is not None:
+            return
+        from diffusers import WanPipeline
+
+        t0 = time.perf_counter()
+        dtype = self.device.dtype
+        if self.source.kind is SourceKind.DEMO:
+            from shotsketch.engine.demo import build_components
+
+            components = build_components()
+        else:
+            folder = resolve_folder(self.source)
+            self.revision = self.revision or folder_revision(folder)
+            try:
+                full = WanPipeline.from_pretrained(
+                    folder, dtype={"default": dtype, "vae": torch.float32},
+                    use_safetensors=True, local_files_only=True,
+                )
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise ModelError(f"the model at {folder} could not be loaded: {exc}") from exc
+            components = dict(full.components)
+            components.pop("transformer_2", None)
+        # The VAE decodes in float32, as the reference code does; the rest runs in the device dtype.
+        for name, want in (("vae", torch.float32), ("transformer", dtype), ("text_encoder", dtype)):
+            if components[name].dtype != want:
+                components[name].to(want)
+        self._text_pipe = WanPipeline(
+            tokenizer=components["tokenizer"], text_encoder=components["text_encoder"],
+            vae=components["vae"], scheduler=components["scheduler"], transformer=None, expand_timesteps=True,
+        )
+        self._pipe = WanPipeline(
+            tokenizer=components["tokenizer"], text_encoder=None, vae=components["vae"],
+            scheduler=components["scheduler"], transformer=components["transformer"], expand_timesteps=True,
+        )
+        for pipe in (self._pipe, self._text_pipe):
+            pipe.set_progress_bar_config(disable=True)
+        self._apply_memory_plan()
+        log.info("loaded %s on %s (%s, plan %s) in %.1fs", self.source.describe(), self.device.name,
+                 self.device.dtype, self.memory_plan.value, time.perf_counter() - t0)
+
+    def _apply_memory_plan(self) -> None:
+        dev = self.device.device
+        pipe, text_encoder = self._pipe, self._text_pipe.text_encoder
+        plan = self.memory_plan
+        if plan is MemoryPlan.CPU:
+            return
+        if plan is MemoryPlan.ALL_ON_GPU:
+            pipe.to(dev)
+            text_encoder.to(dev)
+        elif plan is MemoryPlan.TEXT_ENCODER_OFFLOAD:
+            pipe.to(dev)
+            text_encoder.to("cpu")
+        elif plan is MemoryPlan.MODEL_OFFLOAD:
+            text_encoder.to("cpu")
+            pipe.enable_model_cpu_offload(device=dev)
+        elif plan is MemoryPlan.GROUP_OFFLOAD:
+            text_encoder.to("cpu")
+            pipe.vae.to(dev)
+            pipe.transformer.enable_group_offload(
+                onload_device=torch.device(dev), offload_device=torch.device("cpu"),
+                offload_type="block_level", num_blocks_per_group=1, use_stream=True,
+            )
+        if plan.vae_tiling:
+            pipe.vae.enable_tiling()
+
+    def unload(self) -> None:
+        self._pipe = self._text_pipe = self._i2v = self._previewer = None
+        self._embed_cache.clear()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    @property
+    def pipeline(self):  # noqa: ANN201 - the WanPipeline that denoises (no text encoder)
+        self.load()
+        return self._pipe
+
+    @property
+    def text_pipeline(self):  # noqa: ANN201
+        self.load()
+        return self._text_pipe
+
+    # ------------------------------------------------------------------ prompts
+    def encode_prompts(self, prompt: str, negative: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt and negative embeddings, from the LRU cache when this pair was seen before."""
+        self.load()
+        key = (self.source.model_id, prompt, negative, MAX_SEQUENCE_LENGTH, str(self.device.dtype))
+        hit = self._embed_cache.get(key)
+        if hit is not None:
+            self._embed_cache.move_to_end(key)
+            return hit
+        text_pipe = self._text_pipe
+        encoder = text_pipe.text_encoder
+        offloaded = self.memory_plan in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+        exec_device = torch.device(self.device.device)
+        if offloaded:
+            encoder.to(exec_device)
+        try:
+            self.text_encoder_calls += 1
+            with torch.inference_mode():
+                pos, neg = text_pipe.encode_prompt(
+                    prompt=prompt, negative_prompt=negative, do_classifier_free_guidance=True,
+                    max_sequence_length=MAX_SEQUENCE_LENGTH, device=exec_device, dtype=self.device.dtype,
+                )
+        finally:
+            if offloaded:
+                encoder.to("cpu")
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+        self._embed_cache[key] = (pos, neg)
+        while len(self._embed_cache) > self._embed_cache_size:
+            self._embed_cache.popitem(last=False)
+        return pos, neg
+
+    # ------------------------------------------------------------------ generation
+    def recipe(self, request: GenerationRequest) -> dict[str, Any]:
+        model: dict[str, Any] = {"id": self.source.model_id, "kind": self.source.kind.value, "revision": self.revision}
+        if self.source.is_demo:
+            model["label"] = DEMO_LABEL
+        return {
+            "schema_version": RECIPE_SCHEMA_VERSION,
+            "app": "shotsketch",
+            "app_version": __version__,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "request": request.to_dict(),
+            "model": model,
+            "device": {"name": self.device.name, "kind": self.device.device, "dtype": str(self.device.dtype).removeprefix("torch."),
+                       "memory_plan": self.memory_plan.value},
+            "libraries": library_versions(),
+        }
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+        job_id: str | None = None,
+    ) -> FinalEvent:
+        """Run one request; emit events; return the final one. Expected failures become JobFailed."""
+        job_id = job_id or uuid.uuid4().hex[:12]
+        emit: EventSink = on_event or (lambda _e: None)
+        cancel = cancel or CancelToken()
+        with self._lock:
+            try:
+                final: FinalEvent = self._generate(request, emit, cancel, job_id)
+            except RequestError as exc:
+                final = JobFailed(job_id, str(exc))
+            except ModelError as exc:
+                final = JobFailed(job_id, str(exc))
+            except torch.cuda.OutOfMemoryError as exc:
+                nxt = self.memory_plan.leaner()
+                hint = (f"try the memory plan '{nxt.value}' ({nxt.label}), a smaller size or fewer frames"
+                        if nxt else "try a smaller size or fewer frames")
+                final = JobFailed(job_id, f"the GPU ran out of memory with the plan '{self.memory_plan.value}'; {hint}",
+                                  detail=str(exc), suggestion=nxt.value if nxt else None)
+            except Exception as exc:  # noqa: BLE001 - a job must end in an event, never a dead worker
+                log.exception("generation %s failed", job_id)
+                final = JobFailed(job_id, f"generation failed: {exc.__class__.__name__}: {exc}",
+                                  detail=traceback.format_exc())
+            finally:
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+        emit(final)
+        return final
+
+    def _generate(self, request: GenerationRequest, emit: EventSink, cancel: CancelToken, job_id: str) -> FinalEvent:
+        validate_request(request)
+        self.load()
+        emit(JobStarted(job_id, request, request.steps))
+        if cancel.cancelled:
+            return JobCancelled(job_id, 0)
+        prompt_embeds, negative_embeds = self.encode_prompts(request.prompt, request.negative_prompt)
+        pipe = self._pipe
+        if self._previewer is None:
+            from shotsketch.engine.preview import LatentPreviewer
+
+            self._previewer = LatentPreviewer(pipe.vae)
+        t0 = time.perf_counter()
+        state = {"step": 0}
+
+        def on_step_end(p, i, _t, kwargs):  # noqa: ANN001
+            state["step"] = i + 1
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / (i + 1) * (request.steps - i - 1)
+            preview = None
+            try:
+                preview = self._previewer.image(kwargs["latents"])
+            except Exception:  # noqa: BLE001 - a preview must never fail a job
+                log.debug("preview failed", exc_info=True)
+            emit(JobStep(job_id, i + 1, request.steps, elapsed, eta, preview))
+            if cancel.cancelled:
+                p._interrupt = True
+            return {}
+
+        generator = torch.Generator("cpu").manual_seed(request.seed)
+        common = dict(
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
+            height=request.height, width=request.width, num_frames=request.frames,
+            num_inference_steps=request.steps, guidance_scale=request.guidance, generator=generator,
+            output_type="latent", callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+        )
+        extras: dict[str, Any] = {}
+        with torch.inference_mode(), self._attention_hooks(request, extras):
+            if request.image is not None:
+                image = load_first_frame(request.image, request.width, request.height)
+                latents = self._image_pipe()(image=image, **common).frames
+            else:
+                latents = pipe(**common).frames
+            if cancel.cancelled:
+                return JobCancelled(job_id, state["step"])
+            frames = self.decode(latents)
+        return JobFinished(job_id, frames, self.recipe(request), latents=latents, extras=extras)
+
+    def _image_pipe(self):  # noqa: ANN202
+        if self._i2v is None:
+            from diffusers import WanImageToVideoPipeline
+
+            p = self._pipe
+            self._i2v = WanImageToVideoPipeline(
+                tokenizer=p.tokenizer, text_encoder=None, vae=p.vae, scheduler=p.scheduler,
+                transformer=p.transformer, image_encoder=None, image_processor=None, expand_timesteps=True,
+            )
+            self._i2v.set_progress_bar_config(disable=True)
+        return self._i2v
+
+    def _attention_hooks(self, request: GenerationRequest, extras: dict[str, Any]):  # noqa: ANN202
+        """A context manager for whatever attention processors a request needs (layout guidance)."""
+        import contextlib
+
+        stack = contextlib.ExitStack()
+        for hook in self.attention_hooks:
+            stack.enter_context(hook(self, request, extras))
+        return stack
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Normalized latents -> uint8 frames [count, height, width, 3], as the pipeline decodes them."""
+        vae = self._pipe.vae
+        device = next(vae.parameters()).device if self.memory_plan is not MemoryPlan.MODEL_OFFLOAD else torch.device(self.device.device)
+        lat = latents.to(device=device, dtype=vae.dtype)
+        mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
+        inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
+        lat = lat / inv_std + mean
+        video = vae.decode(lat, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
+        video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return video.permute(1, 2, 3, 0).cpu().numpy()

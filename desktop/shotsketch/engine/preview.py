@@ -1,0 +1,62 @@
+"""Cheap step previews: a linear map from the 48 latent channels to RGB, fitted to the model's own VAE.
+
+At first use the VAE encodes a few flat colours and gradients (one 64x64 frame each, cheap on any
+device); a least-squares fit of latent -> RGB then turns any latent frame into a small preview with
+one matrix product, without running the decoder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class LatentPreviewer:
+    def __init__(self, vae) -> None:  # noqa: ANN001 - an AutoencoderKLWan
+        self._vae = vae
+        self._matrix: torch.Tensor | None = None  # [49, 3]: 48 channels + bias
+        cfg = vae.config
+        self._mean = torch.tensor(cfg.latents_mean, dtype=torch.float32).view(-1, 1, 1)
+        self._std = torch.tensor(cfg.latents_std, dtype=torch.float32).view(-1, 1, 1)
+
+    @torch.no_grad()
+    def _fit(self) -> torch.Tensor:
+        gen = torch.Generator("cpu").manual_seed(0)
+        size = 64
+        images = []
+        for _ in range(24):
+            colour = torch.rand(3, 1, 1, generator=gen) * 2 - 1
+            images.append(colour.expand(3, size, size))
+        ramp = torch.linspace(-1, 1, size)
+        for c in range(3):
+            img = torch.zeros(3, size, size)
+            img[c] = ramp.view(1, -1)
+            images.append(img)
+            img = torch.zeros(3, size, size)
+            img[c] = ramp.view(-1, 1)
+            images.append(img)
+        batch = torch.stack(images).unsqueeze(2)  # [N, 3, 1, H, W]
+        param = next(self._vae.parameters())
+        latents = []
+        for i in range(0, batch.shape[0], 8):
+            chunk = batch[i:i + 8].to(param.device, param.dtype)
+            latents.append(self._vae.encode(chunk).latent_dist.mode().float().cpu())
+        z = torch.cat(latents)[:, :, 0]  # [N, 48, h, w]
+        scale = size // z.shape[-1]
+        rgb = torch.nn.functional.avg_pool2d(batch[:, :, 0], scale)  # [N, 3, h, w]
+        x = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        y = rgb.permute(0, 2, 3, 1).reshape(-1, 3)
+        x = torch.cat([x, torch.ones(x.shape[0], 1)], dim=1)
+        ridge = 1e-3 * torch.eye(x.shape[1])
+        return torch.linalg.solve(x.T @ x + ridge, x.T @ y)
+
+    def image(self, latents: torch.Tensor, frame: int | None = None) -> np.ndarray:
+        """uint8 [h, w, 3] preview of one latent frame (the middle one by default) of normalized latents."""
+        if self._matrix is None:
+            self._matrix = self._fit()
+        lat = latents.detach()[0].float().cpu()  # [48, F, h, w]
+        index = lat.shape[1] // 2 if frame is None else frame
+        z = lat[:, index] * self._std + self._mean  # undo the pipeline's normalization
+        x = torch.cat([z.permute(1, 2, 0), torch.ones(*z.shape[1:], 1)], dim=-1)
+        rgb = (x @ self._matrix).clamp(-1, 1)
+        return ((rgb + 1) * 127.5).round().to(torch.uint8).numpy()

@@ -1,0 +1,1 @@
+"""Icons, theme and example shots; shipped as the package `shotsketch.resources`."""

@@ -1,0 +1,145 @@
+"""The real WanPipeline on the demo model: events, determinism, cancel, prompt cache, first frame."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from shotsketch import DEMO_LABEL
+from shotsketch.engine.events import CancelToken, JobCancelled, JobFailed, JobFinished, JobStarted, JobStep
+from shotsketch.engine.generator import Generator
+from shotsketch.engine.memory import MemoryPlan
+from shotsketch.engine.sources import ModelSource
+
+
+def test_demo_generation_end_to_end(demo_generator, make_request):
+    events = []
+    final = demo_generator.generate(make_request(), events.append)
+    assert isinstance(final, JobFinished)
+    assert final.frames.shape == (5, 64, 96, 3) and final.frames.dtype == np.uint8
+    assert isinstance(events[0], JobStarted) and events[0].total_steps == 3
+    steps = [e for e in events if isinstance(e, JobStep)]
+    assert [e.step for e in steps] == [1, 2, 3]
+    assert all(e.total_steps == 3 for e in steps)
+    assert steps[-1].eta_s == pytest.approx(0.0)
+    # previews are one latent frame at token-grid resolution: 16x smaller than the video
+    assert steps[0].preview.shape == (4, 6, 3) and steps[0].preview.dtype == np.uint8
+    assert events[-1] is final
+    # latents keep the real model's compression: 48 channels, 4x temporal, 16x spatial
+    assert tuple(final.latents.shape) == (1, 48, 2, 4, 6)
+    recipe = final.recipe
+    assert recipe["request"]["seed"] == 11 and recipe["request"]["frames"] == 5
+    assert recipe["model"] == {"id": "demo", "kind": "demo", "revision": "tiny-random-v1", "label": DEMO_LABEL}
+    assert set(recipe["libraries"]) >= {"torch", "diffusers", "transformers"}
+
+
+def test_same_seed_same_frames_other_seed_other_frames(demo_generator, make_request):
+    a = demo_generator.generate(make_request(seed=5))
+    b = demo_generator.generate(make_request(seed=5))
+    c = demo_generator.generate(make_request(seed=6))
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, c.frames)
+
+
+def test_cancel_between_steps(demo_generator, make_request):
+    token = CancelToken()
+    events = []
+
+    def on_event(event):
+        events.append(event)
+        if isinstance(event, JobStep) and event.step == 2:
+            token.cancel()
+
+    final = demo_generator.generate(make_request(steps=8), on_event, token)
+    assert isinstance(final, JobCancelled) and final.at_step == 2
+    assert [e.step for e in events if isinstance(e, JobStep)] == [1, 2]
+    assert not any(isinstance(e, JobFinished) for e in events)
+
+
+def test_cancel_before_start(demo_generator, make_request):
+    token = CancelToken()
+    token.cancel()
+    final = demo_generator.generate(make_request(), None, token)
+    assert isinstance(final, JobCancelled) and final.at_step == 0
+
+
+def test_prompt_embedding_cache_skips_text_encoder():
+    gen = Generator(ModelSource.demo(), device="cpu", embed_cache_size=2)
+    gen.load()
+    calls = []
+    gen.text_pipeline.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    first = gen.encode_prompts("a red car", "blurry")
+    assert len(calls) == 2  # prompt and negative prompt
+    again = gen.encode_prompts("a red car", "blurry")
+    assert len(calls) == 2  # served from the cache
+    assert again[0] is first[0]
+    gen.encode_prompts("a blue car", "blurry")
+    gen.encode_prompts("a green car", "blurry")  # evicts "a red car" (cache of 2)
+    assert len(calls) == 6
+    gen.encode_prompts("a red car", "blurry")
+    assert len(calls) == 8
+
+
+def test_generation_reuses_cached_embeddings(demo_generator, make_request):
+    demo_generator.generate(make_request(prompt="a kite rises slowly"))
+    before = demo_generator.text_encoder_calls
+    demo_generator.generate(make_request(prompt="a kite rises slowly", seed=99))
+    assert demo_generator.text_encoder_calls == before
+
+
+def test_first_frame_image_conditions_latent_frame_zero(demo_generator, make_request, tmp_path):
+    img_path = tmp_path / "first.png"
+    Image.new("RGB", (200, 120), (220, 30, 30)).save(img_path)
+    final = demo_generator.generate(make_request(image=str(img_path)))
+    assert isinstance(final, JobFinished)
+    pipe = demo_generator.pipeline
+    from shotsketch.engine.requests import load_first_frame
+
+    image = load_first_frame(str(img_path), 96, 64)
+    pixels = pipe.video_processor.preprocess(image, height=64, width=96).unsqueeze(2)
+    with torch.no_grad():
+        z = pipe.vae.encode(pixels.to(pipe.vae.dtype)).latent_dist.mode()
+    mean = torch.tensor(pipe.vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(pipe.vae.config.latents_std).view(1, -1, 1, 1, 1)
+    expected = ((z - mean) / std)[:, :, 0]
+    torch.testing.assert_close(final.latents[:, :, 0].float(), expected.float(), atol=1e-4, rtol=1e-4)
+    plain = demo_generator.generate(make_request())
+    assert not np.array_equal(plain.frames, final.frames)
+
+
+def test_unreadable_first_frame_fails_with_a_message(demo_generator, make_request, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not an image")
+    final = demo_generator.generate(make_request(image=str(bad)))
+    assert isinstance(final, JobFailed)
+    assert "could not be read as an image" in final.message and str(bad) in final.message
+
+
+def test_bad_request_fails_as_an_event(demo_generator, make_request):
+    events = []
+    final = demo_generator.generate(make_request(width=100), events.append)
+    assert isinstance(final, JobFailed) and "nearest valid width is 96" in final.message
+    assert events == [final]
+
+
+def test_out_of_memory_suggests_the_next_plan(make_request, monkeypatch):
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    gen.memory_plan = MemoryPlan.ALL_ON_GPU
+
+    def oom(*_a, **_k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(gen, "encode_prompts", oom)
+    final = gen.generate(make_request())
+    assert isinstance(final, JobFailed)
+    assert "ran out of memory" in final.message and "text-encoder-offload" in final.message
+    assert final.suggestion == "text-encoder-offload"
+
+
+def test_unexpected_error_ends_in_failed_event_not_an_exception(make_request, monkeypatch):
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    monkeypatch.setattr(gen, "decode", lambda _l: (_ for _ in ()).throw(RuntimeError("boom")))
+    final = gen.generate(make_request())
+    assert isinstance(final, JobFailed) and "boom" in final.message and "RuntimeError" in final.detail

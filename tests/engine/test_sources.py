@@ -1,0 +1,149 @@
+"""The real loader on folders the tests write: complete, incomplete in each way, and the hub cache."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from shotsketch.engine.generator import Generator
+from shotsketch.engine.events import JobFinished
+from shotsketch.engine.sources import (
+    HUB_REPO_ID, ModelError, ModelSource, SourceKind, check_model_folder, hf_cache_folder, resolve_folder,
+)
+
+
+@pytest.fixture
+def model_copy(saved_demo_folder, tmp_path):
+    dest = tmp_path / "model"
+    shutil.copytree(saved_demo_folder, dest)
+    return dest
+
+
+def test_saved_folder_is_complete(saved_demo_folder):
+    assert check_model_folder(saved_demo_folder) == []
+    names = {p.name for p in (saved_demo_folder / "transformer").iterdir()}
+    assert "diffusion_pytorch_model.safetensors" in names
+
+
+def test_loading_from_folder_gives_the_same_frames_as_the_demo(saved_demo_folder, demo_generator, make_request):
+    gen = Generator(ModelSource(SourceKind.FOLDER, str(saved_demo_folder)), device="cpu")
+    gen.load()
+    from_folder = gen.generate(make_request(seed=3))
+    built = demo_generator.generate(make_request(seed=3))
+    assert isinstance(from_folder, JobFinished)
+    assert np.array_equal(from_folder.frames, built.frames)
+    assert from_folder.recipe["model"]["kind"] == "folder"
+    assert from_folder.recipe["model"]["revision"].startswith("diffusers-")
+    assert "label" not in from_folder.recipe["model"]
+
+
+def _edit_index(folder, **changes):
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update(changes)
+    (folder / "model_index.json").write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda f: (f / "model_index.json").unlink(), "has no model_index.json"),
+        (lambda f: (f / "model_index.json").write_text("{not json"), "is not valid JSON"),
+        (lambda f: shutil.rmtree(f / "transformer"), "the transformer folder is missing"),
+        (lambda f: shutil.rmtree(f / "text_encoder"), "the text_encoder folder is missing"),
+        (lambda f: (f / "vae" / "config.json").unlink(), "vae/config.json is missing"),
+        (lambda f: (f / "vae" / "diffusion_pytorch_model.safetensors").unlink(), "vae has no .safetensors weights"),
+        (lambda f: (f / "scheduler" / "scheduler_config.json").unlink(), "scheduler/scheduler_config.json is missing"),
+        (lambda f: (f / "tokenizer" / "tokenizer.json").unlink(), "neither tokenizer.json nor spiece.model"),
+        (lambda f: _edit_index(f, transformer=["os", "system"]), "the transformer component is os.system"),
+        (lambda f: _edit_index(f, _class_name="StableDiffusionPipeline"), "not a Wan pipeline"),
+        (lambda f: _edit_index(f, safety_checker=["diffusers", "Thing"]), "unexpected component 'safety_checker'"),
+    ],
+)
+def test_each_kind_of_incomplete_folder_is_named(model_copy, damage, expected):
+    damage(model_copy)
+    problems = check_model_folder(model_copy)
+    assert any(expected in p for p in problems), problems
+    with pytest.raises(ModelError, match="cannot be used"):
+        resolve_folder(ModelSource(SourceKind.FOLDER, str(model_copy)))
+
+
+def test_pickle_weights_are_refused_not_loaded(model_copy):
+    weights = model_copy / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.unlink()
+    # A pickle that would create a file if it were ever unpickled.
+    marker = model_copy / "pwned"
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (model_copy / "transformer" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps(Evil()))
+    problems = check_model_folder(model_copy)
+    assert any("only pickle weights" in p and "safetensors only" in p for p in problems)
+    gen = Generator(ModelSource(SourceKind.FOLDER, str(model_copy)), device="cpu")
+    with pytest.raises(ModelError):
+        gen.load()
+    assert not marker.exists()
+
+
+def test_missing_weight_shard_is_named(model_copy):
+    folder = model_copy / "transformer"
+    (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model-00001-of-00002.safetensors")
+    index = {"metadata": {}, "weight_map": {"a": "diffusion_pytorch_model-00001-of-00002.safetensors",
+                                             "b": "diffusion_pytorch_model-00002-of-00002.safetensors"}}
+    (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index))
+    problems = check_model_folder(model_copy)
+    assert any("missing weight shard(s): diffusion_pytorch_model-00002-of-00002" in p for p in problems)
+
+
+def test_missing_folder_and_file_instead_of_folder(tmp_path):
+    assert "does not exist" in check_model_folder(tmp_path / "nope")[0]
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert "is not a folder" in check_model_folder(f)[0]
+
+
+def _fake_hub_cache(tmp_path, saved_demo_folder, monkeypatch):
+    cache = tmp_path / "hub"
+    repo = cache / ("models--" + HUB_REPO_ID.replace("/", "--"))
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(saved_demo_folder, repo / "snapshots" / sha)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return sha
+
+
+def test_hub_cache_is_found_and_loaded_without_network(tmp_path, saved_demo_folder, monkeypatch, make_request):
+    import socket
+
+    def no_network(*_a, **_k):
+        raise AssertionError("the loader tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert hf_cache_folder() is None
+    sha = _fake_hub_cache(tmp_path, saved_demo_folder, monkeypatch)
+    assert hf_cache_folder().name == sha
+    source = ModelSource.parse(f"hf:{HUB_REPO_ID}")
+    assert source.kind is SourceKind.HF_CACHE
+    gen = Generator(source, device="cpu")
+    final = gen.generate(make_request())
+    assert isinstance(final, JobFinished)
+    assert final.recipe["model"] == {"id": HUB_REPO_ID, "kind": "hf-cache", "revision": sha}
+
+
+def test_hub_model_not_in_cache_says_how_to_get_it():
+    with pytest.raises(ModelError, match="not in the Hugging Face cache; download it"):
+        resolve_folder(ModelSource.parse(f"hf:{HUB_REPO_ID}"))
+
+
+def test_parse_model_argument():
+    assert ModelSource.parse("demo").is_demo
+    assert ModelSource.parse("hf:a/b@rev") == ModelSource(SourceKind.HF_CACHE, "a/b", "rev")
+    assert ModelSource.parse("/models/wan").kind is SourceKind.FOLDER
+    with pytest.raises(ModelError):
+        ModelSource.parse("hf:nonsense")
