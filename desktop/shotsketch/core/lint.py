@@ -1,0 +1,385 @@
+"""Prompt lint: spatial-vocabulary advice with one-click rewrites.
+
+Each :class:`Finding` has the span of text it is about, a severity, a stable code, an
+explanation a person can act on, a suggestion, and (where a safe one exists) the exact
+``replacement`` text for the span, which the prompt editor applies as a quick fix.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from shotsketch.core.phrasing import (
+    DETERMINERS,
+    PhraseKind,
+    PromptParse,
+    SpatialPhrase,
+    parse_prompt,
+    parse_region,
+    subject_phrase,
+)
+
+DEFAULT_MAX_TOKENS = 512
+"""Wan2.2's umT5 text encoder reads this many tokens (the pipeline's max_sequence_length)."""
+
+DEFAULT_NEGATIVE = (
+    "distorted limbs, floating objects, deformed hands, extra fingers, fused fingers, disfigured faces, "
+    "blurry details, low quality, worst quality, JPEG artifacts, subtitles, watermark, text, overexposed, "
+    "still picture, messy background, many people in the background, walking backwards"
+)
+
+NEGATIVE_PRESETS: dict[str, str] = {
+    "default": DEFAULT_NEGATIVE,
+    "objects": (
+        "floating objects, objects passing through each other, warped shapes, melting, flickering, "
+        "blurry details, low quality, worst quality, JPEG artifacts, subtitles, watermark, text, still picture"
+    ),
+    "people": (
+        "distorted limbs, extra limbs, deformed hands, extra fingers, fused fingers, disfigured faces, "
+        "poorly drawn face, three legs, walking backwards, many people in the background, blurry details, "
+        "low quality, worst quality, JPEG artifacts, subtitles, watermark, text"
+    ),
+    "minimal": "low quality, worst quality, blurry, distorted, watermark, text",
+    # The negative prompt Wan2.2's authors use (in Chinese, which the umT5 encoder reads well).
+    "wan_official": (
+        "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+        "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
+        "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+    ),
+}
+
+MAX_SUBJECTS_PER_SENTENCE = 3
+MAX_ACTIONS_PER_SENTENCE = 2
+
+
+class Severity(Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Target(Enum):
+    """Which text a finding's span refers to."""
+
+    PROMPT = "prompt"
+    NEGATIVE = "negative"
+
+
+@dataclass(frozen=True)
+class Finding:
+    span: tuple[int, int]
+    severity: Severity
+    code: str
+    message: str
+    suggestion: str | None = None
+    replacement: str | None = None
+    target: Target = Target.PROMPT
+
+    def apply(self, text: str) -> str:
+        """``text`` with this finding's replacement put at its span (unchanged if none)."""
+        if self.replacement is None:
+            return text
+        start, end = self.span
+        return text[:start] + self.replacement + text[end:]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "span": list(self.span),
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "replacement": self.replacement,
+            "target": self.target.value,
+        }
+
+
+# -- spatial words, for the editor's highlighter ---------------------------------------------------
+
+SPATIAL_WORDS: tuple[str, ...] = (
+    "to the left of", "to the right of", "in front of", "on top of", "in the middle of", "left edge",
+    "right edge", "top left", "top right", "bottom left", "bottom right", "far left", "far right",
+    "left", "right", "center", "centre", "middle", "top", "bottom", "edge", "corner", "upper", "lower",
+    "above", "below", "under", "underneath", "beneath", "over", "behind", "foreground", "background",
+    "leftward", "leftwards", "rightward", "rightwards", "upward", "upwards", "downward", "downwards",
+    "across", "toward", "towards", "stationary", "motionless", "rises", "falls", "ascends", "descends",
+    "near", "nearby", "next to", "beside", "around", "somewhere", "close to",
+)
+_SPATIAL_RE = re.compile(
+    r"(?<![\w-])(?:" + "|".join(r"[\s-]+".join(map(re.escape, w.split())) for w in sorted(SPATIAL_WORDS, key=len, reverse=True)) + r")(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def spatial_spans(prompt: str) -> list[tuple[int, int]]:
+    """Non-overlapping spans of spatial words and phrases in ``prompt``, in order."""
+    return [m.span() for m in _SPATIAL_RE.finditer(prompt or "")]
+
+
+# -- token counting ---------------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def estimate_tokens(text: str) -> int:
+    """A quick estimate of umT5 tokens (words, longer words in pieces, punctuation, end token).
+    The engine passes the real tokenizer's count instead when it has one loaded."""
+    count = 1
+    for m in _TOKEN_RE.finditer(text):
+        piece = m.group(0)
+        if piece.isascii():
+            count += 1 + max(0, len(piece) - 6) // 4
+        else:
+            count += max(1, math.ceil(len(piece) / 2))
+    return count
+
+
+# -- the checks -------------------------------------------------------------------------------------
+
+_VAGUE_RELATION = r"next\s+to|beside|near|close\s+to|close\s+by|by\s+the\s+side\s+of|in\s+the\s+vicinity\s+of|alongside"
+_VAGUE_RE = re.compile(
+    rf"\b(?P<rel>{_VAGUE_RELATION})\b(?P<after>\s+(?P<obj>[\w-]+(?:[\s-]+[\w-]+){{0,5}}))?"
+    r"|\b(?P<somewhere>somewhere(?:\s+(?:in|on)\s+(?:the\s+)?(?:screen|frame|scene|picture|image|shot))?)\b"
+    r"|\b(?P<nearby>nearby)\b"
+    r"|\b(?P<around>around)\b(?P<around_after>\s+(?:the|a|an)\b)?",
+    re.IGNORECASE,
+)
+_NUMBERS_AFTER_AROUND = re.compile(r"\s+\d")
+_SENTENCE_RE = re.compile(r"[^.!?;\n]+[.!?;]*")
+_ACTION_VERBS = frozenset(
+    """
+    moves rolls flies walks runs rises falls remains stays sits stands drives jumps swims floats glides hovers
+    spins slides crosses enters exits leaves appears disappears goes comes travels turns climbs drops descends
+    ascends sinks bounces dances waves looks watches holds carries follows chases passes approaches circles
+    lands rests lies hangs grows shrinks plays rides sails drifts races speeds zooms rotates shines glows waits
+    sleeps eats emerges hops crawls marches strolls dashes sprints wanders heads sways swings flows pours
+    blows burns opens closes stops starts begins continues throws catches kicks pushes pulls lifts picks
+    """.split()
+)
+_NEGATION_RE = re.compile(r"\b(?:without|no)\s+(?!one\b|longer\b|more\b|matter\b)[\w-]+(?:\s+[\w-]+){0,2}", re.IGNORECASE)
+
+
+def _vague_findings(prompt: str) -> list[Finding]:
+    out = []
+    for m in _VAGUE_RE.finditer(prompt):
+        if m.group("rel"):
+            word = m.group("rel")
+            span = m.span("rel")
+            region = None
+            obj = m.group("obj") or ""
+            words = obj.split()
+            for n in range(len(words), 0, -1):
+                region = parse_region(" ".join(words[:n]))
+                if region is not None:
+                    break
+            if region is not None:
+                replacement = region.preposition
+                suggestion = f'Use "{region.preposition}" to place it in that part of the frame.'
+            else:
+                replacement = "to the left of"
+                suggestion = 'Say which side: "to the left of", "to the right of", "in front of" or "behind".'
+            out.append(Finding(span, Severity.WARNING, "vague-spatial",
+                               f'"{word}" does not say where; video models place it anywhere.', suggestion, replacement))
+        elif m.group("somewhere"):
+            out.append(Finding(m.span("somewhere"), Severity.WARNING, "vague-spatial",
+                               '"somewhere" leaves the position to chance.',
+                               'Name a region: "on the left", "in the center", "at the top right".', "in the center"))
+        elif m.group("nearby"):
+            out.append(Finding(m.span("nearby"), Severity.WARNING, "vague-spatial",
+                               '"nearby" does not say where.',
+                               'Name a region ("on the right") or a relation ("to the right of the house").', None))
+        elif m.group("around"):
+            if _NUMBERS_AFTER_AROUND.match(prompt, m.end("around")):
+                continue  # "around 5 birds": a number, not a place
+            if m.group("around_after"):
+                out.append(Finding(m.span("around"), Severity.WARNING, "vague-spatial",
+                                   '"around" does not say which side or which path.',
+                                   'Say "to the left of", "behind", or give a path "from the left to the right of".',
+                                   None))
+            else:
+                out.append(Finding(m.span("around"), Severity.WARNING, "vague-spatial",
+                                   '"around" gives no direction; the motion will look random.',
+                                   'Give a path such as "from the left to the right".', "from the left to the right"))
+    return out
+
+
+def _sentences(prompt: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _SENTENCE_RE.finditer(prompt) if m.group(0).strip()]
+
+
+def _crowding_findings(prompt: str, parse: PromptParse) -> list[Finding]:
+    out = []
+    for start, end in _sentences(prompt):
+        text = prompt[start:end]
+        stripped = len(text) - len(text.lstrip())
+        span = (start + stripped, start + len(text.rstrip()))
+        keys = list(dict.fromkeys(key for (s, e), key in parse.mentions if start <= s < end))
+        if len(keys) > MAX_SUBJECTS_PER_SENTENCE:
+            names = ", ".join(parse.subjects[k] for k in keys)
+            out.append(Finding(span, Severity.WARNING, "too-many-subjects",
+                               f"This sentence has {len(keys)} subjects ({names}); small video models keep track of "
+                               f"about {MAX_SUBJECTS_PER_SENTENCE} per sentence.",
+                               "Split it into shorter sentences, one or two subjects each, or drop the minor ones.",
+                               None))
+        verbs = _action_verbs(text)
+        if len(verbs) > MAX_ACTIONS_PER_SENTENCE:
+            out.append(Finding(span, Severity.WARNING, "too-many-actions",
+                               f"This sentence has {len(verbs)} actions ({', '.join(verbs)}); a 5-second clip shows "
+                               f"one or two clearly.",
+                               "Keep the main action; move the others to another shot or a separate sentence.", None))
+    return out
+
+
+def _action_verbs(text: str) -> list[str]:
+    """Action verbs in a sentence: "-s" forms ("rolls"), and base forms ("birds fly") unless a
+    determiner makes them a noun ("a walk")."""
+    words = re.findall(r"[A-Za-z]+", text)
+    out = []
+    for i, w in enumerate(words):
+        lw = w.lower()
+        if lw in _ACTION_VERBS:
+            out.append(w)
+        elif (lw + "s" in _ACTION_VERBS or lw + "es" in _ACTION_VERBS) and not (
+            i > 0 and words[i - 1].lower() in DETERMINERS
+        ):
+            out.append(w)
+    return out
+
+
+def _phrase_directions(p: SpatialPhrase) -> tuple[int, int] | None:
+    if p.kind is PhraseKind.PATH and len(p.regions) >= 2:
+        (ax, ay), (bx, by) = p.regions[0].anchor, p.regions[1].anchor
+        return (_sign(bx - ax), _sign(by - ay))
+    if p.kind in (PhraseKind.VERTICAL, PhraseKind.HORIZONTAL):
+        return p.direction
+    return None
+
+
+def _sign(v: float) -> int:
+    return 0 if abs(v) < 1e-9 else (1 if v > 0 else -1)
+
+
+_AXIS_WORDS = {(0, 1): "right", (0, -1): "left", (1, 1): "down", (1, -1): "up"}
+
+
+def _conflict_findings(prompt: str, parse: PromptParse) -> list[Finding]:
+    out = []
+    for key, name in parse.subjects.items():
+        phrases = parse.phrases_for(key)
+        who = subject_phrase(name)
+        who = who[0].upper() + who[1:]
+        seen: dict[int, tuple[int, SpatialPhrase]] = {}
+        still = next((p for p in phrases if p.kind is PhraseKind.STILL), None)
+        for p in phrases:
+            if p.kind is PhraseKind.PATH and len(set(p.regions[:2])) == 1:
+                out.append(Finding(p.span, Severity.WARNING, "no-motion",
+                                   f'{who} goes from {p.regions[0].words} to the same place, so it does not move.',
+                                   "Name two different places, or say it remains stationary there.", None))
+            d = _phrase_directions(p)
+            if d is None:
+                continue
+            if still is not None:
+                out.append(Finding(p.span, Severity.WARNING, "conflicting-directions",
+                                   f'{who} is said to stay still ("{prompt[slice(*still.span)]}") but also to move '
+                                   f'("{prompt[slice(*p.span)]}").',
+                                   "Keep one: either it moves along a path, or it remains stationary.", None))
+                continue
+            for axis in (0, 1):
+                if d[axis] == 0:
+                    continue
+                if axis in seen and seen[axis][0] == -d[axis]:
+                    first = seen[axis][1]
+                    out.append(Finding(p.span, Severity.WARNING, "conflicting-directions",
+                                       f'{who} moves {_AXIS_WORDS[(axis, seen[axis][0])]} in '
+                                       f'"{prompt[slice(*first.span)]}" but {_AXIS_WORDS[(axis, d[axis])]} in '
+                                       f'"{prompt[slice(*p.span)]}".',
+                                       'Describe one path, e.g. "from the left to the right, then back to the left".',
+                                       None))
+                else:
+                    seen[axis] = (d[axis], p)
+        places = [p for p in phrases if p.kind is PhraseKind.PLACE]
+        moving = any(p.kind in (PhraseKind.PATH, PhraseKind.TO, PhraseKind.FROM) for p in phrases)
+        if not moving:
+            for p in places[1:]:
+                if p.regions[0] != places[0].regions[0]:
+                    out.append(Finding(p.span, Severity.WARNING, "conflicting-places",
+                                       f'{who} is placed both "{prompt[slice(*places[0].span)]}" and '
+                                       f'"{prompt[slice(*p.span)]}".',
+                                       "Give it one place, or a path: \"from ... to ...\".", None))
+                    break
+    return out
+
+
+def _negation_findings(prompt: str) -> list[Finding]:
+    return [
+        Finding(m.span(), Severity.INFO, "negation",
+                f'"{m.group(0)}": video models often ignore "no" and "without" and may show the thing anyway.',
+                "Describe what is there instead, and put the unwanted thing in the negative prompt.", None)
+        for m in _NEGATION_RE.finditer(prompt)
+    ]
+
+
+def _length_finding(text: str, max_tokens: int, count: Callable[[str], int], target: Target) -> Finding | None:
+    total = count(text)
+    if total <= max_tokens:
+        return None
+    # the first word at which the encoder has stopped reading
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    lo, hi = 0, len(starts) - 1
+    cut = starts[-1] if starts else 0
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if count(text[: starts[mid]]) >= max_tokens:
+            cut = starts[mid]
+            hi = mid - 1
+        else:
+            lo = mid + 1
+    what = "prompt" if target is Target.PROMPT else "negative prompt"
+    return Finding((cut, len(text)), Severity.ERROR, "too-long",
+                   f"The {what} is about {total} tokens; the text encoder reads only the first {max_tokens}, "
+                   "so the marked text is ignored.",
+                   "Shorten it: keep the subjects, their places and their motion; drop style lists.", None, target)
+
+
+def lint(
+    prompt: str,
+    negative_prompt: str | None = None,
+    *,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    count_tokens: Callable[[str], int] | None = None,
+) -> list[Finding]:
+    """Findings for a prompt (and its negative prompt), ordered by position."""
+    prompt = prompt if isinstance(prompt, str) else ""
+    count = count_tokens or estimate_tokens
+    findings: list[Finding] = []
+    if not prompt.strip():
+        findings.append(Finding((0, len(prompt)), Severity.ERROR, "empty-prompt", "The prompt is empty.",
+                                "Describe the subjects, where they are and how they move.", None))
+    else:
+        parse = parse_prompt(prompt)
+        findings += _vague_findings(prompt)
+        findings += _crowding_findings(prompt, parse)
+        findings += _conflict_findings(prompt, parse)
+        findings += _negation_findings(prompt)
+        long = _length_finding(prompt, max_tokens, count, Target.PROMPT)
+        if long:
+            findings.append(long)
+    if negative_prompt is None or not negative_prompt.strip():
+        neg = negative_prompt or ""
+        findings.append(Finding((0, len(neg)), Severity.WARNING, "missing-negative",
+                                "There is no negative prompt; Wan shows more distorted limbs, floating objects and "
+                                "flicker without one.",
+                                f'Use a negative prompt such as "{DEFAULT_NEGATIVE[:60]}...".', DEFAULT_NEGATIVE,
+                                Target.NEGATIVE))
+    else:
+        long = _length_finding(negative_prompt, max_tokens, count, Target.NEGATIVE)
+        if long:
+            findings.append(long)
+    order = {Target.PROMPT: 0, Target.NEGATIVE: 1}
+    findings.sort(key=lambda f: (order[f.target], f.span, f.code))
+    return findings
