@@ -159,6 +159,7 @@ _ACTION_VERBS = frozenset(
     lands rests lies hangs grows shrinks plays rides sails drifts races speeds zooms rotates shines glows waits
     sleeps eats emerges hops crawls marches strolls dashes sprints wanders heads sways swings flows pours
     blows burns opens closes stops starts begins continues throws catches kicks pushes pulls lifts picks
+    dives grazes sings talks laughs smiles
     """.split()
 )
 _NEGATION_RE = re.compile(r"\b(?:without|no)\s+(?!one\b|longer\b|more\b|matter\b)[\w-]+(?:\s+[\w-]+){0,2}", re.IGNORECASE)
@@ -244,7 +245,7 @@ def _action_verbs(text: str) -> list[str]:
         lw = w.lower()
         if lw in _ACTION_VERBS:
             out.append(w)
-        elif (lw + "s" in _ACTION_VERBS or lw + "es" in _ACTION_VERBS) and not (
+        elif (lw + "s" in _ACTION_VERBS or lw + "es" in _ACTION_VERBS or lw[:-1] + "ies" in _ACTION_VERBS) and not (
             i > 0 and words[i - 1].lower() in DETERMINERS
         ):
             out.append(w)
