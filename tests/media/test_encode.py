@@ -349,3 +349,14 @@ def test_export_onto_itself_is_refused(tmp_path, frames):
     with pytest.raises(EncodeError, match="onto itself"):
         export_take(src, src, "mp4", on_exists="overwrite")
     assert probe_video(src).frames == 9
+
+
+def test_outputs_get_ordinary_permissions_not_temp_file_ones(tmp_path, frames):
+    old = os.umask(0o022)
+    try:
+        clip = write_clip(frames, tmp_path / "c.mp4")
+        seq = write_clip(frames[:2], tmp_path / "seq", fmt="png")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(clip.stat().st_mode) == 0o644
+    assert stat.S_IMODE(seq.stat().st_mode) == 0o755

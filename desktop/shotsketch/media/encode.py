@@ -36,6 +36,8 @@ from typing import Literal
 
 import numpy as np
 
+from shotsketch.core.atomic import default_file_mode
+
 log = logging.getLogger(__name__)
 
 OnExists = Literal["error", "overwrite", "number"]
@@ -208,6 +210,12 @@ def frame_geometry(fmt: ClipFormat, width: int, height: int) -> FrameGeometry:
         scale = max(1, math.ceil(min_w / width), math.ceil(min_h / height))
     w, h = width * scale, height * scale
     return FrameGeometry(width, height, scale, w % 2, h % 2)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -415,11 +423,13 @@ def _encode(
         try:
             if fmt.is_sequence:
                 tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=folder))
+                os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a clip folder is an ordinary folder
                 target = tmp / PNG_PATTERN
             else:
                 fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + dest.suffix, dir=folder)
                 os.close(fd)
                 tmp = target = Path(tmp_name)
+                os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; a clip is an ordinary file
             tags = dict(metadata or {}) if fmt.has_container_tags else {}
             if tags:
                 meta_file = _metadata_file(tags, folder)
