@@ -1,0 +1,747 @@
+"""The project library: Project -> Shot -> Variant -> Take, in SQLite beside the media files.
+
+- One SQLite file (WAL, foreign keys on, ``PRAGMA user_version`` as the schema version, with
+  explicit migrations; a copy of the file is kept before any migration of existing data).
+- Every change runs in a ``BEGIN IMMEDIATE`` transaction; a second connection writing at the
+  same time waits (busy timeout) instead of failing.
+- Opening a damaged database never loses it: the file is moved aside to
+  ``library.sqlite3.damaged-<timestamp>`` and :class:`LibraryDamaged` says where it is; a fresh
+  library is started only when the caller asks (``Library.open(path, recover=True)``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from shotsketch.core import paths
+from shotsketch.core.layout import Layout
+
+DB_NAME = "library.sqlite3"
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 10.0
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class LibraryError(Exception):
+    """A library problem a person can act on; the message says what happened and what to do."""
+
+
+class LibraryDamaged(LibraryError):
+    """The database file is damaged. ``kept_at`` is where the damaged file now is."""
+
+    def __init__(self, message: str, kept_at: Path | None):
+        super().__init__(message)
+        self.kept_at = kept_at
+
+
+# -- values -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Shot:
+    id: int
+    project_id: int
+    name: str
+    position: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: int
+    shot_id: int
+    prompt: str
+    negative_prompt: str
+    layout_json: str | None
+    settings: dict[str, Any]
+    parent_id: int | None
+    created_at: str
+    note: str = ""
+
+    def layout(self) -> Layout | None:
+        return Layout.from_json(self.layout_json) if self.layout_json else None
+
+
+@dataclass(frozen=True)
+class Take:
+    id: int
+    variant_id: int
+    file: Path
+    recipe: dict[str, Any]
+    thumbnail: Path | None
+    rating: int
+    favourite: bool
+    created_at: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class VariantNode:
+    """A variant and the variants made from it."""
+
+    variant: Variant
+    children: tuple[VariantNode, ...] = field(default=())
+
+
+# -- schema and migrations --------------------------------------------------------------------------
+
+
+MIGRATION_0_TO_1 = """
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE shots (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX shots_project ON shots(project_id);
+        CREATE TABLE variants (
+            id INTEGER PRIMARY KEY,
+            shot_id INTEGER NOT NULL REFERENCES shots(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES variants(id) ON DELETE SET NULL,
+            prompt TEXT NOT NULL,
+            negative_prompt TEXT NOT NULL DEFAULT '',
+            layout_json TEXT,
+            settings_json TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX variants_shot ON variants(shot_id);
+        CREATE TABLE takes (
+            id INTEGER PRIMARY KEY,
+            variant_id INTEGER NOT NULL REFERENCES variants(id) ON DELETE CASCADE,
+            file TEXT NOT NULL,
+            recipe_json TEXT NOT NULL DEFAULT '{}',
+            thumbnail TEXT,
+            rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
+            favourite INTEGER NOT NULL DEFAULT 0 CHECK (favourite IN (0, 1)),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX takes_variant ON takes(variant_id);
+"""
+
+
+# Version 2: trash for takes, variant notes, full-text search, shot autosave, app state.
+MIGRATION_1_TO_2 = """
+        ALTER TABLE takes ADD COLUMN deleted_at TEXT;
+        ALTER TABLE variants ADD COLUMN note TEXT NOT NULL DEFAULT '';
+        CREATE VIRTUAL TABLE variants_fts USING fts5(
+            prompt, negative_prompt, content='variants', content_rowid='id'
+        );
+        INSERT INTO variants_fts(rowid, prompt, negative_prompt) SELECT id, prompt, negative_prompt FROM variants;
+        CREATE TRIGGER variants_fts_insert AFTER INSERT ON variants BEGIN
+            INSERT INTO variants_fts(rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+        END;
+        CREATE TRIGGER variants_fts_delete AFTER DELETE ON variants BEGIN
+            INSERT INTO variants_fts(variants_fts, rowid, prompt, negative_prompt)
+                VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+        END;
+        CREATE TRIGGER variants_fts_update AFTER UPDATE OF prompt, negative_prompt ON variants BEGIN
+            INSERT INTO variants_fts(variants_fts, rowid, prompt, negative_prompt)
+                VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+            INSERT INTO variants_fts(rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+        END;
+        CREATE TABLE shot_state (
+            shot_id INTEGER PRIMARY KEY REFERENCES shots(id) ON DELETE CASCADE,
+            state_json TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE app_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+"""
+
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, MIGRATION_0_TO_1),
+    (2, MIGRATION_1_TO_2),
+]
+"""``(version, script)``: the SQL that brings a database at ``version - 1`` to ``version``.
+Each runs in one transaction together with the new ``user_version``."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _aside_path(path: Path, label: str) -> Path:
+    candidate = path.with_name(f"{path.name}.{label}-{_timestamp()}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{label}-{_timestamp()}-{n}")
+    return candidate
+
+
+# -- the library ------------------------------------------------------------------------------------
+
+
+class Library:
+    """The project library. Open it with :meth:`open`; close it with :meth:`close` (or use it
+    as a context manager). Safe to share between threads: calls are serialized."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, media_dir: Path, recovered_from: Path | None = None):
+        self._db = db
+        self._lock = threading.RLock()
+        self.path = path
+        self.media_dir = media_dir
+        self.recovered_from = recovered_from
+        """Where a damaged database was kept, when this library was started fresh because of it."""
+
+    # -- opening
+    @classmethod
+    def open(
+        cls,
+        path: Path | str | None = None,
+        *,
+        recover: bool = False,
+        media_dir: Path | str | None = None,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+    ) -> Library:
+        """Open (creating if need be) the library at ``path`` (default: the user data dir).
+
+        A damaged file is moved aside and :class:`LibraryDamaged` raised, saying where it is kept;
+        with ``recover=True`` a fresh library is started instead (``recovered_from`` says where the
+        damaged one went). A library from a newer Shotsketch raises :class:`LibraryError`."""
+        db_path = Path(path) if path is not None else paths.data_dir() / DB_NAME
+        media = Path(media_dir) if media_dir is not None else db_path.parent / "media"
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            media.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(f"Cannot create the library folder {db_path.parent}: {exc.strerror or exc}") from None
+        try:
+            db = cls._connect_checked(db_path, busy_timeout)
+        except _Damaged as damage:
+            kept = cls._move_aside(db_path)
+            if not recover:
+                raise LibraryDamaged(
+                    f"The library file {db_path} is damaged ({damage}). It was kept, unchanged, at {kept}. "
+                    "Start a fresh library to go on; the damaged file can be sent for repair.",
+                    kept,
+                ) from None
+            db = cls._connect_checked(db_path, busy_timeout)
+            lib = cls(db, db_path, media, recovered_from=kept)
+        else:
+            lib = cls(db, db_path, media)
+        try:
+            lib._migrate()
+        except BaseException:
+            db.close()
+            raise
+        return lib
+
+    @staticmethod
+    def _connect_checked(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
+        if db_path.exists() and db_path.stat().st_size > 0:
+            try:
+                with open(db_path, "rb") as fh:
+                    header = fh.read(len(_SQLITE_HEADER))
+            except OSError as exc:
+                raise LibraryError(f"Cannot read the library file {db_path}: {exc.strerror or exc}") from None
+            if header != _SQLITE_HEADER:
+                raise _Damaged("it is not a database file")
+        try:
+            db = sqlite3.connect(db_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.OperationalError as exc:
+            raise LibraryError(f"Cannot open the library file {db_path}: {exc}") from None
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            db.execute("PRAGMA foreign_keys = ON")
+            check = db.execute("PRAGMA quick_check").fetchall()
+            if [tuple(r) for r in check] != [("ok",)]:
+                raise _Damaged("the integrity check failed: " + "; ".join(str(r[0]) for r in check[:3]))
+            db.execute("PRAGMA synchronous = FULL")
+        except _Damaged:
+            db.close()
+            raise
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LibraryError(
+                    f"The library {db_path} is busy in another program; close it and try again."
+                ) from None
+            raise LibraryError(f"Cannot open the library file {db_path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise _Damaged(str(exc)) from None
+        return db
+
+    @staticmethod
+    def _move_aside(db_path: Path) -> Path:
+        kept = _aside_path(db_path, "damaged")
+        try:
+            os.replace(db_path, kept)
+            for suffix in ("-wal", "-shm"):
+                side = db_path.with_name(db_path.name + suffix)
+                if side.exists():
+                    os.replace(side, kept.with_name(kept.name + suffix))
+        except OSError as exc:
+            raise LibraryDamaged(
+                f"The library file {db_path} is damaged and could not be moved aside ({exc.strerror or exc}); "
+                "it was left where it is. Move or copy it somewhere safe, then start Shotsketch again.",
+                None,
+            ) from None
+        return kept
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise LibraryError(
+                f"The library {self.path} was made by a newer Shotsketch (library version {version}; this one "
+                f"reads up to {SCHEMA_VERSION}). Update Shotsketch to open it; the file was not changed."
+            )
+        # WAL (readers never block the writer); set only once the file is known to be ours to change
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass  # another connection is busy switching it; the library works in either mode
+        if version == SCHEMA_VERSION:
+            return
+        if version > 0:
+            self.backup(_aside_path(self.path, f"before-v{SCHEMA_VERSION}"))
+        for target, script in MIGRATIONS:
+            if target <= version:
+                continue
+            # executescript commits a pending transaction first, so the transaction is in the script
+            with self._lock:
+                try:
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {int(target)};\nCOMMIT;"
+                    )
+                except sqlite3.Error as exc:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise LibraryError(
+                        f"Could not upgrade the library {self.path} to version {target}: {exc}. "
+                        "The file was left as it was."
+                    ) from None
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def backup(self, dest: Path | str) -> Path:
+        """A consistent copy of the library written to ``dest`` (through a temporary file)."""
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        with self._lock:
+            target = sqlite3.connect(tmp)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+        os.replace(tmp, dest)
+        return dest
+
+    def integrity_check(self) -> list[str]:
+        """The full ``PRAGMA integrity_check``; ``["ok"]`` when the file is sound."""
+        with self._lock:
+            return [str(r[0]) for r in self._db.execute("PRAGMA integrity_check").fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LibraryError(
+                    f"The library is busy (another window or program is writing to it): {exc}. Try again."
+                ) from None
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def _one(self, sql: str, args: tuple[Any, ...], what: str) -> dict[str, Any]:
+        rows = self._read(sql, args)
+        if not rows:
+            raise LibraryError(f"{what} is not in the library (it may have been deleted)")
+        return rows[0]
+
+    # -- projects
+    def create_project(self, name: str) -> Project:
+        name = _clean_name(name, "project")
+        with self._write() as db:
+            now = _now()
+            cur = db.execute("INSERT INTO projects(name, created_at) VALUES (?, ?)", (name, now))
+            return Project(int(cur.lastrowid), name, now)
+
+    def list_projects(self) -> list[Project]:
+        return [Project(r["id"], r["name"], r["created_at"]) for r in self._read("SELECT * FROM projects ORDER BY id")]
+
+    def get_project(self, project_id: int) -> Project:
+        r = self._one("SELECT * FROM projects WHERE id = ?", (project_id,), f"Project {project_id}")
+        return Project(r["id"], r["name"], r["created_at"])
+
+    def rename_project(self, project_id: int, name: str) -> Project:
+        name = _clean_name(name, "project")
+        with self._write() as db:
+            if db.execute("UPDATE projects SET name = ? WHERE id = ?", (name, project_id)).rowcount != 1:
+                raise LibraryError(f"Project {project_id} is not in the library (it may have been deleted)")
+        return self.get_project(project_id)
+
+    def delete_project(self, project_id: int) -> None:
+        """Delete a project with its shots, variants and takes (the clip files stay on disk)."""
+        with self._write() as db:
+            db.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+    # -- shots
+    def create_shot(self, project_id: int, name: str) -> Shot:
+        name = _clean_name(name, "shot")
+        with self._write() as db:
+            self._require(db, "projects", project_id, "Project")
+            position = db.execute(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM shots WHERE project_id = ?", (project_id,)
+            ).fetchone()[0]
+            now = _now()
+            cur = db.execute(
+                "INSERT INTO shots(project_id, name, position, created_at) VALUES (?, ?, ?, ?)",
+                (project_id, name, position, now),
+            )
+            return Shot(int(cur.lastrowid), project_id, name, int(position), now)
+
+    def list_shots(self, project_id: int) -> list[Shot]:
+        return [_shot(r) for r in self._read("SELECT * FROM shots WHERE project_id = ? ORDER BY position, id", (project_id,))]
+
+    def get_shot(self, shot_id: int) -> Shot:
+        return _shot(self._one("SELECT * FROM shots WHERE id = ?", (shot_id,), f"Shot {shot_id}"))
+
+    def rename_shot(self, shot_id: int, name: str) -> Shot:
+        name = _clean_name(name, "shot")
+        with self._write() as db:
+            if db.execute("UPDATE shots SET name = ? WHERE id = ?", (name, shot_id)).rowcount != 1:
+                raise LibraryError(f"Shot {shot_id} is not in the library (it may have been deleted)")
+        return self.get_shot(shot_id)
+
+    def delete_shot(self, shot_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM shots WHERE id = ?", (shot_id,))
+
+    # -- variants
+    def create_variant(
+        self,
+        shot_id: int,
+        prompt: str,
+        negative_prompt: str = "",
+        layout: Layout | str | None = None,
+        settings: dict[str, Any] | None = None,
+        parent_id: int | None = None,
+        note: str = "",
+    ) -> Variant:
+        """A new variant of a shot; ``parent_id`` is the variant it was made from."""
+        if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
+            raise LibraryError("A variant's prompt and negative prompt must be text")
+        if isinstance(layout, Layout):
+            layout_json: str | None = layout.to_json(indent=None)
+        elif isinstance(layout, str):
+            layout_json = Layout.from_json(layout).to_json(indent=None)  # validated before it is stored
+        else:
+            layout_json = None
+        settings_json = _dumps(settings or {}, "settings")
+        with self._write() as db:
+            self._require(db, "shots", shot_id, "Shot")
+            if parent_id is not None:
+                row = db.execute("SELECT shot_id FROM variants WHERE id = ?", (parent_id,)).fetchone()
+                if row is None:
+                    raise LibraryError(f"Variant {parent_id} is not in the library (it may have been deleted)")
+                if row[0] != shot_id:
+                    raise LibraryError(f"Variant {parent_id} belongs to another shot; a variant's parent must be of the same shot")
+            now = _now()
+            cur = db.execute(
+                "INSERT INTO variants(shot_id, parent_id, prompt, negative_prompt, layout_json, settings_json, "
+                "created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (shot_id, parent_id, prompt, negative_prompt, layout_json, settings_json, now, note),
+            )
+            return Variant(int(cur.lastrowid), shot_id, prompt, negative_prompt, layout_json,
+                           json.loads(settings_json), parent_id, now, note)
+
+    def get_variant(self, variant_id: int) -> Variant:
+        return _variant(self._one("SELECT * FROM variants WHERE id = ?", (variant_id,), f"Variant {variant_id}"))
+
+    def list_variants(self, shot_id: int) -> list[Variant]:
+        return [_variant(r) for r in self._read("SELECT * FROM variants WHERE shot_id = ? ORDER BY id", (shot_id,))]
+
+    def variant_history(self, variant_id: int) -> list[Variant]:
+        """The variant's ancestry, oldest first, ending with the variant itself."""
+        rows = self._read(
+            """
+            WITH RECURSIVE chain(id, depth) AS (
+                SELECT id, 0 FROM variants WHERE id = ?
+                UNION ALL
+                SELECT v.parent_id, chain.depth + 1 FROM variants v JOIN chain ON v.id = chain.id
+                WHERE v.parent_id IS NOT NULL AND chain.depth < 10000
+            )
+            SELECT variants.* FROM chain JOIN variants ON variants.id = chain.id ORDER BY chain.depth DESC
+            """,
+            (variant_id,),
+        )
+        if not rows:
+            raise LibraryError(f"Variant {variant_id} is not in the library (it may have been deleted)")
+        return [_variant(r) for r in rows]
+
+    def variant_tree(self, shot_id: int) -> list[VariantNode]:
+        """The shot's variants as a forest: roots (no parent) with their descendants."""
+        variants = self.list_variants(shot_id)
+        children: dict[int | None, list[Variant]] = {}
+        for v in variants:
+            children.setdefault(v.parent_id, []).append(v)
+
+        def build(v: Variant) -> VariantNode:
+            return VariantNode(v, tuple(build(c) for c in children.get(v.id, [])))
+
+        return [build(v) for v in children.get(None, [])]
+
+    def search(self, text: str, *, limit: int = 100) -> list[Variant]:
+        """Variants whose prompt or negative prompt contains every word of ``text`` (word
+        prefixes match: "ball" finds "balloon"), best matches first."""
+        words = re.findall(r"\w+", text or "")
+        if not words:
+            return []
+        query = " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+        rows = self._read(
+            "SELECT variants.* FROM variants_fts JOIN variants ON variants.id = variants_fts.rowid "
+            "WHERE variants_fts MATCH ? ORDER BY bm25(variants_fts) LIMIT ?",
+            (query, int(limit)),
+        )
+        return [_variant(r) for r in rows]
+
+    # -- takes
+    def new_media_path(self, suffix: str = ".mp4", prefix: str = "take") -> Path:
+        """A fresh file path in the media folder for a new clip or thumbnail."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return self.media_dir / f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}{suffix}"
+
+    def add_take(
+        self,
+        variant_id: int,
+        file: Path | str,
+        recipe: dict[str, Any] | None = None,
+        thumbnail: Path | str | None = None,
+    ) -> Take:
+        """Record a generated clip (already written, e.g. to :meth:`new_media_path`)."""
+        recipe_json = _dumps(recipe or {}, "recipe")
+        with self._write() as db:
+            self._require(db, "variants", variant_id, "Variant")
+            now = _now()
+            cur = db.execute(
+                "INSERT INTO takes(variant_id, file, recipe_json, thumbnail, created_at) VALUES (?, ?, ?, ?, ?)",
+                (variant_id, self._store_path(file), recipe_json,
+                 self._store_path(thumbnail) if thumbnail is not None else None, now),
+            )
+            take_id = int(cur.lastrowid)
+        return self.get_take(take_id)
+
+    def get_take(self, take_id: int) -> Take:
+        return self._take(self._one("SELECT * FROM takes WHERE id = ?", (take_id,), f"Take {take_id}"))
+
+    def list_takes(self, variant_id: int, *, include_deleted: bool = False) -> list[Take]:
+        sql = "SELECT * FROM takes WHERE variant_id = ?" + ("" if include_deleted else " AND deleted_at IS NULL")
+        return [self._take(r) for r in self._read(sql + " ORDER BY id", (variant_id,))]
+
+    def list_favourites(self) -> list[Take]:
+        return [self._take(r) for r in self._read(
+            "SELECT * FROM takes WHERE favourite = 1 AND deleted_at IS NULL ORDER BY id")]
+
+    def list_trash(self) -> list[Take]:
+        return [self._take(r) for r in self._read("SELECT * FROM takes WHERE deleted_at IS NOT NULL ORDER BY id")]
+
+    def set_rating(self, take_id: int, rating: int) -> Take:
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 0 <= rating <= 5:
+            raise LibraryError(f"A rating is a whole number from 0 to 5, not {rating!r}")
+        self._update_take(take_id, "rating = ?", (rating,))
+        return self.get_take(take_id)
+
+    def set_favourite(self, take_id: int, favourite: bool) -> Take:
+        self._update_take(take_id, "favourite = ?", (1 if favourite else 0,))
+        return self.get_take(take_id)
+
+    def trash_take(self, take_id: int) -> Take:
+        self._update_take(take_id, "deleted_at = COALESCE(deleted_at, ?)", (_now(),))
+        return self.get_take(take_id)
+
+    def restore_take(self, take_id: int) -> Take:
+        self._update_take(take_id, "deleted_at = NULL", ())
+        return self.get_take(take_id)
+
+    def empty_trash(self) -> int:
+        """Delete the trashed takes and their files in the media folder (files elsewhere are the
+        user's and are left alone). Returns how many takes were removed."""
+        with self._write() as db:
+            rows = db.execute("SELECT id, file, thumbnail FROM takes WHERE deleted_at IS NOT NULL").fetchall()
+            db.execute("DELETE FROM takes WHERE deleted_at IS NOT NULL")
+        media = self.media_dir.resolve()
+        for _, file, thumb in rows:
+            for stored in (file, thumb):
+                if not stored:
+                    continue
+                p = self._resolve_path(stored).resolve()
+                if p.is_relative_to(media) and p.is_file():
+                    try:
+                        p.unlink()
+                    except OSError:
+                        pass  # the row is gone; a leftover file harms nothing
+        return len(rows)
+
+    def _update_take(self, take_id: int, assignment: str, args: tuple[Any, ...]) -> None:
+        with self._write() as db:
+            if db.execute(f"UPDATE takes SET {assignment} WHERE id = ?", (*args, take_id)).rowcount != 1:
+                raise LibraryError(f"Take {take_id} is not in the library (it may have been deleted)")
+
+    def _store_path(self, p: Path | str) -> str:
+        path = Path(p)
+        try:
+            return path.resolve().relative_to(self.media_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
+    def _resolve_path(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.media_dir / path
+
+    def _take(self, r: dict[str, Any]) -> Take:
+        return Take(
+            r["id"], r["variant_id"], self._resolve_path(r["file"]), json.loads(r["recipe_json"]),
+            self._resolve_path(r["thumbnail"]) if r["thumbnail"] else None, int(r["rating"]), bool(r["favourite"]),
+            r["created_at"], r["deleted_at"] is not None,
+        )
+
+    # -- autosave and app state
+    def save_shot_state(self, shot_id: int, state: dict[str, Any]) -> None:
+        """Autosave the editor's state for a shot (the prompt being typed, the canvas, ...)."""
+        state_json = _dumps(state, "shot state")
+        with self._write() as db:
+            self._require(db, "shots", shot_id, "Shot")
+            db.execute(
+                "INSERT INTO shot_state(shot_id, state_json, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(shot_id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at",
+                (shot_id, state_json, _now()),
+            )
+
+    def load_shot_state(self, shot_id: int) -> dict[str, Any] | None:
+        rows = self._read("SELECT state_json FROM shot_state WHERE shot_id = ?", (shot_id,))
+        return json.loads(rows[0]["state_json"]) if rows else None
+
+    def set_last_open_shot(self, shot_id: int | None) -> None:
+        with self._write() as db:
+            if shot_id is None:
+                db.execute("DELETE FROM app_state WHERE key = 'last_open_shot'")
+                return
+            self._require(db, "shots", shot_id, "Shot")
+            db.execute(
+                "INSERT INTO app_state(key, value) VALUES ('last_open_shot', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(int(shot_id)),),
+            )
+
+    def last_open_shot(self) -> Shot | None:
+        """The shot open when the app last closed, if it still exists."""
+        rows = self._read(
+            "SELECT shots.* FROM app_state JOIN shots ON shots.id = CAST(app_state.value AS INTEGER) "
+            "WHERE app_state.key = 'last_open_shot'"
+        )
+        return _shot(rows[0]) if rows else None
+
+    # -- helpers
+    @staticmethod
+    def _require(db: sqlite3.Connection, table: str, row_id: int, what: str) -> None:
+        if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is None:
+            raise LibraryError(f"{what} {row_id} is not in the library (it may have been deleted)")
+
+
+class _Damaged(Exception):
+    pass
+
+
+def _clean_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise LibraryError(f"A {what} needs a name")
+    return " ".join(name.split())
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise LibraryError(f"The {what} cannot be stored: {exc}") from None
+
+
+def _shot(r: dict[str, Any]) -> Shot:
+    return Shot(r["id"], r["project_id"], r["name"], int(r["position"]), r["created_at"])
+
+
+def _variant(r: dict[str, Any]) -> Variant:
+    return Variant(
+        r["id"], r["shot_id"], r["prompt"], r["negative_prompt"], r["layout_json"], json.loads(r["settings_json"]),
+        r["parent_id"], r["created_at"], r.get("note", "") or "",
+    )
+
+
+def copy_into_media(library: Library, source: Path | str, suffix: str | None = None) -> Path:
+    """Copy a file into the library's media folder atomically; returns the new path."""
+    src = Path(source)
+    dest = library.new_media_path(suffix or src.suffix)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+__all__ = [
+    "DB_NAME", "SCHEMA_VERSION", "MIGRATIONS", "Library", "LibraryError", "LibraryDamaged", "Project", "Shot",
+    "Variant", "Take", "VariantNode", "copy_into_media",
+]
