@@ -12,6 +12,7 @@ Formats (see :class:`ClipFormat`):
   smaller clips (the demo model's) are enlarged by a whole-number factor, pixel for pixel.
 * PNG  - a folder of ``frame_00001.png`` ... (RGB, lossless).
 * GIF  - one palette per clip (palettegen + paletteuse in one filter graph), for previews.
+  GIF frame delays are whole hundredths of a second, so 24 fps plays at 25 fps.
 
 Video formats are converted to Y'CbCr with the BT.709 matrix and tagged as BT.709, limited
 range, which is what editors assume for HD material.
@@ -59,7 +60,8 @@ class ClipFormat(enum.Enum):
 
     @classmethod
     def parse(cls, value: str | ClipFormat) -> ClipFormat:
-        """``"mp4"``, ``"ProRes"``, ``".mov"``-free names; raises ValueError listing the choices."""
+        """A format from its name, any case (``"mp4"``, ``"ProRes"``, ``"dnxhr"``, ``"png"``, ``"gif"``;
+        also ``"mov"`` = ProRes, ``"h264"`` = MP4); raises ValueError listing the choices."""
         if isinstance(value, ClipFormat):
             return value
         key = str(value).strip().lower().lstrip(".")
