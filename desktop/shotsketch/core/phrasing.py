@@ -14,6 +14,7 @@ start from text and refine on the canvas. Both directions share one region vocab
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Sequence
@@ -532,7 +533,7 @@ def _sentence_index(prompt: str):
     ends = [m.end() for m in _SENTENCE_END_RE.finditer(prompt)]
 
     def index(pos: int) -> int:
-        return sum(1 for e in ends if e <= pos)
+        return bisect.bisect_right(ends, pos)
 
     return index
 
