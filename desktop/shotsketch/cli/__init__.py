@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shotsketch {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the window with the demo model")
     parser.add_argument("--screenshot", metavar="PATH", help="with --demo: save a screenshot of the window and exit")
+    parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1920x1080 (for screenshots)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (generate, doctor, *_optional_command_modules()):

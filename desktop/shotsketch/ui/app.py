@@ -1,0 +1,135 @@
+"""Starting the window: the QApplication, the qasync event loop (so asyncio work such as encodes
+and downloads runs beside Qt's events), first-run model setup, and ``--demo --screenshot PATH``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QSize, QTimer
+from PySide6.QtWidgets import QApplication
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_TIMEOUT_S = 300.0
+DEFAULT_SCREENSHOT_SIZE = QSize(1280, 800)
+
+
+def parse_size(text: str | None) -> QSize | None:
+    if not text:
+        return None
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 640 or int(h) < 480:
+        raise ValueError(f"--size must be WIDTHxHEIGHT, at least 640x480 (got {text!r})")
+    return QSize(int(w), int(h))
+
+
+def make_application() -> QApplication:
+    from shotsketch.ui.theme import apply_theme
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("Shotsketch")
+    app.setApplicationDisplayName("Shotsketch")
+    app.setDesktopFileName("shotsketch")
+    apply_theme(app)
+    return app  # type: ignore[return-value]
+
+
+def run_app(args: argparse.Namespace | None = None) -> int:
+    """Open the window; returns the exit status."""
+    import qasync
+
+    args = args or argparse.Namespace(demo=False, screenshot=None)
+    demo = bool(getattr(args, "demo", False))
+    screenshot = getattr(args, "screenshot", None)
+    try:
+        size = parse_size(getattr(args, "size", None))
+    except ValueError as exc:
+        print(f"shotsketch: {exc}", file=sys.stderr)
+        return 2
+    if screenshot and not demo:
+        print("shotsketch: --screenshot needs --demo", file=sys.stderr)
+        return 2
+    if screenshot:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+        _use_scratch_folders()  # a clean library and default layout, and nothing left in the user's
+
+    app = make_application()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    from shotsketch.core.settings import settings_path
+    from shotsketch.ui.main_window import MainWindow
+
+    first_run = not demo and not settings_path().exists()
+    window = MainWindow(demo=demo, show_error_dialogs=not screenshot)
+    if size is not None or screenshot:
+        window.resize_for_screenshot(size or _screen_size())
+    window.show()
+    result = {"code": 0}
+    if screenshot:
+        task = loop.create_task(_take_screenshot(window, Path(screenshot), result))
+        task.add_done_callback(lambda _t: app.exit(result["code"]))
+    elif first_run:
+        QTimer.singleShot(0, lambda: window.show_model_setup(first_run=True))
+    app.aboutToQuit.connect(window.shutdown)
+    with loop:
+        loop.run_forever()
+    window.shutdown()
+    return result["code"]
+
+
+def _screen_size() -> QSize:
+    screen = QApplication.primaryScreen()
+    if screen is not None and QApplication.platformName() != "offscreen":
+        avail = screen.availableGeometry().size()
+        if avail.width() >= 1024 and avail.height() >= 700:
+            return avail
+    return DEFAULT_SCREENSHOT_SIZE
+
+
+def _use_scratch_folders() -> None:
+    base = Path(tempfile.mkdtemp(prefix="shotsketch-screenshot-"))
+    for name in ("DATA", "CONFIG", "CACHE"):
+        os.environ[f"SHOTSKETCH_{name}_DIR"] = str(base / name.lower())
+
+
+async def _take_screenshot(window, path: Path, result: dict) -> None:  # noqa: ANN001 - a MainWindow
+    """Generate the yellow-ball example with the demo model, show it, and save the window's picture."""
+    from shotsketch.ui.main_window import ShotSettings
+
+    loop = asyncio.get_running_loop()
+    saved: asyncio.Future = loop.create_future()
+    window.takeSaved.connect(lambda take: saved.done() or saved.set_result(take))
+    window.errors.reported.connect(lambda p: saved.done() or saved.set_exception(RuntimeError(p.message)))
+    try:
+        window.open_example_shot("yellow_ball", reset=True)
+        window.set_shot_settings(ShotSettings(448, 256, 17, 4, 5.0, 0))
+        first, second = window.generate(2)
+        await asyncio.wait_for(saved, SCREENSHOT_TIMEOUT_S)
+        # Let the second job show its live preview, and the timeline decode and paint the take.
+        for _ in range(400):
+            row = window.queue.row(second)
+            previewed = row is None or row.preview.pixmap() is not None and not row.preview.pixmap().isNull()
+            decoded = window.timeline.frame_count() > 0 or not window.real_panels["timeline"]
+            if previewed and decoded:
+                break
+            await asyncio.sleep(0.05)
+        window.timeline.seek(window.timeline.frame_count() // 2)
+        await asyncio.sleep(0.3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(path)):
+            raise RuntimeError(f"could not write {path}")
+        print(f"screenshot saved to {path} ({window.width()}x{window.height()})")
+    except Exception as exc:  # noqa: BLE001 - one line on stderr, exit status 1
+        log.exception("screenshot failed")
+        print(f"shotsketch: the screenshot failed: {exc}", file=sys.stderr)
+        result["code"] = 1

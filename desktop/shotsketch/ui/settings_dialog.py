@@ -1,0 +1,106 @@
+"""Settings: memory plan, default clip size / frames / steps / guidance, layout guidance, output folder.
+Saved atomically through core.settings; invalid values are refused with the reason."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from shotsketch.core import paths
+from shotsketch.core.settings import MEMORY_PLANS, AppSettings, SettingsError, save_settings
+
+PLAN_LABELS = {
+    "auto": "Automatic (chosen from free GPU memory)",
+    "gpu": "Everything on the GPU (fastest, ~32 GB+)",
+    "text-encoder-offload": "Text encoder off the GPU after encoding (~24 GB)",
+    "model-offload": "One model on the GPU at a time (~16 GB)",
+    "group-offload": "Stream transformer blocks from system RAM (leanest, 8–12 GB)",
+}
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        self.saved_settings: AppSettings | None = None
+        self.plan = QComboBox()
+        for plan in MEMORY_PLANS:
+            self.plan.addItem(PLAN_LABELS.get(plan, plan), plan)
+        self.plan.setCurrentIndex(max(0, self.plan.findData(settings.memory_plan)))
+        self.width_box = self._spin(32, 2048, 32, settings.width, " px")
+        self.height_box = self._spin(32, 2048, 32, settings.height, " px")
+        self.frames_box = self._spin(1, 241, 4, settings.frames, " frames")
+        self.steps_box = self._spin(1, 200, 1, settings.steps, " steps")
+        self.guidance_box = QDoubleSpinBox()
+        self.guidance_box.setRange(1.0, 20.0)
+        self.guidance_box.setSingleStep(0.5)
+        self.guidance_box.setValue(settings.guidance)
+        self.strength_box = QDoubleSpinBox()
+        self.strength_box.setRange(0.0, 10.0)
+        self.strength_box.setSingleStep(0.25)
+        self.strength_box.setValue(settings.layout_guidance_strength)
+        self.strength_box.setToolTip("How strongly the sketch steers where subjects appear (0 = off)")
+        self.output = QLineEdit(settings.output_dir)
+        self.output.setPlaceholderText(str(paths.media_dir(create=False)))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose_folder)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.output, 1)
+        out_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Memory plan:", self.plan)
+        form.addRow("Default width:", self.width_box)
+        form.addRow("Default height:", self.height_box)
+        form.addRow("Default length:", self.frames_box)
+        form.addRow("Default steps:", self.steps_box)
+        form.addRow("Default guidance:", self.guidance_box)
+        form.addRow("Layout guidance strength:", self.strength_box)
+        form.addRow("Export folder:", out_row)
+        self.problem = QLabel()
+        self.problem.setObjectName("problemText")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #e06c5a;")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        box = QVBoxLayout(self)
+        box.addLayout(form)
+        box.addWidget(self.problem)
+        box.addWidget(buttons)
+
+    @staticmethod
+    def _spin(lo: int, hi: int, step: int, value: int, suffix: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(lo, hi)
+        spin.setSingleStep(step)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        return spin
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.output.text() or str(paths.data_dir()))
+        if folder:
+            self.output.setText(folder)
+
+    def edited(self) -> AppSettings:
+        return self.settings.replace(
+            memory_plan=self.plan.currentData(), width=self.width_box.value(), height=self.height_box.value(),
+            frames=self.frames_box.value(), steps=self.steps_box.value(), guidance=round(self.guidance_box.value(), 2),
+            layout_guidance_strength=round(self.strength_box.value(), 2), output_dir=self.output.text().strip(),
+        )
+
+    def save(self) -> None:
+        try:
+            new = self.edited()
+            save_settings(new)
+        except SettingsError as exc:
+            self.problem.setText(f"Not saved: {exc}.")
+            return
+        except OSError as exc:
+            self.problem.setText(f"Could not write the settings file: {exc.strerror or exc}.")
+            return
+        self.saved_settings = new
+        self.accept()

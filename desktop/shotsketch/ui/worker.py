@@ -1,0 +1,248 @@
+"""The GPU worker: one long-lived QThread that owns the Generator and runs jobs one at a time.
+
+The UI thread only ever *asks*: :meth:`GpuWorker.submit` and :meth:`GpuWorker.cancel` return at
+once. The Generator is created and loaded on the worker thread (importing torch and loading the
+weights take seconds), and every engine event comes back to the UI thread through the queued
+signal :attr:`GpuWorker.event`. Cancelling a queued job answers with ``JobCancelled(at_step=0)``
+when its turn comes, without touching the model; cancelling a running job sets its CancelToken,
+which the engine checks between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from shotsketch.engine.events import CancelToken, JobCancelled, JobEvent, JobFailed
+from shotsketch.engine.requests import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+
+class Engine(Protocol):
+    """What the worker needs of a Generator (tests pass a scripted fake)."""
+
+    def load(self) -> None: ...
+
+    def generate(self, request: GenerationRequest, on_event: Callable[[JobEvent], None] | None = None,
+                 cancel: CancelToken | None = None, job_id: str | None = None) -> Any: ...
+
+
+EngineFactory = Callable[[], Engine]
+
+
+def load_failure_message(exc: BaseException) -> str:
+    """The sentence shown when the model cannot be created or loaded."""
+    text = str(exc).strip() or exc.__class__.__name__
+    if exc.__class__.__name__ == "ModelError":
+        return f"The model could not be loaded: {text}. Open Model ▸ Set up model… to choose another one."
+    if isinstance(exc, MemoryError):
+        return ("The model did not fit in memory while loading. Close other programs, or choose a leaner "
+                "memory plan in Settings.")
+    return (f"The model could not be loaded ({exc.__class__.__name__}: {text}). "
+            "Open Model ▸ Set up model… to check it; details are in the log file.")
+
+
+class _Runner(QObject):
+    """Lives on the worker thread; its slots run there."""
+
+    event = Signal(object)
+    state = Signal(str, str)  # ("loading" | "ready" | "failed" | "idle" | "busy", detail)
+
+    def __init__(self, factory: EngineFactory, cancels: dict[str, CancelToken], lock: threading.Lock) -> None:
+        super().__init__()
+        self._factory = factory
+        self._engine: Engine | None = None
+        self._cancels = cancels
+        self._lock = lock
+        self._load_error: str | None = None
+
+    def _ensure_engine(self) -> Engine | None:
+        if self._engine is not None:
+            return self._engine
+        self.state.emit("loading", "")
+        t0 = time.perf_counter()
+        try:
+            engine = self._factory()
+            engine.load()
+        except Exception as exc:  # noqa: BLE001 - reported as one message, details in the log
+            log.exception("loading the model failed")
+            self._load_error = load_failure_message(exc)
+            self.state.emit("failed", self._load_error)
+            return None
+        self._engine = engine
+        self._load_error = None
+        log.info("model ready in %.1fs", time.perf_counter() - t0)
+        self.state.emit("ready", "")
+        return engine
+
+    @Slot()
+    def preload(self) -> None:
+        self._ensure_engine()
+
+    @Slot(str, object)
+    def run(self, job_id: str, request: GenerationRequest) -> None:
+        with self._lock:
+            token = self._cancels.get(job_id)
+        if token is None or token.cancelled:
+            self._finish(job_id)
+            self.event.emit(JobCancelled(job_id, 0))
+            return
+        self.state.emit("busy", job_id)
+        engine = self._ensure_engine()
+        if engine is None:
+            self._finish(job_id)
+            self.event.emit(JobFailed(job_id, self._load_error or "The model could not be loaded.",
+                                      detail="see the log for the load failure"))
+            self.state.emit("idle", "")
+            return
+        try:
+            engine.generate(request, on_event=self.event.emit, cancel=token, job_id=job_id)
+        except Exception as exc:  # noqa: BLE001 - a fake or a future engine must never kill the worker
+            log.exception("job %s raised", job_id)
+            self.event.emit(JobFailed(job_id, f"Generation failed unexpectedly ({exc.__class__.__name__}: {exc}).",
+                                      detail=traceback.format_exc()))
+        finally:
+            self._finish(job_id)
+            self.state.emit("idle", "")
+
+    def _finish(self, job_id: str) -> None:
+        with self._lock:
+            self._cancels.pop(job_id, None)
+
+    @Slot(object)
+    def replace_factory(self, factory: EngineFactory) -> None:
+        self.release()
+        self._factory = factory
+
+    @Slot()
+    def release(self) -> None:
+        unload = getattr(self._engine, "unload", None)
+        if callable(unload):
+            try:
+                unload()
+            except Exception:  # noqa: BLE001
+                log.debug("unload failed", exc_info=True)
+        self._engine = None
+
+
+class GpuWorker(QObject):
+    """Runs generation jobs on one long-lived thread. Construct on the UI thread."""
+
+    event = Signal(object)  # engine events, delivered on the UI thread
+    stateChanged = Signal(str, str)  # ("loading" | "ready" | "failed" | "busy" | "idle", detail)
+    _run = Signal(str, object)
+    _preload = Signal()
+    _release = Signal()
+    _replace = Signal(object)
+
+    def __init__(self, engine_factory: EngineFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cancels: dict[str, CancelToken] = {}
+        self._lock = threading.Lock()
+        self._thread = QThread()
+        self._thread.setObjectName("shotsketch-gpu")
+        self._runner = _Runner(engine_factory, self._cancels, self._lock)
+        self._runner.moveToThread(self._thread)
+        self._run.connect(self._runner.run)
+        self._preload.connect(self._runner.preload)
+        self._release.connect(self._runner.release)
+        self._replace.connect(self._runner.replace_factory)
+        self._runner.event.connect(self._relay)  # queued: the receiver lives on the UI thread
+        self._runner.state.connect(self._relay_state)
+        self._thread.finished.connect(self._runner.deleteLater)
+        self._thread.start()
+        self._closed = False
+        self.state = "idle"
+
+    @Slot(object)
+    def _relay(self, event: JobEvent) -> None:
+        self.event.emit(event)
+
+    @Slot(str, str)
+    def _relay_state(self, state: str, detail: str) -> None:
+        self.state = state
+        self.stateChanged.emit(state, detail)
+
+    def preload(self) -> None:
+        """Load the model now (on the worker thread), before the first job asks for it."""
+        if not self._closed:
+            self._preload.emit()
+
+    def submit(self, job_id: str, request: GenerationRequest) -> None:
+        if self._closed:
+            raise RuntimeError("the GPU worker is shut down")
+        with self._lock:
+            if job_id in self._cancels:
+                raise ValueError(f"job {job_id} is already queued")
+            self._cancels[job_id] = CancelToken()
+        self._run.emit(job_id, request)
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a queued or running job to stop; False when it is not (or no longer) known."""
+        with self._lock:
+            token = self._cancels.get(job_id)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._cancels)
+
+    def release_model(self) -> None:
+        """Drop the loaded model (e.g. after the model setting changed); the next job loads again."""
+        if not self._closed:
+            self._release.emit()
+
+    def set_engine_factory(self, factory: EngineFactory) -> None:
+        """Use another model from the next job on (queued jobs run on the new one)."""
+        if not self._closed:
+            self._replace.emit(factory)
+
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        """Cancel everything and stop the thread. Waits up to ``wait_ms`` for a running step to end."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            tokens = list(self._cancels.values())
+        for token in tokens:
+            token.cancel()
+        self._thread.quit()
+        if not self._thread.wait(wait_ms):
+            log.warning("the GPU worker did not stop within %d ms", wait_ms)
+
+
+def demo_threads() -> int:
+    """Torch threads for CPU work: leave one core for the window on small machines."""
+    import os
+
+    cores = os.cpu_count() or 2
+    return max(1, cores - 1)
+
+
+def generator_factory(model: str, memory_plan: str = "auto", device: str | None = None) -> EngineFactory:
+    """A factory that builds the Generator on the worker thread (so torch is imported there, too)."""
+
+    def make() -> Engine:
+        import torch
+
+        from shotsketch.engine.generator import Generator
+        from shotsketch.engine.memory import MemoryPlan
+        from shotsketch.engine.sources import ModelSource
+
+        if not torch.cuda.is_available():
+            torch.set_num_threads(demo_threads())
+        source = ModelSource.parse(model)
+        plan = None if memory_plan == "auto" else MemoryPlan(memory_plan)
+        return Generator(source, device=device, memory_plan=plan)
+
+    return make
