@@ -1,0 +1,51 @@
+"""Undo commands for sketch edits.
+
+Every edit of the sketch is one :class:`LayoutEdit`: the layout before and after. Layouts are
+immutable values, so undo and redo just put one back; nothing is recomputed and an undo restores
+exactly the previous :class:`~shotsketch.core.layout.Layout`. A drag is pushed once, on release;
+nudges with the arrow keys merge into one command while they hit the same subject at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
+from PySide6.QtGui import QUndoCommand
+
+from shotsketch.core.layout import Layout
+
+_MERGE_ID = 0x5C37
+
+
+class LayoutEdit(QUndoCommand):
+    """Replace the sketch's layout ``before`` with ``after`` (and back on undo)."""
+
+    def __init__(
+        self,
+        apply: Callable[[Layout], None],
+        before: Layout,
+        after: Layout,
+        text: str,
+        merge_key: Hashable | None = None,
+    ) -> None:
+        super().__init__(text)
+        self._apply = apply
+        self.before = before
+        self.after = after
+        self.merge_key = merge_key
+
+    def id(self) -> int:  # noqa: A003 - Qt's name
+        return _MERGE_ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
+        if not isinstance(other, LayoutEdit) or other.merge_key is None or other.merge_key != self.merge_key:
+            return False
+        self.after = other.after
+        return True
+
+    def redo(self) -> None:
+        self._apply(self.after)
+
+    def undo(self) -> None:
+        self._apply(self.before)
