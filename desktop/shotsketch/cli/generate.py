@@ -255,14 +255,15 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
         recipe_text = json.dumps(recipe, ensure_ascii=False, separators=(",", ":"))
         try:
             written = write_clip(frames, out, fmt=fmt, fps=request.fps, cancelled=lambda: cancel.cancelled,
-                                 metadata={"comment": recipe_text, "title": request.prompt[:200]})
+                                 metadata={"comment": recipe_text, "title": request.prompt[:200]},
+                                 on_exists="overwrite" if args.overwrite else "error")
         except EncodeCancelled:
             raise CliError("cancelled; no file was written", code=130) from None
         except EncodeError as exc:
             raise CliError(str(exc), code=1) from None
-        from shotsketch.core.atomic import write_json_atomic
+        from shotsketch.media.sidecar import write_sidecar
 
-        write_json_atomic(recipe_path(written), recipe)
+        write_sidecar(written, recipe)
         bar.note(f"wrote {written} and {recipe_path(written).name} in {time.perf_counter() - t0:.1f}s")
         return 0
     finally:
@@ -271,4 +272,6 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
 
 def recipe_path(clip: Path) -> Path:
     """The recipe sidecar beside a clip: FILE + '.json' (clip.mp4 -> clip.mp4.json)."""
-    return clip.with_name(clip.name + RECIPE_SUFFIX)
+    from shotsketch.media.sidecar import sidecar_path
+
+    return sidecar_path(clip)

@@ -74,7 +74,10 @@ class Generator:
         self.revision: str | None = source.revision
         self.text_encoder_calls = 0
         self._lock = threading.Lock()
-        self.attention_hooks: list[Any] = []  # layout guidance plugs in here (see guidance.py)
+        from shotsketch.engine.guidance import LayoutGuidance
+
+        self.layout_guidance = LayoutGuidance()
+        self.attention_hooks: list[Any] = [self.layout_guidance]  # context managers around each call
 
     # ------------------------------------------------------------------ loading
     @property
@@ -293,7 +296,10 @@ class Generator:
             if cancel.cancelled:
                 return JobCancelled(job_id, state["step"])
             frames = self.decode(latents)
-        return JobFinished(job_id, frames, self.recipe(request), latents=latents, extras=extras)
+        recipe = self.recipe(request)
+        if "guidance" in extras:
+            recipe["layout_guidance"] = dict(extras["guidance"], adherence=extras.get("adherence", {}))
+        return JobFinished(job_id, frames, recipe, latents=latents, extras=extras)
 
     def _image_pipe(self):  # noqa: ANN202
         if self._i2v is None:

@@ -1,0 +1,333 @@
+"""Layout guidance: the sketch steers where the model puts each subject, frame by frame.
+
+Training-free, in the spirit of Peekaboo's masked attention, TrailBlazer and LLM-grounded Video
+Diffusion: a cross-attention processor for `WanTransformer3DModel` (installed with
+`transformer.set_attn_processor`, no patching of library code) adds a bias to the attention
+logits so that the video tokens inside a subject's box, at that latent frame, attend to the
+subject's prompt tokens, and the tokens outside attend to them less.
+
+The same processor records "where it landed": each subject's tokens' share of the attention at
+every video token, averaged over heads, layers and steps, and an adherence score per subject (the
+share of that map inside the subject's box).
+
+Geometry (the real TI2V-5B mapping, which the demo model keeps): latent frame 0 is pixel frame 0;
+latent frame f>0 covers pixel frames 4f-3..4f; the token grid is height/32 x width/32 (16x VAE
+times 2x2 patches); tokens are ordered frame, row, column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.transformers.transformer_wan import WanAttnProcessor, _get_qkv_projections
+
+from shotsketch.core.layout import Box, Layout
+from shotsketch.core.phrasing import find_subject_spans
+
+log = logging.getLogger(__name__)
+
+TOKEN_STRIDE = 32  # pixels per token side: 16x VAE x 2x2 patch
+TEMPORAL_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class GuidanceSettings:
+    # Defaults from the sweep in bench/RESULTS.md (demo model, the five example shots): a logit
+    # bias of 4 inside / -2 outside over every step is the weakest setting that reaches a mean
+    # adherence of 0.8; half the bias or half the steps stay near 0.4-0.5.
+    strength: float = 4.0  # logit bias at full strength (request.guidance_strength scales it)
+    outside: float = 0.5  # weight of the negative bias outside the box
+    start: float = 0.0  # first step it acts on, as a fraction of the steps
+    end: float = 1.0  # steps from `end` on run unbiased
+    record: bool = True  # record attention maps and adherence
+
+    def active_steps(self, total: int) -> range:
+        return range(int(round(self.start * total)), int(round(self.end * total)))
+
+
+# ----------------------------------------------------------------------------- geometry
+def latent_frame_count(frames: int) -> int:
+    return (frames - 1) // TEMPORAL_STRIDE + 1
+
+
+def latent_frame_times(frames: int) -> list[float]:
+    """Clip time t in [0,1] of each latent frame: frame 0 is pixel frame 0; frame f>0 the middle
+    of pixel frames 4f-3..4f."""
+    if frames <= 1:
+        return [0.0]
+    times = [0.0]
+    for f in range(1, latent_frame_count(frames)):
+        times.append(min(1.0, (TEMPORAL_STRIDE * f - 1.5) / (frames - 1)))
+    return times
+
+
+def box_coverage(box: Box, grid_h: int, grid_w: int) -> np.ndarray:
+    """Fraction of each token cell covered by `box` (normalized coordinates), [grid_h, grid_w].
+    A box smaller than a cell still covers the cell holding its centre a little."""
+    xs = np.arange(grid_w + 1) / grid_w
+    ys = np.arange(grid_h + 1) / grid_h
+    cover_x = np.clip(np.minimum(xs[1:], box.right) - np.maximum(xs[:-1], box.left), 0, None) * grid_w
+    cover_y = np.clip(np.minimum(ys[1:], box.bottom) - np.maximum(ys[:-1], box.top), 0, None) * grid_h
+    cov = np.outer(cover_y, cover_x)
+    if cov.max() <= 0:
+        cx, cy = box.center
+        cov[min(grid_h - 1, int(cy * grid_h)), min(grid_w - 1, int(cx * grid_w))] = 1.0
+    return cov.astype(np.float32)
+
+
+def subject_masks(layout: Layout, frames: int, height: int, width: int) -> dict[str, np.ndarray]:
+    """Per subject, the box coverage of each token at each latent frame: [latent_frames, h/32, w/32]."""
+    gh, gw = height // TOKEN_STRIDE, width // TOKEN_STRIDE
+    times = latent_frame_times(frames)
+    return {
+        s.name: np.stack([box_coverage(s.box_at(t), gh, gw) for t in times]) for s in layout.subjects
+    }
+
+
+# ----------------------------------------------------------------------------- tokens
+def clean_prompt(text: str) -> str:
+    """The text exactly as the pipeline tokenizes it (ftfy + whitespace clean-up)."""
+    from diffusers.pipelines.wan.pipeline_wan import prompt_clean
+
+    return prompt_clean(text)
+
+
+def subject_tokens(tokenizer, prompt: str, names: list[str], max_length: int = 512) -> tuple[dict[str, list[int]], list[str]]:  # noqa: ANN001
+    """Token positions of each subject's words in the tokenized prompt (through the tokenizer's
+    offsets, so it works for the real UMT5 tokenizer and the demo one), and the names not found."""
+    text = clean_prompt(prompt)
+    enc = tokenizer(text, max_length=max_length, truncation=True, add_special_tokens=True, return_offsets_mapping=True)
+    offsets = enc["offset_mapping"]
+    found: dict[str, list[int]] = {}
+    missing: list[str] = []
+    for name in names:
+        spans = find_subject_spans(text, name)
+        idx = [i for i, (a, b) in enumerate(offsets) if b > a and any(a < e and b > s for s, e in spans)]
+        if idx:
+            found[name] = idx
+        else:
+            missing.append(name)
+    return found, missing
+
+
+# ----------------------------------------------------------------------------- state + processor
+@dataclass
+class GuidanceState:
+    settings: GuidanceSettings
+    total_steps: int
+    tokens: dict[str, list[int]]
+    masks: dict[str, np.ndarray]  # name -> [F, gh, gw] coverage
+    scale: float  # request strength multiplier
+    cond_embeds: torch.Tensor | None = None
+    step: int = -1
+    is_cond: bool = False
+    bias_base: torch.Tensor | None = None  # [N, L] float32 on CPU; moved per device lazily
+    _bias_cache: dict[tuple, torch.Tensor] = field(default_factory=dict)
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [N] float32 sums
+    map_counts: int = 0
+    bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per call, for checks
+    log_bias: bool = False
+
+    @property
+    def guiding(self) -> bool:
+        return (self.is_cond and self.scale > 0 and bool(self.tokens)
+                and self.step in self.settings.active_steps(self.total_steps))
+
+    @property
+    def recording(self) -> bool:
+        return self.is_cond and self.settings.record and bool(self.tokens)
+
+    def bias(self, device: torch.device, dtype: torch.dtype, seq_len: int) -> torch.Tensor:
+        key = (device, dtype, seq_len)
+        cached = self._bias_cache.get(key)
+        if cached is None:
+            base = self.bias_base
+            if base.shape[1] < seq_len:
+                base = torch.nn.functional.pad(base, (0, seq_len - base.shape[1]))
+            cached = (base[:, :seq_len] * self.settings.strength * self.scale).to(device=device, dtype=dtype)
+            cached = cached[None, None]  # [1, 1, N, L], broadcast over batch and heads
+            self._bias_cache[key] = cached
+        return cached
+
+
+def build_bias(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outside: float, seq_len: int) -> torch.Tensor:
+    """[N video tokens, L text tokens]: +1 inside a subject's box (by coverage) for its tokens,
+    -outside where the token cell is outside the box; zero for every other text token."""
+    any_mask = next(iter(masks.values()))
+    n = any_mask.size
+    bias = torch.zeros(n, seq_len, dtype=torch.float32)
+    for name, idx in tokens.items():
+        cov = torch.from_numpy(masks[name].reshape(-1))
+        column = cov - outside * (1.0 - cov)
+        for j in idx:
+            if j < seq_len:
+                bias[:, j] += column
+    return bias
+
+
+class LayoutAttnProcessor(WanAttnProcessor):
+    """Cross-attention with the layout bias; outside the guided steps (and for the unconditional
+    pass) it is exactly the stock processor."""
+
+    def __init__(self, state: GuidanceState) -> None:
+        super().__init__()
+        self.state = state
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
+        state = self.state
+        if encoder_hidden_states is None or attn.add_k_proj is not None or not (state.guiding or state.recording):
+            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+        query, key, value = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
+        query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
+        key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+        value = value.unflatten(2, (attn.heads, -1))
+        mask = attention_mask
+        if state.guiding:
+            mask = state.bias(query.device, query.dtype, key.shape[1])
+            if state.log_bias:
+                state.bias_log.append((state.step, float(mask.abs().max())))
+        elif state.log_bias:
+            state.bias_log.append((state.step, 0.0))
+        if state.recording:
+            self._record(query, key, mask)
+        out = dispatch_attention_fn(query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False,
+                                    backend=self._attention_backend, parallel_config=None)
+        out = out.flatten(2, 3).type_as(query)
+        out = attn.to_out[0](out)
+        return attn.to_out[1](out)
+
+    @torch.no_grad()
+    def _record(self, query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None, chunk: int = 4096) -> None:
+        """Add each subject's share of attention (mean over heads) at every video token, batch row 0."""
+        state = self.state
+        q = query[0].transpose(0, 1)  # [H, N, D]
+        k = key[0].transpose(0, 1)  # [H, L, D]
+        scale = q.shape[-1] ** -0.5
+        n = q.shape[1]
+        shares = {name: torch.empty(n, dtype=torch.float32, device=q.device) for name in state.tokens}
+        for start in range(0, n, chunk):
+            logits = (q[:, start:start + chunk] @ k.transpose(1, 2)).float() * scale  # [H, c, L]
+            if bias is not None:
+                logits = logits + bias[0, 0, start:start + chunk].float()
+            probs = logits.softmax(dim=-1)
+            for name, idx in state.tokens.items():
+                shares[name][start:start + chunk] = probs[:, :, idx].sum(-1).mean(0)
+        for name, share in shares.items():
+            acc = state.maps.get(name)
+            state.maps[name] = share.cpu() if acc is None else acc + share.cpu()
+        state.map_counts += 1
+
+
+# ----------------------------------------------------------------------------- results
+def adherence(maps: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> dict[str, float]:
+    """Share of each subject's attention map inside its box, averaged over latent frames."""
+    scores = {}
+    for name, heat in maps.items():
+        per_frame = []
+        for f in range(heat.shape[0]):
+            inside = box_cells(masks[name][f])
+            per_frame.append(float((heat[f] * inside).sum()))
+        scores[name] = float(np.mean(per_frame))
+    return scores
+
+
+def box_cells(coverage: np.ndarray) -> np.ndarray:
+    """The token cells that count as inside a box: at least a quarter covered, or, for a box
+    smaller than that, every cell it touches."""
+    inside = coverage >= 0.25
+    if not inside.any():
+        inside = coverage > 0
+    return inside.astype(np.float32)
+
+
+def normalized_maps(state: GuidanceState, grid: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """Each recorded map as [latent_frames, h, w], every frame a distribution summing to 1."""
+    out = {}
+    for name, acc in state.maps.items():
+        heat = acc.numpy().reshape(grid).astype(np.float64)
+        heat = np.clip(heat, 0, None)
+        sums = heat.reshape(grid[0], -1).sum(axis=1).reshape(-1, 1, 1)
+        sums[sums <= 0] = 1.0
+        out[name] = (heat / sums).astype(np.float32)
+    return out
+
+
+# ----------------------------------------------------------------------------- generator hook
+class LayoutGuidance:
+    """A Generator attention hook: `generator.attention_hooks.append(LayoutGuidance())`.
+
+    For a request with a layout it installs the processor on every cross-attention module for the
+    duration of the call, and leaves in `extras`: "guidance" (settings, subjects found, missing
+    subjects), "adherence" {name: score} and "heatmaps" {name: [F, h, w]}."""
+
+    def __init__(self, settings: GuidanceSettings | None = None) -> None:
+        self.settings = settings or GuidanceSettings()
+        self.last_state: GuidanceState | None = None
+
+    @contextlib.contextmanager
+    def __call__(self, generator, request, extras: dict[str, Any]) -> Iterator[None]:  # noqa: ANN001
+        if not request.layout_json:
+            yield
+            return
+        layout = Layout.from_json(request.layout_json)
+        if not layout.subjects:
+            yield
+            return
+        pipe = generator.pipeline
+        transformer = pipe.transformer
+        tokens, missing = subject_tokens(pipe.tokenizer, request.prompt, list(layout.names))
+        masks = subject_masks(layout, request.frames, request.height, request.width)
+        settings = self.settings
+        state = GuidanceState(settings=settings, total_steps=request.steps, tokens=tokens, masks=masks,
+                              scale=float(request.guidance_strength))
+        if tokens:
+            state.bias_base = build_bias(tokens, masks, settings.outside, 512)
+        cond, neg = generator.encode_prompts(request.prompt, request.negative_prompt)
+
+        def is_cond(ehs: torch.Tensor | None) -> bool:
+            if ehs is None or ehs.shape[1:] != cond.shape[1:]:
+                return False
+            if ehs.data_ptr() == cond.data_ptr():  # the pipeline passes our cached tensor unchanged
+                return True
+            if ehs.data_ptr() == neg.data_ptr():
+                return False
+            return torch.equal(ehs[0], cond[0].to(ehs.device, ehs.dtype))
+
+        def pre_hook(_module, args, kwargs):  # noqa: ANN001, ANN202
+            state.is_cond = is_cond(kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None))
+            if state.is_cond:
+                state.step += 1
+
+        originals = dict(transformer.attn_processors)
+        processor = LayoutAttnProcessor(state)
+        mapping = {name: (processor if ".attn2." in name else proc) for name, proc in originals.items()}
+        transformer.set_attn_processor(mapping)
+        handle = transformer.register_forward_pre_hook(pre_hook, with_kwargs=True)
+        self.last_state = state
+        try:
+            yield
+        finally:
+            handle.remove()
+            transformer.set_attn_processor(originals)
+        grid = (latent_frame_count(request.frames), request.height // TOKEN_STRIDE, request.width // TOKEN_STRIDE)
+        info: dict[str, Any] = {
+            "enabled": state.scale > 0 and bool(tokens),
+            "strength": state.scale, "bias": settings.strength, "outside": settings.outside,
+            "steps": [settings.active_steps(request.steps).start, settings.active_steps(request.steps).stop],
+            "subjects": {name: len(idx) for name, idx in tokens.items()},
+            "missing": missing,
+        }
+        if missing:
+            log.warning("layout subjects not named in the prompt: %s", ", ".join(missing))
+        extras["guidance"] = info
+        if state.maps and state.map_counts:
+            heatmaps = normalized_maps(state, grid)
+            extras["heatmaps"] = heatmaps
+            extras["adherence"] = adherence(heatmaps, {n: masks[n] for n in heatmaps})
