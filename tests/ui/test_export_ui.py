@@ -157,8 +157,10 @@ def test_a_read_only_destination_stops_the_batch_with_a_message(qtbot, takes, ou
     d = dialog_for(qtbot, takes, out)
     summary = run(qtbot, d)
     assert summary.written == () and summary.timeline is None
-    status = d.table.topLevelItem(0).text(3)
-    assert "cannot write into" in status and "choose another folder" in status
+    row = d.table.topLevelItem(0)
+    assert row.text(3) == "Cannot write into the folder"
+    assert "cannot write into" in row.toolTip(3) and "choose another folder" in row.toolTip(3)
+    assert "choose another folder" in d.log_view.toPlainText()
     assert d.table.topLevelItem(1).text(3).startswith("Skipped: not exported")
     assert "No timeline was written" in d.log_view.toPlainText()
     assert list(out.iterdir()) == []
@@ -171,7 +173,9 @@ def test_a_full_disk_leaves_no_file_under_the_final_name(qtbot, takes, out, monk
     monkeypatch.setattr(encode, "_place", full)
     d = dialog_for(qtbot, takes, out)
     summary = run(qtbot, d)
-    assert summary.written == () and "is full" in d.table.topLevelItem(0).text(3)
+    row = d.table.topLevelItem(0)
+    assert summary.written == () and row.text(3) == "Disk full" and "is full" in row.toolTip(3)
+    assert "free some space" in d.log_view.toPlainText()
     assert list(out.iterdir()) == []  # neither the final name nor the temporary file
 
 
@@ -180,8 +184,9 @@ def test_an_ffmpeg_failure_shows_a_plain_message_and_its_last_lines(qtbot, takes
     d = dialog_for(qtbot, takes, out)
     summary = run(qtbot, d)
     assert summary.written == () and len(summary.problems) == 2
-    status = d.table.topLevelItem(0).text(3)
-    assert status.startswith("ffmpeg could not write") and "details are in the log" in status
+    row = d.table.topLevelItem(0)
+    assert row.text(3) == "ffmpeg failed: see the log below"
+    assert row.toolTip(3).startswith("ffmpeg could not write the MP4 (H.264) file Ball take 1.mp4")
     text = d.log_view.toPlainText()
     assert "ffmpeg said:" in text and "no_such_encoder" in text
     assert "2 problems" in d.status_label.text()
@@ -195,7 +200,8 @@ def test_a_take_whose_file_was_deleted_is_skipped_and_the_rest_exported(qtbot, t
     d = dialog_for(qtbot, takes, out)
     summary = run(qtbot, d)
     assert [p.name for p in summary.written] == ["Ball take 2.mp4"]
-    assert "missing" in d.table.topLevelItem(0).text(3)
+    assert d.table.topLevelItem(0).text(3) == "File missing: deleted or moved"
+    assert str(takes[0].path) in d.table.topLevelItem(0).toolTip(3) and "missing" in d.log_view.toPlainText()
     assert not (out / "Ball take 1.mp4").exists()
     assert len(list(otio.adapters.read_from_file(str(out / "Ball.otio")).find_clips())) == 1
 

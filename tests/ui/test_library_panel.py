@@ -95,7 +95,7 @@ def test_selecting_shows_takes_with_lazily_loaded_thumbnails(qtbot, panel, conte
     assert not pixmap.isNull() and pixmap.width() <= 160
     colour = pixmap.toImage().pixelColor(pixmap.width() - 3, pixmap.height() - 3)
     assert colour.green() > 150 and colour.red() < 100  # take 2 is green: its own middle frame
-    assert "Take" in model.data(model.index(0)) and "seed 100" in model.data(model.index(0))
+    assert model.data(model.index(0)) == f"v{content['variants'][0].id} · take {content['takes'][0].id} · seed 100"
 
     with qtbot.waitSignal(panel.variantSelected) as sig:
         panel.tree.setCurrentItem(item_for(panel, NodeKind.VARIANT, content["variants"][1].id))

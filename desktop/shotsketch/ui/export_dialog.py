@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
@@ -119,7 +120,7 @@ class _Reporter(QObject):
     progress = Signal(int, int, int)      # row, frames done, frames total
     done = Signal(int, str)               # row, written path
     skipped = Signal(int, str)            # row, reason
-    failed = Signal(int, str, str)        # row, message, details (ffmpeg's last lines)
+    failed = Signal(int, str, str, str)   # row, short status, message, details (ffmpeg's last lines)
     cancelled = Signal(int)               # row
     note = Signal(str)                    # a log line
     finished = Signal(object)             # ExportSummary
@@ -195,31 +196,32 @@ def run_export(plan: ExportPlan, report: _Reporter, stop: _Stop) -> ExportSummar
         except DestinationExists as exc:
             msg = f"{exc.path.name} appeared in the folder while exporting; nothing was replaced"
             problems.append(f"{item.title}: {msg}")
-            report.failed.emit(row, msg, "")
+            report.failed.emit(row, "Already there: nothing replaced", msg, "")
             continue
         except (DiskFull, DestinationNotWritable) as exc:
             problems.append(f"{item.title}: {exc}")
-            report.failed.emit(row, str(exc), "")
+            short = "Disk full" if isinstance(exc, DiskFull) else "Cannot write into the folder"
+            report.failed.emit(row, short, str(exc), "")
             for later in range(row + 1, len(plan.items)):  # the same folder: the next ones would fail too
                 report.skipped.emit(later, "not exported: " + str(exc).split(";")[0])
             break
         except FfmpegFailed as exc:
             problems.append(f"{item.title}: {exc}")
-            report.failed.emit(row, str(exc), exc.details)
+            report.failed.emit(row, "ffmpeg failed: see the log below", str(exc), exc.details)
             continue
         except MissingSource as exc:
             problems.append(f"{item.title}: {exc}")
-            report.failed.emit(row, str(exc), "")
+            report.failed.emit(row, "File missing: deleted or moved", str(exc), "")
             continue
         except EncodeError as exc:
             problems.append(f"{item.title}: {exc}")
-            report.failed.emit(row, str(exc), "")
+            report.failed.emit(row, "Failed: see the log below", str(exc), "")
             continue
         except Exception as exc:  # noqa: BLE001 - one bad take must not end the batch; the log has the trace
             log.exception("exporting %s failed", item.path)
             msg = f"could not export it ({exc}); the details are in the log"
             problems.append(f"{item.title}: {msg}")
-            report.failed.emit(row, msg, "")
+            report.failed.emit(row, "Failed: see the log below", msg, "")
             continue
         written.append(path)
         report.done.emit(row, str(path))
@@ -554,10 +556,10 @@ class ExportDialog(QDialog):
         self._log(f"{self.items[row].title}: skipped ({reason})")
         self._update_overall()
 
-    def _on_failed(self, row: int, message: str, details: str) -> None:
+    def _on_failed(self, row: int, short: str, message: str, details: str) -> None:
         self._progress[row] = (1, 1)
         self.row_bars[row].setValue(0)
-        self._set_row(row, RowState.FAILED, status=message)
+        self._set_row(row, RowState.FAILED, status=short, tip=message)
         self._log(f"{self.items[row].title}: {message}")
         if details:
             self._log("ffmpeg said:\n" + "\n".join("    " + line for line in details.splitlines()[-12:]))
@@ -595,12 +597,13 @@ class ExportDialog(QDialog):
         fraction = sum(d / t for d, t in self._progress.values()) / len(self.items)
         self.overall_bar.setValue(round(fraction * self.overall_bar.maximum()))
 
-    def _set_row(self, row: int, state: RowState, file: str | None = None, status: str | None = None) -> None:
+    def _set_row(self, row: int, state: RowState, file: str | None = None, status: str | None = None,
+                 tip: str | None = None) -> None:
         item = self.table.topLevelItem(row)
         if file is not None:
             item.setText(1, file)
         item.setText(3, status or state.value)
-        item.setToolTip(3, status or state.value)
+        item.setToolTip(3, tip or status or state.value)
         colour = {RowState.FAILED: QColor(200, 60, 50), RowState.DONE: QColor(40, 140, 60)}.get(state)
         item.setForeground(3, colour if colour is not None else self.palette().color(self.foregroundRole()))
 

@@ -22,6 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import (QAbstractListModel, QEvent, QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex,
                             QPoint, QRect, QSize, Qt, QTimer, Signal)
 from PySide6.QtGui import (QAction, QColor, QFont, QFontMetrics, QImage, QKeySequence, QMouseEvent, QPainter,
@@ -62,7 +63,7 @@ def take_seed(take: Take) -> int | None:
 
 def take_caption(take: Take) -> str:
     seed = take_seed(take)
-    return f"Take {take.id}" + (f" · seed {seed}" if seed is not None else "")
+    return f"v{take.variant_id} · take {take.id}" + (f" · seed {seed}" if seed is not None else "")
 
 
 def short_prompt(prompt: str, limit: int = 70) -> str:
@@ -270,7 +271,6 @@ class TakeDelegate(QStyledItemDelegate):
             painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
             painter.drawRoundedRect(card, 6, 6)
         g = self.geometry(option.rect, option.font)
-        painter.fillRect(g.thumb, QColor(24, 24, 26))
         missing = bool(index.data(MISSING_ROLE))
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
@@ -278,6 +278,8 @@ class TakeDelegate(QStyledItemDelegate):
             target = QRect(0, 0, scaled.width(), scaled.height())
             target.moveCenter(g.thumb.center())
             painter.drawPixmap(target, pixmap)
+        else:
+            painter.fillRect(g.thumb, QColor(24, 24, 26))
         painter.setPen(QColor(235, 120, 110) if missing else QColor(150, 150, 150))
         if missing:
             painter.drawText(g.thumb, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "File missing\n(deleted or moved)")
@@ -565,7 +567,8 @@ class LibraryPanel(QWidget):
             t_item = self._item(self.tree, f"Trash ({len(trash)})", NodeKind.TRASH, 0)
             t_item.setForeground(0, self.palette().color(QPalette.ColorRole.PlaceholderText))
             if first_time:
-                self.tree.expandToDepth(1)
+                self.tree.expandAll()  # the whole variant history in view
+                t_item.setExpanded(False)
             else:
                 self._expand(expanded)
             self._apply_filter()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QObject, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetrics, QImage, QKeySequence, QMouseEvent, QPainter,
                            QPaintEvent, QPen, QShortcut)
@@ -330,7 +331,7 @@ class VideoView(QWidget):
             p.setBrush(Qt.BrushStyle.NoBrush)
             inset = pen_w / 2
             p.drawRect(rect.adjusted(inset, inset, -inset, -inset))
-            label = fm.elidedText(subject.name, Qt.TextElideMode.ElideRight, max(40, int(rect.width())))
+            label = fm.elidedText(subject.name, Qt.TextElideMode.ElideRight, max(140, int(rect.width())))
             lw, lh = fm.horizontalAdvance(label) + 8, fm.height() + 2
             lx = rect.x()
             ly = rect.y() - lh if rect.y() - lh >= target.y() else rect.y()
@@ -391,6 +392,7 @@ class TimelinePanel(QWidget):
         self._compare_layout: Layout | None = None
         self._compare_same_layout = True
         self._pending = 0
+        self._title = ""
 
         self._loader = ClipLoader(self)
         self._loader.loaded.connect(self._on_loaded)
@@ -431,10 +433,12 @@ class TimelinePanel(QWidget):
         self.heatmap_combo.addItem("Heatmap: off", None)
         self.heatmap_combo.setEnabled(False)
         self.heatmap_combo.currentIndexChanged.connect(self._on_heatmap_choice)
+        self.heatmap_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.heatmap_combo.setMinimumContentsLength(10)
 
         self.fps_spin = QDoubleSpinBox()
         self.fps_spin.setRange(MIN_FPS, MAX_FPS)
-        self.fps_spin.setDecimals(3)
+        self.fps_spin.setDecimals(2)
         self.fps_spin.setSuffix(" fps")
         self.fps_spin.setValue(self._fps)
         self.fps_spin.setToolTip("Playback rate (the take's own rate when it loads)")
@@ -497,10 +501,15 @@ class TimelinePanel(QWidget):
 
     # -- loading
     def load_take(self, path: Path, layout: Layout | None = None,
-                  heatmaps: dict[str, np.ndarray] | None = None) -> None:
-        """Show ``path`` (decoded off the UI thread; :attr:`loaded` fires when it is ready)."""
+                  heatmaps: dict[str, np.ndarray] | None = None, *, title: str | None = None) -> None:
+        """Show ``path`` (decoded off the UI thread; :attr:`loaded` fires when it is ready).
+
+        ``heatmaps`` maps a subject name to its attention, shaped [latent_frames, h, w];
+        ``title`` names the take above the video when two are compared (default: the file name).
+        """
         self.pause()
         path = Path(path)
+        self._title = title or path.name
         self._layout = layout
         self._fps_from_user = False
         self.view.set_layout(layout)
@@ -509,7 +518,7 @@ class TimelinePanel(QWidget):
         self.view.set_heatmaps(heatmaps)
         self._fill_heatmap_combo(heatmaps or {})
         self.view.path = path
-        self.view.set_title(path.name if self.is_comparing() else "")
+        self.view.set_title(self._title if self.is_comparing() else "")
         self.view.clear(f"Loading {path.name}…")
         self._count = 0
         self._frame = 0
@@ -517,7 +526,7 @@ class TimelinePanel(QWidget):
         self._pending = self._loader.load(path)
         self._update_label()
 
-    def compare_with(self, path: Path | None, layout: Layout | None = None) -> None:
+    def compare_with(self, path: Path | None, layout: Layout | None = None, *, title: str | None = None) -> None:
         """Show a second take beside the first, frame for frame; None closes it.
 
         ``layout`` is the boxes drawn over the second take; None draws the first take's layout.
@@ -533,9 +542,9 @@ class TimelinePanel(QWidget):
         self._compare_same_layout = layout is None
         self.compare_view.set_layout(self._layout if layout is None else layout)
         self.compare_view.path = path
-        self.compare_view.set_title(path.name)
+        self.compare_view.set_title(title or path.name)
         if self.view.path is not None:
-            self.view.set_title(self.view.path.name)
+            self.view.set_title(self._title)
         self.compare_view.clear(f"Loading {path.name}…")
         self.compare_view.set_overlay(self.overlay_box.isChecked())
         self.compare_view.show()
