@@ -234,13 +234,15 @@ class SubjectItem(QGraphicsItem):
             subject.name
         )
         t = canvas.current_time()
+        # light colours (yellow) get a darker outline so they read on the light frame
+        outline = color.darker(135) if _luminance(color) > 0.6 else color
 
         def dev(box: Box) -> QRectF:
             return world.mapRect(canvas.scene_rect_of(box))
 
         if canvas.onion_skin() and len(subject.keyframes) > 1:
-            ghost = QColor(color)
-            ghost.setAlpha(110 if selected else 70)
+            ghost = QColor(outline)
+            ghost.setAlpha(150 if selected else 100)
             pen = QPen(ghost, 1.2, Qt.PenStyle.DashLine)
             fill = QColor(color)
             fill.setAlpha(18)
@@ -250,8 +252,8 @@ class SubjectItem(QGraphicsItem):
                 painter.drawRect(dev(kf.box))
             # the path through the keyframe centres, with an arrow on each leg
             centres = [world.map(canvas.scene_point(*kf.box.center)) for kf in subject.keyframes]
-            line = QColor(color)
-            line.setAlpha(220 if selected else 150)
+            line = QColor(outline)
+            line.setAlpha(230 if selected else 170)
             painter.setPen(QPen(line, 2.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPolyline(QPolygonF(centres))
@@ -274,13 +276,13 @@ class SubjectItem(QGraphicsItem):
         rect = dev(box)
         fill = QColor(color)
         fill.setAlpha(70 if selected else 45)
-        painter.setPen(QPen(color, 3.0 if selected else 2.0))
+        painter.setPen(QPen(outline, 3.0 if selected else 2.0))
         painter.setBrush(fill)
         painter.drawRect(rect)
         on_keyframe = keyframe_near(subject, t) is not None
         if not on_keyframe:
             # between keyframes: the box is interpolated; a dotted inner line says so
-            painter.setPen(QPen(QColor(255, 255, 255, 120), 1.0, Qt.PenStyle.DotLine))
+            painter.setPen(QPen(QColor(0, 0, 0, 90), 1.0, Qt.PenStyle.DotLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(rect.adjusted(3, 3, -3, -3))
 
@@ -310,21 +312,25 @@ class SubjectItem(QGraphicsItem):
             for handle in Handle:
                 painter.drawRect(_handle_rect(rect, handle))
             c = canvas.path_handle_point(rect)
-            painter.setPen(QPen(color.darker(140), 1.5))
+            mark = outline.darker(130)
+            painter.setPen(QPen(mark, 1.5))
             painter.setBrush(QColor("white"))
             painter.drawEllipse(c, PATH_HANDLE_PX / 2, PATH_HANDLE_PX / 2)
-            painter.setPen(QPen(color.darker(150), 1.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-            painter.setBrush(color.darker(150))
-            a = QPointF(c.x() - 4, c.y() + 3)
-            b = QPointF(c.x() + 4, c.y() - 3)
+            painter.setPen(QPen(mark, 1.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            painter.setBrush(mark)
+            a = QPointF(c.x() - 4, c.y() - 3)
+            b = QPointF(c.x() + 4, c.y() + 3)
             painter.drawLine(a, b)
             _arrow(painter, a, b, at=1.0, size=4.0)
         painter.restore()
 
 
+def _luminance(color: QColor) -> float:
+    return 0.299 * color.redF() + 0.587 * color.greenF() + 0.114 * color.blueF()
+
+
 def _text_color_on(color: QColor) -> QColor:
-    luminance = 0.299 * color.redF() + 0.587 * color.greenF() + 0.114 * color.blueF()
-    return QColor("#111111") if luminance > 0.6 else QColor("white")
+    return QColor("#111111") if _luminance(color) > 0.6 else QColor("white")
 
 
 def _handle_rect(rect: QRectF, handle: Handle) -> QRectF:
@@ -583,14 +589,16 @@ class SketchCanvas(QGraphicsView):
         return p.x() / r.width(), p.y() / r.height()
 
     def path_handle_point(self, box_rect_in_view: QRectF) -> QPointF:
+        """Where the selected box's path handle is drawn: just off its bottom-right corner
+        (mirrored to another corner when that would leave the frame)."""
         r = box_rect_in_view
         off = PATH_HANDLE_PX
-        p = QPointF(r.right() + off, r.top() - off)
+        p = QPointF(r.right() + off, r.bottom() + off)
         frame = self.frame_in_view()
         if p.x() > frame.right() - 2:
             p.setX(r.left() - off)
-        if p.y() < frame.top() + 2:
-            p.setY(r.bottom() + off)
+        if p.y() > frame.bottom() - 2:
+            p.setY(r.top() - off)
         return p
 
     # internals ------------------------------------------------------------------------------
@@ -694,11 +702,12 @@ class SketchCanvas(QGraphicsView):
             y = dev.top() + f * dev.height()
             painter.drawLine(QPointF(x, dev.top()), QPointF(x, dev.bottom()))
             painter.drawLine(QPointF(dev.left(), y), QPointF(dev.right(), y))
-        # centre mark
-        c = dev.center()
-        painter.setPen(QPen(QColor(0, 0, 0, 70), 1.0))
-        painter.drawLine(QPointF(c.x() - 6, c.y()), QPointF(c.x() + 6, c.y()))
-        painter.drawLine(QPointF(c.x(), c.y() - 6), QPointF(c.x(), c.y() + 6))
+        # centre mark (not under the empty-canvas hint)
+        if self._layout.subjects:
+            c = dev.center()
+            painter.setPen(QPen(QColor(0, 0, 0, 70), 1.0))
+            painter.drawLine(QPointF(c.x() - 6, c.y()), QPointF(c.x() + 6, c.y()))
+            painter.drawLine(QPointF(c.x(), c.y() - 6), QPointF(c.x(), c.y() + 6))
         painter.setPen(QPen(QColor(0, 0, 0, 110), 1.0))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(dev)

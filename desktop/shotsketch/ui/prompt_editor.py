@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QToolTip,
@@ -52,6 +51,7 @@ from shotsketch.core.lint import (
 from shotsketch.core.phrasing import Region, draft_layout
 
 LINT_DELAY_MS = 250
+MAX_FINDING_ROWS = 3
 
 SEVERITY_COLORS = {
     Severity.ERROR: QColor("#d32f2f"),
@@ -272,7 +272,8 @@ def _esc(text: str) -> str:
 
 
 class FindingRow(QFrame):
-    """One finding under the editor: a severity mark, the message, and a Fix button."""
+    """One finding under the editor, on one line: a severity mark, the message (elided; the
+    tooltip has all of it and the suggestion), and a Fix button when there is a safe fix."""
 
     fixClicked = Signal(object)
 
@@ -280,28 +281,35 @@ class FindingRow(QFrame):
         super().__init__(parent)
         self.finding = finding
         color = SEVERITY_COLORS[finding.severity]
-        mark = QLabel("●", self)
-        mark.setStyleSheet(f"color: {color.name()};")
-        mark.setToolTip(finding.severity.value.title())
-        mark.setAlignment(Qt.AlignmentFlag.AlignTop)
-        where = f"<b>“{_esc(excerpt)}”</b> " if excerpt else ""
-        self.label = QLabel(f"{where}{_esc(finding.message)}", self)
-        self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.mark = QLabel("●", self)
+        self.mark.setStyleSheet(f"color: {color.name()};")
+        self.mark.setToolTip(finding.severity.value.title())
+        where = f"“{excerpt}”: " if excerpt and excerpt.casefold() not in finding.message.casefold() else ""
+        self.full_text = f"{where}{finding.message}"
+        self.label = QLabel(self.full_text, self)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setToolTip(_tooltip([finding]))
-        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setMinimumWidth(40)
         row = QHBoxLayout(self)
-        row.setContentsMargins(2, 1, 2, 1)
+        row.setContentsMargins(2, 0, 2, 0)
         row.setSpacing(6)
-        row.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.mark)
         row.addWidget(self.label, 1)
         self.fix_button: QPushButton | None = None
         if finding.replacement is not None:
-            self.fix_button = QPushButton("Fix", self)
+            shown = finding.replacement if len(finding.replacement) <= 18 else finding.replacement[:16] + "…"
+            label = "Fix" if finding.target is Target.NEGATIVE else f"Fix: “{shown}”"
+            self.fix_button = QPushButton(label, self)
             self.fix_button.setToolTip(fix_label(finding))
             self.fix_button.setAutoDefault(False)
             self.fix_button.clicked.connect(lambda: self.fixClicked.emit(self.finding))
-            row.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignTop)
+            row.addWidget(self.fix_button)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+        super().resizeEvent(event)
+        width = self.label.width()
+        self.label.setText(self.label.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width))
 
 
 class PromptPanel(QWidget):
@@ -321,17 +329,16 @@ class PromptPanel(QWidget):
         self.draft_button = QPushButton("Draft layout from prompt", self)
         self.draft_button.setToolTip("Place the subjects the prompt names on the sketch, where the prompt puts them")
         self.draft_button.setAutoDefault(False)
-        self.findings_area = QScrollArea(self)
-        self.findings_area.setWidgetResizable(True)
-        self.findings_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.findings_box = QWidget()
-        self.findings_layout = QVBoxLayout(self.findings_box)
+        # the findings under the editor: a few rows, no scrolling (the underlines show the rest)
+        self.findings_area = QWidget(self)
+        self.findings_layout = QVBoxLayout(self.findings_area)
         self.findings_layout.setContentsMargins(0, 0, 0, 0)
         self.findings_layout.setSpacing(0)
-        self.findings_layout.addStretch(1)
-        self.findings_area.setWidget(self.findings_box)
+        self.more_findings = QLabel(self.findings_area)
+        self.more_findings.setStyleSheet("color: #777777;")
+        self.findings_layout.addWidget(self.more_findings)
         self.findings_area.setVisible(False)
-        self.findings_area.setMaximumHeight(84)
+        self.findings_area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self._rows: list[FindingRow] = []
 
         self.negative_edit = QPlainTextEdit(self)
@@ -535,7 +542,7 @@ class PromptPanel(QWidget):
             self.clause_label.setStyleSheet("")
         else:
             self.clause_label.setText("Nothing sketched yet: draw a box for each subject.")
-            self.clause_label.setStyleSheet("color: palette(placeholder-text);")
+            self.clause_label.setStyleSheet("color: #777777;")
 
     def _show_findings(self, findings: list[Finding]) -> None:
         for row in self._rows:
@@ -543,16 +550,21 @@ class PromptPanel(QWidget):
             row.deleteLater()
         self._rows = []
         text = self.prompt()
-        for f in findings:
+        # fixable ones first, then by severity and position
+        ranked = sorted(findings, key=lambda f: (f.replacement is None, -list(Severity).index(f.severity), f.span))
+        for f in ranked[:MAX_FINDING_ROWS]:
             excerpt = ""
             if f.target is Target.PROMPT and f.span[1] > f.span[0]:
                 excerpt = text[f.span[0]: f.span[1]]
                 if len(excerpt) > 30:
                     excerpt = excerpt[:28] + "…"
-            row = FindingRow(f, excerpt, self.findings_box)
+            row = FindingRow(f, excerpt, self.findings_area)
             row.fixClicked.connect(self.apply_fix)
             self.findings_layout.insertWidget(self.findings_layout.count() - 1, row)
             self._rows.append(row)
+        hidden = len(findings) - len(self._rows)
+        self.more_findings.setText(f"… and {hidden} more: hover the underlined text" if hidden > 0 else "")
+        self.more_findings.setVisible(hidden > 0)
         self.findings_area.setVisible(bool(findings))
 
     def finding_rows(self) -> list[FindingRow]:
