@@ -234,3 +234,26 @@ def test_for_takes_names_files_after_the_shot(qtbot, tmp_path, out):
     finally:
         lib.close()
     assert safe_stem('a:b*c?"d"') == "a_b_c_d_" and safe_stem("...") == "take"
+
+
+def test_the_question_box_offers_replace_number_and_skip(qtbot, takes, out):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    (out / "Ball take 1.mp4").write_bytes(b"old")
+    d = ExportDialog(takes, folder=out, timeline_name="Ball")
+    qtbot.addWidget(d)
+    seen = []
+
+    def answer():
+        box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+        seen.append(sorted(b.text() for b in box.buttons()))
+        seen.append(box.text())
+        next(b for b in box.buttons() if b.text() == "Number").click()
+
+    QTimer.singleShot(200, answer)
+    with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
+        assert d.start()
+    d.wait()
+    assert seen[0] == ["Cancel", "Number", "Replace", "Skip"] and "Ball take 1.mp4" in seen[1]
+    assert [p.name for p in sig.args[0].written] == ["Ball take 1 (2).mp4", "Ball take 2.mp4"]

@@ -219,3 +219,25 @@ def test_a_take_whose_file_was_deleted_offers_nothing_and_says_so(qtbot, panel, 
     assert panel.notice.isVisible() and "missing" in panel.notice.label.text()
     assert panel.takes_model.data(panel.takes_model.index(1), Qt.ItemDataRole.ToolTipRole).endswith(
         "(missing: deleted or moved)")
+
+
+def test_delete_key_moves_the_selection_to_the_trash(qtbot, panel, lib, content):
+    panel.select_shot(content["ball"].id)
+    take = content["takes"][0]
+    panel.select_takes([take.id])
+    panel.take_view.setFocus()
+    qtbot.waitUntil(panel.take_view.hasFocus)
+    QTest.keyClick(panel.take_view, Qt.Key.Key_Delete)
+    assert lib.get_take(take.id).deleted
+    QTest.keyClick(panel.take_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not lib.get_take(take.id).deleted
+
+
+def test_refresh_keeps_the_selected_node_and_shows_new_takes(qtbot, panel, lib, content):
+    v2 = content["variants"][1]
+    panel.select_variant(v2.id)
+    clip = make_clip(lib.new_media_path(".mp4"), (10, 10, 10))
+    new = lib.add_take(v2.id, clip, {})
+    panel.refresh()
+    assert panel._current_key() == (NodeKind.VARIANT, v2.id)
+    assert [t.id for t in panel.shown_takes()] == [content["takes"][2].id, new.id]

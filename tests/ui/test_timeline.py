@@ -280,3 +280,38 @@ def test_the_timeline_offers_its_take_for_dragging(qtbot, panel, clip):
     offer = take_mime_data([panel.take_path()])
     assert offer.mime is not None and offer.mime.urls() == [QUrl.fromLocalFile(str(clip.resolve()))]
     assert panel.view.rect().contains(QPoint(10, 10))
+
+
+def test_keyboard_transport(qtbot, panel, clip):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    load(qtbot, panel, clip)
+    panel.setFocus()
+    qtbot.waitUntil(panel.hasFocus)
+    QTest.keyClick(panel, Qt.Key.Key_Right)
+    QTest.keyClick(panel, Qt.Key.Key_Right)
+    assert panel.current_frame() == 2
+    QTest.keyClick(panel, Qt.Key.Key_End)
+    assert panel.current_frame() == 8
+    QTest.keyClick(panel, Qt.Key.Key_Space)
+    assert panel.is_playing()
+    QTest.keyClick(panel, Qt.Key.Key_Space)
+    assert not panel.is_playing()
+
+
+def test_dragging_the_video_starts_a_drag_of_the_take(qtbot, panel, clip, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    import shotsketch.ui.timeline as tl
+
+    dragged = []
+    monkeypatch.setattr(tl, "start_take_drag", lambda source, paths, pixmap=None: (
+        dragged.append(list(paths)), take_mime_data(paths))[1])
+    load(qtbot, panel, clip)
+    centre = panel.view.video_rect().center()
+    QTest.mousePress(panel.view, Qt.MouseButton.LeftButton, pos=centre)
+    QTest.mouseMove(panel.view, centre + QPoint(40, 0))
+    QTest.mouseRelease(panel.view, Qt.MouseButton.LeftButton, pos=centre + QPoint(40, 0))
+    assert dragged == [[clip]]
