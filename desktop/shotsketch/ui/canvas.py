@@ -280,26 +280,30 @@ class SubjectItem(QGraphicsItem):
         painter.setBrush(fill)
         painter.drawRect(rect)
         on_keyframe = keyframe_near(subject, t) is not None
-        if not on_keyframe:
+        if not on_keyframe and len(subject.keyframes) > 1:
             # between keyframes: the box is interpolated; a dotted inner line says so
             painter.setPen(QPen(QColor(0, 0, 0, 90), 1.0, Qt.PenStyle.DotLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(rect.adjusted(3, 3, -3, -3))
 
         # the name, on a chip in the subject's colour, above the box (inside if no room)
+        frame_dev = world.mapRect(canvas.frame_rect())
         font = QFont(painter.font())
-        font.setPixelSize(12)
+        font.setPixelSize(round(min(12.0, max(9.0, frame_dev.height() / 28))))
         font.setBold(True)
         painter.setFont(font)
         fm = QFontMetricsF(font)
-        label = subject.name
-        max_w = max(40.0, rect.width() + 60)
-        label = fm.elidedText(label, Qt.TextElideMode.ElideRight, max_w)
-        chip = QRectF(0, 0, fm.horizontalAdvance(label) + 10, fm.height() + 4)
+        pad = 3.0 if font.pixelSize() < 11 else 5.0
+        max_w = max(30.0, min(rect.width() + 60, frame_dev.width() - 2 * pad))
+        label = fm.elidedText(subject.name, Qt.TextElideMode.ElideRight, max_w)
+        chip = QRectF(0, 0, fm.horizontalAdvance(label) + 2 * pad, fm.height() + 2)
         chip.moveBottomLeft(QPointF(rect.left() - 1.5, rect.top() - 1.5))
-        frame_dev = world.mapRect(canvas.frame_rect())
         if chip.top() < frame_dev.top():
             chip.moveTopLeft(QPointF(rect.left() + 1.5, rect.top() + 1.5))
+        if chip.right() > frame_dev.right():
+            chip.moveRight(frame_dev.right())
+        if chip.left() < frame_dev.left():
+            chip.moveLeft(frame_dev.left())
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(color)
         painter.drawRoundedRect(chip, 3, 3)
@@ -315,13 +319,15 @@ class SubjectItem(QGraphicsItem):
             mark = outline.darker(130)
             painter.setPen(QPen(mark, 1.5))
             painter.setBrush(QColor("white"))
-            painter.drawEllipse(c, PATH_HANDLE_PX / 2, PATH_HANDLE_PX / 2)
-            painter.setPen(QPen(mark, 1.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            painter.drawEllipse(c, PATH_HANDLE_PX / 2 + 1, PATH_HANDLE_PX / 2 + 1)
+            # a little wavy stroke with an arrowhead: "draw a path from here"
+            squiggle = [QPointF(c.x() + dx, c.y() + dy) for dx, dy in ((-5, 3), (-2, -1), (1, 2), (4, -2))]
+            painter.setPen(QPen(mark, 1.5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPolyline(QPolygonF(squiggle))
             painter.setBrush(mark)
-            a = QPointF(c.x() - 4, c.y() - 3)
-            b = QPointF(c.x() + 4, c.y() + 3)
-            painter.drawLine(a, b)
-            _arrow(painter, a, b, at=1.0, size=4.0)
+            a, b = squiggle[-2], squiggle[-1]
+            _arrow(painter, a, b, at=1.0, size=3.5, min_length=0.0)
         painter.restore()
 
 
@@ -340,9 +346,11 @@ def _handle_rect(rect: QRectF, handle: Handle) -> QRectF:
     return QRectF(x - HANDLE_PX / 2, y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX)
 
 
-def _arrow(painter: QPainter, a: QPointF, b: QPointF, at: float = 0.55, size: float = 7.0) -> None:
+def _arrow(
+    painter: QPainter, a: QPointF, b: QPointF, at: float = 0.55, size: float = 7.0, min_length: float | None = None
+) -> None:
     line = QLineF(a, b)
-    if line.length() < 2 * size:
+    if line.length() < (2 * size if min_length is None else min_length):
         return
     tip = line.pointAt(at)
     angle = math.atan2(b.y() - a.y(), b.x() - a.x())

@@ -49,7 +49,8 @@ class SketchPanel(QWidget):
         self.time_label.setToolTip("Clip time (0 = first frame, 1 = last)")
         self.subject_list = QListWidget(self)
         self.subject_list.setToolTip("Subjects: click to select, double-click to rename")
-        self.subject_list.setMinimumWidth(110)
+        self.subject_list.setMinimumWidth(90)
+        self.subject_list.setMaximumWidth(220)
         self.subject_list.setIconSize(QSize(12, 12))
 
         # toolbar
@@ -99,7 +100,7 @@ class SketchPanel(QWidget):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 0)
         split.setCollapsible(0, False)
-        split.setSizes([600, 130])
+        split.setSizes([600, 120])
         self.splitter = split
         time_row = QHBoxLayout()
         time_row.setContentsMargins(0, 0, 0, 0)
@@ -124,6 +125,15 @@ class SketchPanel(QWidget):
         self.subject_list.currentItemChanged.connect(self._on_list_current)
         self.subject_list.itemDoubleClicked.connect(lambda item: self.canvas._rename_interactively(item.text()))
         self._refresh()
+
+    NARROW = 460
+    """Below this width the subject list hides, so the canvas keeps the room."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+        super().resizeEvent(event)
+        narrow = self.width() < self.NARROW
+        if self.subject_list.isHidden() != narrow:
+            self.subject_list.setVisible(not narrow)
 
     # -- public API, forwarded to the canvas
     def sketch(self) -> Layout:
