@@ -265,3 +265,55 @@ def test_path_keyframes_and_simplify():
     kfs = path_keyframes(zigzag, 0.1, 0.1)
     assert len(kfs) <= 6 and kfs[-1].t == 1.0 and kfs[0].t == 0.0
     assert all(a.t < b.t for a, b in zip(kfs, kfs[1:]))
+
+
+def test_colour_easing_clear_path_are_undoable(canvas):
+    from shotsketch.core.layout import Easing
+
+    layout = example_shot("yellow_ball").layout
+    canvas.set_sketch(layout, undoable=False)
+    canvas.set_subject_color("blue cube", "#00aa00")
+    assert canvas.sketch().subject("blue cube").color == "#00aa00"
+    canvas.set_subject_easing("yellow ball", Easing.EASE_IN_OUT)
+    canvas.set_time(0.5)
+    canvas.clear_path("yellow ball")
+    ball = canvas.sketch().subject("yellow ball")
+    eased = layout.subject("yellow ball").with_easing(Easing.EASE_IN_OUT)
+    assert len(ball.keyframes) == 1 and ball.start == eased.box_at(0.5)
+    for _ in range(3):
+        canvas.undo_stack.undo()
+    assert canvas.sketch() == layout
+
+
+def test_delete_key_removes_the_selected_keyframe_first(canvas):
+    layout = example_shot("yellow_ball").layout
+    canvas.set_sketch(layout, undoable=False)
+    canvas.set_time(1.0)
+    end = layout.subject("yellow ball").end
+    # click the ball where it is at t=1: it is selected with its keyframe at t=1
+    p = vp(canvas, *end.center)
+    drag(canvas.viewport(), [p, p])
+    assert canvas.selected_subject() == "yellow ball" and canvas.selected_keyframe() == 1.0
+    QTest.keyClick(canvas.viewport(), Qt.Key.Key_Delete)
+    assert [k.t for k in canvas.sketch().subject("yellow ball").keyframes] == [0.0]
+    QTest.keyClick(canvas.viewport(), Qt.Key.Key_Delete)
+    assert canvas.sketch().names == ("blue cube",)
+    canvas.undo_stack.undo()
+    canvas.undo_stack.undo()
+    assert canvas.sketch() == layout
+
+
+def test_ctrl_drag_moves_the_whole_path_and_a_drag_pushes_once(canvas):
+    layout = example_shot("yellow_ball").layout
+    canvas.set_sketch(layout, undoable=False)
+    previews = []
+    canvas.previewChanged.connect(previews.append)
+    start = layout.subject("yellow ball").start
+    a = vp(canvas, *start.center)
+    drag(canvas.viewport(), line(a, a + QPointF(0, 40), 6), Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    assert len(previews) >= 3 and canvas.undo_stack.count() == 1
+    ball = canvas.sketch().subject("yellow ball")
+    dy = ball.start.top - start.top
+    assert dy > 0.05
+    assert ball.end.top == pytest.approx(layout.subject("yellow ball").end.top + dy)
+    assert [k.t for k in ball.keyframes] == [0.0, 1.0]

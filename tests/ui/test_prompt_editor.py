@@ -56,8 +56,12 @@ def test_fix_from_the_context_menu_entry(panel):
     panel.set_prompt("A dog sits somewhere in the frame.")
     finding = next(f for f in panel.findings() if f.code == "vague-spatial")
     assert panel.editor.findings_at(finding.span[0] + 2) == [finding]
-    assert panel.editor.apply_fix(finding)
+    assert panel.editor.fix_actions(0, panel) == []  # nothing to fix at "A"
+    (action,) = panel.editor.fix_actions(finding.span[0] + 2, panel)
+    assert action.text() == 'Fix: use "in the center"'
+    action.trigger()
     assert panel.prompt() == "A dog sits in the center."
+    assert panel.findings() == []
 
 
 def test_spatial_words_are_highlighted(panel):

@@ -15,6 +15,7 @@ import re
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QAction,
     QColor,
     QContextMenuEvent,
     QFont,
@@ -237,20 +238,29 @@ class PromptEditor(QPlainTextEdit):
             return True
         return super().event(event)
 
+    def fix_actions(self, position: int, parent: QWidget) -> list:
+        """One "Fix: ..." action for each fixable finding at ``position`` in the text."""
+        actions = []
+        for f in self.findings_at(position):
+            if f.replacement is None:
+                continue
+            act = QAction(fix_label(f), parent)
+            act.setToolTip(f.message)
+            act.triggered.connect(lambda _=False, f=f: self.apply_fix(f))
+            actions.append(act)
+        return actions
+
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802
         menu = self.createStandardContextMenu(event.pos())
         cursor = self.cursorForPosition(event.pos())
-        fixes = [f for f in self.findings_at(cursor.position()) if f.replacement is not None]
+        fixes = self.fix_actions(cursor.position(), menu)
         if fixes:
             first = menu.actions()[0] if menu.actions() else None
-            for f in fixes:
-                act = menu.addAction(fix_label(f))
-                act.setToolTip(f.message)
-                act.triggered.connect(lambda _=False, f=f: self.apply_fix(f))
-                if first is not None:
-                    menu.insertAction(first, act)
             if first is not None:
+                menu.insertActions(first, fixes)
                 menu.insertSeparator(first)
+            else:
+                menu.addActions(fixes)
         menu.exec(event.globalPos())
 
 
