@@ -23,6 +23,12 @@ def panel(qtbot):
     return p
 
 
+def _cursor_at(editor, pos):
+    cursor = editor.textCursor()
+    cursor.setPosition(pos)
+    return cursor
+
+
 def formats_at(editor, pos):
     block = editor.document().findBlock(pos)
     ranges = block.layout().formats()
@@ -37,6 +43,9 @@ def test_typing_lints_after_a_pause_and_fix_replaces_near(panel, qtbot):
     qtbot.waitUntil(lambda: any(f.code == "vague-spatial" for f in panel.findings()), timeout=LINT_DELAY_MS * 8)
     finding = next(f for f in panel.findings() if f.code == "vague-spatial")
     assert panel.prompt()[slice(*finding.span)] == "near"
+    # hovering the word shows the message and the suggestion
+    tip = editor.tooltip_at(editor.cursorRect(_cursor_at(editor, finding.span[0] + 1)).center())
+    assert "does not say where" in tip and "to the left of" in tip
     # underlined with a wave, and listed with a Fix button
     fmt = formats_at(editor, finding.span[0] + 1)[0]
     assert fmt.underlineStyle() == QTextCharFormat.UnderlineStyle.WaveUnderline
@@ -45,6 +54,7 @@ def test_typing_lints_after_a_pause_and_fix_replaces_near(panel, qtbot):
     QTest.mouseClick(row.fix_button, Qt.MouseButton.LeftButton)
     assert panel.prompt() == "A red car parked " + finding.replacement + " the house"
     assert "near" not in panel.prompt()
+    assert panel.editor.tooltip_at(editor.cursorRect(_cursor_at(editor, finding.span[0] + 1)).center()) == ""
     assert not any(f.code == "vague-spatial" for f in panel.findings())
     assert not any(r.finding.code == "vague-spatial" for r in panel.finding_rows())
     # the fix is one step of the editor's own undo

@@ -225,18 +225,20 @@ class PromptEditor(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
-    def event(self, event: QEvent) -> bool:
+    def tooltip_at(self, viewport_pos: QPoint) -> str:
+        """The tooltip for the findings under a point of the viewport ("" when none)."""
+        found = self.findings_at(self.cursorForPosition(viewport_pos).position())
+        return _tooltip(found) if found else ""
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802
         if event.type() == QEvent.Type.ToolTip:
-            pos = event.pos()  # type: ignore[attr-defined]
-            cursor = self.cursorForPosition(QPoint(pos.x() - self.viewport().x(), pos.y() - self.viewport().y()))
-            found = self.findings_at(cursor.position())
-            if found:
-                QToolTip.showText(event.globalPos(), _tooltip(found), self)  # type: ignore[attr-defined]
+            text = self.tooltip_at(event.pos())  # type: ignore[attr-defined]
+            if text:
+                QToolTip.showText(event.globalPos(), text, self.viewport())  # type: ignore[attr-defined]
             else:
                 QToolTip.hideText()
-                event.ignore()
             return True
-        return super().event(event)
+        return super().viewportEvent(event)
 
     def fix_actions(self, position: int, parent: QWidget) -> list:
         """One "Fix: ..." action for each fixable finding at ``position`` in the text."""
