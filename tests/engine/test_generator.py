@@ -143,3 +143,18 @@ def test_unexpected_error_ends_in_failed_event_not_an_exception(make_request, mo
     monkeypatch.setattr(gen, "decode", lambda _l: (_ for _ in ()).throw(RuntimeError("boom")))
     final = gen.generate(make_request())
     assert isinstance(final, JobFailed) and "boom" in final.message and "RuntimeError" in final.detail
+
+
+def test_uniform_timestep_matches_per_token_timesteps(make_request):
+    """The exact-mode lever gives the stock pipeline's result (float rounding apart)."""
+    from shotsketch.engine.speed import SpeedOptions
+
+    fast = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(uniform_timestep=True))
+    stock = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(uniform_timestep=False))
+    seen = []
+    fast.load()
+    fast.pipeline.transformer.condition_embedder.register_forward_hook(lambda m, a, out: seen.append(out[0].ndim))
+    a = fast.generate(make_request(steps=3))
+    b = stock.generate(make_request(steps=3))
+    assert seen and set(seen) == {2}  # the time embedding ran once per sample, not per token
+    torch.testing.assert_close(a.latents, b.latents, rtol=1e-4, atol=1e-4)

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from shotsketch.engine.generator import Generator
 from shotsketch.engine.events import JobFinished
@@ -32,7 +33,9 @@ def test_loading_from_folder_gives_the_same_frames_as_the_demo(saved_demo_folder
     from_folder = gen.generate(make_request(seed=3))
     built = demo_generator.generate(make_request(seed=3))
     assert isinstance(from_folder, JobFinished)
-    assert np.array_equal(from_folder.frames, built.frames)
+    # the same weights: equal up to float rounding (a loaded model may take other matmul kernels)
+    torch.testing.assert_close(from_folder.latents, built.latents, rtol=0, atol=1e-5)
+    assert np.abs(from_folder.frames.astype(int) - built.frames).max() <= 1
     assert from_folder.recipe["model"]["kind"] == "folder"
     assert from_folder.recipe["model"]["revision"].startswith("diffusers-")
     assert "label" not in from_folder.recipe["model"]

@@ -27,6 +27,7 @@ from shotsketch.engine.events import (
 from shotsketch.engine.memory import DeviceChoice, MemoryPlan, choose_plan, pick_device
 from shotsketch.engine.requests import GenerationRequest, RequestError, load_first_frame, validate_request
 from shotsketch.engine.sources import ModelError, ModelSource, SourceKind, folder_revision, resolve_folder
+from shotsketch.engine.speed import SpeedOptions
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ MAX_SEQUENCE_LENGTH = 512
 EventSink = Callable[[JobEvent], None]
 
 
-class _Cancelled(Exception):
-    pass
+def _null_context():  # noqa: ANN202
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def library_versions() -> dict[str, str]:
@@ -59,8 +62,12 @@ class Generator:
         device: str | None = None,
         memory_plan: MemoryPlan | None = None,
         embed_cache_size: int = 32,
+        components: dict[str, Any] | None = None,
+        speed: SpeedOptions | None = None,
     ) -> None:
         self.source = source
+        self._components = components  # prebuilt pipeline parts (benchmarks); else loaded from the source
+        self.speed = speed or SpeedOptions()
         self.device: DeviceChoice = pick_device(device)
         self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
         if self.device.device == "cpu":
@@ -91,7 +98,10 @@ class Generator:
 
         t0 = time.perf_counter()
         dtype = self.device.dtype
-        if self.source.kind is SourceKind.DEMO:
+        if self._components is not None:
+            components = dict(self._components)
+            self._components = None
+        elif self.source.kind is SourceKind.DEMO:
             from shotsketch.engine.demo import build_components
 
             components = build_components()
@@ -107,8 +117,10 @@ class Generator:
                 raise ModelError(f"the model at {folder} could not be loaded: {exc}") from exc
             components = dict(full.components)
             components.pop("transformer_2", None)
-        # The VAE decodes in float32, as the reference code does; the rest runs in the device dtype.
-        for name, want in (("vae", torch.float32), ("transformer", dtype), ("text_encoder", dtype)):
+        # The VAE decodes in float32 unless asked otherwise (as the reference code does); the rest
+        # runs in the device dtype.
+        vae_dtype = dtype if self.speed.vae_bf16 and self.device.device != "cpu" else torch.float32
+        for name, want in (("vae", vae_dtype), ("transformer", dtype), ("text_encoder", dtype)):
             if components[name].dtype != want:
                 components[name].to(want)
         self._text_pipe = WanPipeline(
@@ -122,6 +134,7 @@ class Generator:
         for pipe in (self._pipe, self._text_pipe):
             pipe.set_progress_bar_config(disable=True)
         self._apply_memory_plan()
+        self._apply_speed_options()
         log.info("loaded %s on %s (%s, plan %s) in %.1fs", self.source.describe(), self.device.name,
                  self.device.dtype, self.memory_plan.value, time.perf_counter() - t0)
 
@@ -149,6 +162,17 @@ class Generator:
             )
         if plan.vae_tiling:
             pipe.vae.enable_tiling()
+
+    def _apply_speed_options(self) -> None:
+        if self.device.device != "cuda":
+            return
+        if self.speed.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        if self.speed.compile:
+            from shotsketch.engine.speed import enable_compile_cache
+
+            enable_compile_cache()
+            self._pipe.transformer.compile_repeated_blocks(fullgraph=True)
 
     def unload(self) -> None:
         self._pipe = self._text_pipe = self._i2v = self._previewer = None
@@ -287,7 +311,7 @@ class Generator:
             max_sequence_length=MAX_SEQUENCE_LENGTH,
         )
         extras: dict[str, Any] = {}
-        with torch.inference_mode(), self._attention_hooks(request, extras):
+        with torch.inference_mode(), self._attention_hooks(request, extras), self._uniform_timestep(request):
             if request.image is not None:
                 image = load_first_frame(request.image, request.width, request.height)
                 latents = self._image_pipe()(image=image, **common).frames
@@ -312,6 +336,12 @@ class Generator:
             )
             self._i2v.set_progress_bar_config(disable=True)
         return self._i2v
+
+    def _uniform_timestep(self, request: GenerationRequest):  # noqa: ANN202
+        from shotsketch.engine.speed import uniform_timestep
+
+        on = self.speed.uniform_timestep and request.image is None
+        return uniform_timestep(self._pipe.transformer) if on else _null_context()
 
     def _attention_hooks(self, request: GenerationRequest, extras: dict[str, Any]):  # noqa: ANN202
         """A context manager for whatever attention processors a request needs (layout guidance)."""
