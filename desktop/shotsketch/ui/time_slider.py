@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -103,6 +103,18 @@ class KeyframeSlider(QWidget):
         return best[1] if best else None
 
     # -- events
+    OWN_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+
+    def event(self, event: QEvent) -> bool:
+        # arrows, Home/End and Delete belong to the slider while it has the focus, not to the
+        # window's shortcuts (frame step, delete)
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in self.OWN_KEYS:  # type: ignore[attr-defined]
+            mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier  # type: ignore[attr-defined]
+            if mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier):
+                event.accept()
+                return True
+        return super().event(event)
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() != Qt.MouseButton.LeftButton:
             return
