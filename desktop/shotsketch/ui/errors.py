@@ -18,6 +18,15 @@ from shotsketch.logs import log_file
 log = logging.getLogger("shotsketch.ui")
 
 
+def sentence(text: str) -> str:
+    """An engine message as a sentence: capital first letter, full stop."""
+    text = text.strip()
+    if not text:
+        return "Something went wrong."
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 @dataclass(frozen=True)
 class Problem:
     message: str  # one or two sentences, in the user's words

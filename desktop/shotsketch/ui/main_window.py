@@ -38,7 +38,7 @@ from shotsketch.core.settings import AppSettings, load_settings
 from shotsketch.engine.events import JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted, JobStep
 from shotsketch.engine.requests import MAX_SEED, GenerationRequest, RequestError, validate_request
 from shotsketch.ui import placeholders
-from shotsketch.ui.errors import ErrorReporter
+from shotsketch.ui.errors import ErrorReporter, sentence
 from shotsketch.ui.queue_panel import JobState, QueuedJob, QueuePanel
 from shotsketch.ui.takes import TakeWriter, VariantSnapshot
 from shotsketch.ui.worker import EngineFactory, GpuWorker, generator_factory
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 AUTOSAVE_DELAY_MS = 700
 LAYOUT_VERSION = 2  # bump when docks are added or renamed: old saved states are then ignored
 STATE_VERSION = 1
+COMPACT_BELOW = 1500  # window width (px) under which the preview goes above the sketch and prompt
 SIZE_PRESETS = [(448, 256), (640, 352), (832, 480), (480, 832), (1280, 704), (704, 1280)]
 
 
@@ -117,6 +118,7 @@ class _KeyRouter(QObject):
             mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier  # type: ignore[attr-defined]
             if key in self.KEYS and mods == Qt.KeyboardModifier.NoModifier and self.widget_takes(obj, key):
                 event.accept()
+                return True  # handled: the key goes to the widget as a key press, not to a shortcut
         return False
 
     def widget_takes(self, widget: QWidget, key: int) -> bool:
@@ -169,8 +171,6 @@ class MainWindow(QMainWindow):
         self._build_generate_bar()
         self._build_actions()
         self._build_menus()
-        self._arrange_default()
-        self._default_state = self.saveState(LAYOUT_VERSION)
         self._restore_window_layout()
 
         self.worker = GpuWorker(engine_factory or generator_factory(self.model, self.settings.memory_plan), self)
@@ -183,7 +183,9 @@ class MainWindow(QMainWindow):
         self._autosave.timeout.connect(self.autosave_now)
         self._connect_panels()
         self._key_router = _KeyRouter(self)
-        QApplication.instance().installEventFilter(self._key_router)
+        app = QApplication.instance()
+        app.installEventFilter(self._key_router)
+        app.focusChanged.connect(self._on_focus_changed)
 
         self._open_initial_shot(demo)
         self._update_model_labels()
@@ -204,6 +206,8 @@ class MainWindow(QMainWindow):
             self.sketch = placeholders.PlaceholderSketchPanel(self.undo_stack)
         self.prompt = (prompt_cls or placeholders.PlaceholderPromptPanel)()
         self.timeline = (timeline_cls or placeholders.PlaceholderTimelinePanel)()
+        if self.timeline.focusPolicy() == Qt.FocusPolicy.NoFocus:
+            self.timeline.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click on the video takes Space / arrows
         self.library_panel = (library_cls or placeholders.PlaceholderLibraryPanel)(self.library)
         self.queue = QueuePanel()
         self.queue.cancelRequested.connect(self.cancel_job)
@@ -234,17 +238,32 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(spacer)
         spacer.hide()
 
+    def _compact(self) -> bool:
+        return self.width() < COMPACT_BELOW
+
     def _arrange_default(self) -> None:
-        """Library left, queue right; sketch and preview side by side in the middle, prompt below."""
+        """The shot in the middle, the library on the left.
+
+        Wide windows: sketch and preview side by side, the prompt below both, the queue on the
+        right. Narrower ones (below COMPACT_BELOW pixels): the preview across the top with sketch
+        and prompt side by side below it, and the queue under the library, so the canvas keeps
+        room to draw in.
+        """
         d = self.docks
         for dock in d.values():
             dock.setFloating(False)
             self.removeDockWidget(dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["library"])
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["queue"])
-        self.splitDockWidget(d["library"], d["sketch"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(d["sketch"], d["prompt"], Qt.Orientation.Vertical)
-        self.splitDockWidget(d["sketch"], d["timeline"], Qt.Orientation.Horizontal)
+        if self._compact():
+            self.splitDockWidget(d["library"], d["timeline"], Qt.Orientation.Horizontal)
+            self.splitDockWidget(d["timeline"], d["sketch"], Qt.Orientation.Vertical)
+            self.splitDockWidget(d["sketch"], d["prompt"], Qt.Orientation.Horizontal)
+            self.splitDockWidget(d["library"], d["queue"], Qt.Orientation.Vertical)
+        else:
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["queue"])
+            self.splitDockWidget(d["library"], d["sketch"], Qt.Orientation.Horizontal)
+            self.splitDockWidget(d["sketch"], d["prompt"], Qt.Orientation.Vertical)
+            self.splitDockWidget(d["sketch"], d["timeline"], Qt.Orientation.Horizontal)
         for dock in d.values():
             dock.show()
         self._size_docks()
@@ -253,13 +272,24 @@ class MainWindow(QMainWindow):
         d = self.docks
         width = max(self.width(), 1024)
         height = max(self.height(), 640)
-        side = 230 if width < 1500 else 270
-        queue = 270 if width < 1500 else 330
-        middle = max(400, width - side - queue - 24)
-        self.resizeDocks([d["library"], d["sketch"], d["timeline"], d["queue"]],
-                         [side, middle // 2, middle - middle // 2, queue], Qt.Orientation.Horizontal)
-        prompt_h = 230 if height < 950 else 270
-        self.resizeDocks([d["sketch"], d["prompt"]], [height - prompt_h - 120, prompt_h], Qt.Orientation.Vertical)
+        usable_h = height - 110  # menu, toolbar, status bar, dock titles
+        if self._compact():
+            side = 260
+            middle = width - side - 12
+            self.resizeDocks([d["library"], d["timeline"]], [side, middle], Qt.Orientation.Horizontal)
+            self.resizeDocks([d["sketch"], d["prompt"]], [middle - middle // 2, middle // 2],
+                             Qt.Orientation.Horizontal)
+            top = int(usable_h * 0.48)
+            self.resizeDocks([d["timeline"], d["sketch"]], [top, usable_h - top], Qt.Orientation.Vertical)
+            self.resizeDocks([d["library"], d["queue"]], [usable_h - usable_h * 2 // 5, usable_h * 2 // 5],
+                             Qt.Orientation.Vertical)
+        else:
+            side, queue = 280, 320
+            middle = max(400, width - side - queue - 24)
+            self.resizeDocks([d["library"], d["sketch"], d["timeline"], d["queue"]],
+                             [side, middle // 2, middle - middle // 2, queue], Qt.Orientation.Horizontal)
+            prompt_h = 250 if height < 950 else 290
+            self.resizeDocks([d["sketch"], d["prompt"]], [usable_h - prompt_h, prompt_h], Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
         self._arrange_default()
@@ -293,7 +323,7 @@ class MainWindow(QMainWindow):
         self.seed_box.setPrefix("seed ")
         self.seed_box.setToolTip("Random seed: the same seed and settings give the same clip")
         dice = QToolButton()
-        dice.setText("🎲")
+        dice.setText("Random")
         dice.setToolTip("Pick a random seed")
         dice.clicked.connect(lambda: self.seed_box.setValue(random.randrange(0, 2**31 - 1)))
         self.generate_button = QToolButton()
@@ -398,9 +428,22 @@ class MainWindow(QMainWindow):
         take_signal = getattr(self.library_panel, "takeActivated", None)
         if take_signal is not None:
             take_signal.connect(self.show_take)
-        variant_signal = getattr(self.library_panel, "variantSelected", None)
-        if variant_signal is not None:
-            variant_signal.connect(self.load_variant)
+        for panel, name, slot in (
+            (self.library_panel, "variantSelected", self.load_variant),
+            (self.library_panel, "branchRequested", self.load_variant),
+            (self.library_panel, "compareRequested", self.compare_takes),
+            (self.library_panel, "exportRequested", self.export_takes),
+            (self.library_panel, "errorOccurred", self._report_panel_error),
+            (self.timeline, "errorOccurred", self._report_panel_error),
+            (self.sketch, "errorOccurred", self._report_panel_error),
+            (self.prompt, "errorOccurred", self._report_panel_error),
+        ):
+            signal = getattr(panel, name, None)
+            if signal is not None:
+                signal.connect(slot)
+
+    def _report_panel_error(self, message: str) -> None:
+        self.errors.report(message)
 
     # ------------------------------------------------------------------ window layout
     def _layout_file(self) -> Path:
@@ -414,7 +457,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(self._default_size())
-            self._size_docks()
+        self._arrange_default()
         if isinstance(state, QByteArray) and not state.isEmpty():
             if not self.restoreState(state, LAYOUT_VERSION):
                 log.info("saved window layout is from another version; using the default")
@@ -433,8 +476,9 @@ class MainWindow(QMainWindow):
         store.sync()
 
     def resize_for_screenshot(self, size: QSize) -> None:
+        """Resize and lay the panels out afresh for that size."""
         self.resize(size)
-        self._size_docks()
+        self.reset_layout()
 
     # ------------------------------------------------------------------ shots
     def _open_initial_shot(self, demo: bool) -> None:
@@ -651,6 +695,13 @@ class MainWindow(QMainWindow):
             self.sketch.set_sketch(self.sketch.sketch().without_subject(name), undoable=True)
 
     # ------------------------------------------------------------------ playback
+    def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """Inside the timeline its own Space / arrow shortcuts apply; the window's step aside
+        (two shortcuts for one key would cancel each other out as ambiguous)."""
+        inside = new is not None and (new is self.timeline or self.timeline.isAncestorOf(new))
+        for act, key in ((self.act_play, "Space"), (self.act_prev, "Left"), (self.act_next, "Right")):
+            act.setShortcut(QKeySequence() if inside else QKeySequence(key))
+
     def toggle_play(self) -> None:
         self.timeline.toggle_play()
 
@@ -703,9 +754,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _job_label(r: GenerationRequest) -> str:
-        words = r.prompt.split()
-        head = " ".join(words[:7]) + ("…" if len(words) > 7 else "")
-        return f"seed {r.seed} · {r.width}×{r.height}×{r.frames} · {head}"
+        return f"Seed {r.seed} · {r.width}×{r.height} · {r.frames} frames"
 
     def cancel_job(self, job_id: str) -> None:
         state = self.queue.state(job_id)
@@ -735,7 +784,7 @@ class MainWindow(QMainWindow):
             case JobFailed(job_id=job_id, message=message, detail=detail, suggestion=suggestion):
                 self._jobs.pop(job_id, None)
                 hint = f" Suggested memory plan: {suggestion}." if suggestion else ""
-                self.errors.report(_sentence(message) + hint, detail, title="Generation failed")
+                self.errors.report(sentence(message) + hint, detail, title="Generation failed")
             case JobCancelled(job_id=job_id):
                 self._jobs.pop(job_id, None)
                 self.statusBar().showMessage("Job cancelled.", 3000)
@@ -780,6 +829,29 @@ class MainWindow(QMainWindow):
             self.timeline.set_fps(fps)
         self.timeline.load_take(take.file, layout)
         self.shown_take = take
+
+    def compare_takes(self, first: int, second: int) -> None:
+        try:
+            a, b = self.library.get_take(first), self.library.get_take(second)
+        except LibraryError as exc:
+            self.errors.report(str(exc))
+            return
+        self.show_take(a.id, take=a)
+        self.timeline.compare_with(b.file)
+
+    def export_takes(self, take_ids: list[int]) -> None:
+        cls = placeholders.load_panel_class("shotsketch.ui.export_dialog", "ExportDialog")
+        if cls is None:
+            self.errors.report("Export is not available in this build.")
+            return
+        folder = Path(self.settings.output_dir) if self.settings.output_dir else None
+        try:
+            dialog = cls.for_takes(self.library, list(take_ids), self, folder=folder)
+        except LibraryError as exc:
+            self.errors.report(str(exc))
+            return
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
 
     def _show_latest_take(self, shot_id: int) -> None:
         try:
@@ -878,6 +950,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self._key_router)
+            app.focusChanged.disconnect(self._on_focus_changed)
         try:
             self.autosave_now(wait=True)
             if self._shot is not None:
@@ -893,10 +966,3 @@ class MainWindow(QMainWindow):
         if self._owns_library:
             self.library.close()
 
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return "Generation failed."
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (
 
 from shotsketch.engine.events import JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted, JobStep
 from shotsketch.engine.requests import GenerationRequest
+from shotsketch.ui.errors import sentence
 
-PREVIEW_SIZE = QSize(112, 64)
+PREVIEW_SIZE = QSize(96, 56)
 
 
 class JobState(enum.Enum):
@@ -82,7 +83,7 @@ class JobRow(QFrame):
         self.preview.setText("…")
         self.title = QLabel(job.label)
         self.title.setWordWrap(False)
-        self.title.setToolTip(job.request.prompt)
+        self.title.setToolTip(f"{job.label}\n{job.request.prompt}")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel(self.state.value.capitalize())
         self.status.setObjectName("jobStatus")
@@ -159,6 +160,7 @@ class QueuePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: dict[str, JobRow] = {}
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self._list = QWidget()
         self._list_layout = QVBoxLayout(self._list)
         self._list_layout.setContentsMargins(0, 0, 0, 0)
@@ -181,12 +183,13 @@ class QueuePanel(QWidget):
         self.clear_finished = QPushButton("Clear finished")
         self.clear_finished.clicked.connect(self.remove_finished)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.summary, 1)
+        buttons.addStretch(1)
         buttons.addWidget(self.clear_finished)
         buttons.addWidget(self.cancel_all)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(scroll, 1)
+        layout.addWidget(self.summary)
         layout.addLayout(buttons)
         self._update_summary()
 
@@ -230,7 +233,7 @@ class QueuePanel(QWidget):
             case JobFinished():
                 row.set_state(JobState.SAVING, "writing the clip")
             case JobFailed(message=message):
-                row.set_state(JobState.FAILED, message)
+                row.set_state(JobState.FAILED, sentence(message))
             case JobCancelled(at_step=at):
                 row.set_state(JobState.CANCELLED, f"at step {at}" if at else "before it started")
         self._update_summary()

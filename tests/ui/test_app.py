@@ -1,0 +1,237 @@
+"""The main window end to end: a demo generation through the queue (with the UI loop's longest
+stall measured), autosave and reopen, the saved window layout, shortcuts, and --demo --screenshot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from shotsketch import DEMO_LABEL
+from shotsketch.core.layout import Box, Subject
+from shotsketch.engine.events import JobFinished, JobStarted, JobStep
+from shotsketch.ui.main_window import MainWindow, ShotSettings
+from shotsketch.ui.queue_panel import JobState
+from shotsketch.ui.worker import generator_factory
+
+
+class StallMeter:
+    """A 1 ms timer on the UI thread; the longest gap between its ticks is the longest stall."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(1)
+        self.clock = QElapsedTimer()
+        self.last = 0
+        self.longest_ms = 0
+        self.ticks = 0
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.clock.start()
+        self.last = 0
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = self.clock.elapsed()
+        self.longest_ms = max(self.longest_ms, now - self.last)
+        self.last = now
+        self.ticks += 1
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+@pytest.mark.slow
+def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_window):
+    window = make_window(engine_factory=generator_factory("demo", device="cpu"))
+    window.worker.preload()  # as the app does at start: load the model before the first Generate
+    qtbot.waitUntil(lambda: window.worker.state == "ready", timeout=120_000)
+    events = []
+    window.worker.event.connect(events.append)
+    previews = []
+    window.set_shot_settings(ShotSettings(448, 256, 17, 4, 5.0, 3))
+    meter = StallMeter()
+    meter.start()
+    (job,) = window.generate(1)
+    row = window.queue.row(job)
+    window.worker.event.connect(lambda e: isinstance(e, JobStep) and previews.append(row.preview.pixmap().cacheKey()))
+    with qtbot.waitSignal(window.takeSaved, timeout=240_000) as saved:
+        pass
+    meter.stop()
+    take = saved.args[0]
+    kinds = [type(e) for e in events]
+    assert kinds == [JobStarted, JobStep, JobStep, JobStep, JobStep, JobFinished]
+    assert [e.step for e in events if isinstance(e, JobStep)] == [1, 2, 3, 4]
+    assert len(set(previews)) == 4  # the live preview changed with every step
+    assert window.queue.state(job) is JobState.DONE
+    assert take.file.is_file() and take.file.suffix == ".mp4"
+    assert Path(str(take.file) + ".json").is_file() and take.thumbnail.is_file()
+    shot = window.current_shot()
+    assert [t.id for v in window.library.list_variants(shot.id) for t in window.library.list_takes(v.id)] == [take.id]
+    assert take.recipe["request"]["seed"] == 3 and take.recipe["model"]["label"] == DEMO_LABEL
+    if window.real_panels["timeline"]:
+        qtbot.waitUntil(lambda: window.timeline.frame_count() == 17, timeout=30_000)
+        assert window.timeline.view.path == take.file
+    else:
+        assert window.timeline.loaded_path() == take.file
+    assert meter.ticks > 100
+    assert meter.longest_ms < 100, f"the UI event loop stalled for {meter.longest_ms} ms"
+
+
+def test_reopening_restores_the_shot(qtbot, qloop, fake_engine):
+    first = MainWindow(engine_factory=lambda: fake_engine, demo=True, show_error_dialogs=False)
+    qtbot.addWidget(first)
+    shot_id = first.current_shot().id
+    first.prompt.set_prompt("A red kite rises from the bottom edge to the top")
+    kite = Subject.static("red kite", Box.from_center(0.5, 0.7, 0.2, 0.2), "#dd3322")
+    layout = first.sketch.sketch().with_subject(kite)
+    first.sketch.set_sketch(layout, undoable=True)
+    first.set_shot_settings(ShotSettings(640, 352, 33, 12, 6.5, 42))
+    # autosave a moment after the edit, without closing
+    qtbot.waitUntil(lambda: (first.library.load_shot_state(shot_id) or {}).get("prompt", "").startswith("A red kite"),
+                    timeout=5_000)
+    first.close()
+    second = MainWindow(engine_factory=lambda: fake_engine, demo=True, show_error_dialogs=False)
+    qtbot.addWidget(second)
+    try:
+        assert second.current_shot().id == shot_id
+        assert second.prompt.prompt() == "A red kite rises from the bottom edge to the top"
+        assert second.sketch.sketch() == layout
+        assert "red kite" in second.sketch.sketch().names
+        assert second.shot_settings() == ShotSettings(640, 352, 33, 12, 6.5, 42)
+        assert second.undo_stack.count() == 0  # a reopened shot starts a fresh history
+    finally:
+        second.close()
+
+
+def test_window_layout_is_saved_and_reset(qtbot, qloop, fake_engine):
+    first = MainWindow(engine_factory=lambda: fake_engine, demo=True, show_error_dialogs=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.docks["queue"].toggleViewAction().trigger()
+    assert not first.docks["queue"].isVisible()
+    first.close()
+    second = MainWindow(engine_factory=lambda: fake_engine, demo=True, show_error_dialogs=False)
+    qtbot.addWidget(second)
+    second.show()
+    try:
+        assert not second.docks["queue"].isVisible()
+        second.act_reset_layout.trigger()
+        assert all(d.isVisible() for d in second.docks.values())
+        assert second.dockWidgetArea(second.docks["library"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+        queue_area = Qt.DockWidgetArea.LeftDockWidgetArea if second._compact() else Qt.DockWidgetArea.RightDockWidgetArea
+        assert second.dockWidgetArea(second.docks["queue"]) == queue_area
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_default_arrangement(qtbot, make_window, size):
+    window = make_window()
+    window.resize_for_screenshot(window.size().__class__(*size))
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.wait(50)
+    geo = {k: d.geometry() for k, d in window.docks.items()}
+    assert (window.width(), window.height()) == size
+    assert geo["library"].right() < min(geo["sketch"].left(), geo["timeline"].left())
+    if size[0] >= 1500:  # sketch | preview, prompt below both, queue right
+        assert max(geo["timeline"].right(), geo["prompt"].right()) < geo["queue"].left()
+        assert geo["sketch"].right() < geo["timeline"].left()
+        assert geo["prompt"].top() > geo["sketch"].bottom()
+        assert geo["sketch"].width() + geo["timeline"].width() > 0.55 * window.width()
+        assert geo["timeline"].height() > 0.5 * window.height()
+    else:  # preview on top, sketch | prompt below, queue under the library
+        assert geo["queue"].top() > geo["library"].bottom() and geo["queue"].right() < geo["sketch"].left()
+        assert geo["sketch"].width() > 400
+        assert geo["timeline"].bottom() < min(geo["sketch"].top(), geo["prompt"].top())
+        assert geo["sketch"].right() < geo["prompt"].left()
+        assert geo["timeline"].width() > 0.55 * window.width()
+        assert geo["timeline"].height() > 0.35 * window.height()
+        assert geo["sketch"].height() > 0.35 * window.height()
+
+
+def test_demo_label_in_title_and_status_bar(qtbot, make_window):
+    window = make_window()
+    assert DEMO_LABEL in window.windowTitle()
+    assert DEMO_LABEL in window.status_model.text()
+
+
+def test_shortcuts_leave_text_fields_and_the_canvas_alone(qtbot, make_window):
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    toggles, steps = [], []
+    window.timeline.toggle_play = lambda: toggles.append(1)  # type: ignore[method-assign]
+    window.timeline.step = lambda n: steps.append(n)  # type: ignore[method-assign]
+    from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QTextEdit
+
+    text = next(iter(window.prompt.findChildren(QPlainTextEdit) or window.prompt.findChildren(QTextEdit)
+                     or window.prompt.findChildren(QLineEdit)))
+    text.setFocus()
+    qtbot.waitUntil(text.hasFocus)
+    qtbot.keyClick(text, Qt.Key.Key_Space)
+    qtbot.keyClick(text, Qt.Key.Key_Left)
+    assert toggles == [] and steps == []
+    canvas = getattr(window.sketch, "canvas", None)
+    if canvas is not None:
+        canvas.setFocus()
+        qtbot.waitUntil(canvas.hasFocus)
+        qtbot.keyClick(canvas, Qt.Key.Key_Right)
+        assert steps == []
+    window.queue.setFocus()  # a panel that has no use for the keys: the window's shortcuts apply
+    qtbot.waitUntil(window.queue.hasFocus)
+    qtbot.keyClick(window.queue, Qt.Key.Key_Space)
+    qtbot.keyClick(window.queue, Qt.Key.Key_Right)
+    qtbot.keyClick(window.queue, Qt.Key.Key_Left)
+    assert toggles == [1] and steps == [1, -1]
+    window.timeline.setFocus()  # the timeline's own shortcuts apply; the window's step aside
+    qtbot.waitUntil(window.timeline.hasFocus)
+    assert window.act_play.shortcut().isEmpty() and window.act_next.shortcut().isEmpty()
+    window.queue.setFocus()
+    qtbot.waitUntil(window.queue.hasFocus)
+    assert window.act_play.shortcut().toString() == "Space"
+
+
+def test_undo_and_redo_act_on_the_sketch(qtbot, make_window):
+    window = make_window()
+    before = window.sketch.sketch()
+    kite = Subject.static("kite", Box.from_center(0.3, 0.3, 0.1, 0.1))
+    window.sketch.set_sketch(before.with_subject(kite), undoable=True)
+    assert window.act_undo.isEnabled()
+    window.act_undo.trigger()
+    assert window.sketch.sketch() == before
+    window.act_redo.trigger()
+    assert "kite" in window.sketch.sketch().names
+
+
+def test_new_shot_opens_empty_and_the_example_stays(qtbot, make_window):
+    window = make_window()
+    example = window.current_shot()
+    window.new_shot()
+    assert window.current_shot().id != example.id
+    assert window.prompt.prompt() == "" and not window.sketch.sketch().subjects
+    window.open_shot(example.id)
+    assert window.prompt.prompt().startswith("A yellow ball")
+
+
+@pytest.mark.slow
+def test_screenshot_command(tmp_path):
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-m", "shotsketch", "--demo", "--screenshot", str(out), "--size", "1280x800"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    image = QImage(str(out))
+    assert not image.isNull()
+    assert (image.width(), image.height()) == (1280, 800)
+    assert "1280x800" in proc.stdout

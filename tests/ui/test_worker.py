@@ -1,0 +1,139 @@
+"""GpuWorker: one long-lived thread, events back on the UI thread in order, cancel queued and running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QThread
+
+from shotsketch.engine.events import JobCancelled, JobFailed, JobFinished, JobStarted, JobStep
+from shotsketch.ui.worker import GpuWorker
+
+
+@pytest.fixture
+def worker(qtbot, fake_engine):
+    w = GpuWorker(lambda: fake_engine)
+    yield w
+    w.shutdown()
+
+
+def collect(worker):  # noqa: ANN001, ANN201
+    events, threads = [], []
+
+    def on(e):  # noqa: ANN001
+        events.append(e)
+        threads.append(threading.current_thread())
+
+    worker.event.connect(on)
+    return events, threads
+
+
+def test_events_arrive_in_order_on_the_ui_thread(qtbot, make_request, worker, fake_engine):
+    events, threads = collect(worker)
+    worker.submit("a", make_request(steps=4))
+    qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], JobFinished), timeout=10_000)
+    kinds = [type(e) for e in events]
+    assert kinds == [JobStarted, JobStep, JobStep, JobStep, JobStep, JobFinished]
+    assert [e.step for e in events if isinstance(e, JobStep)] == [1, 2, 3, 4]
+    assert all(t is threading.main_thread() for t in threads)
+    # loading and running happened on the worker's thread, not the UI thread
+    assert fake_engine.load_thread is not threading.main_thread()
+    assert fake_engine.run_threads == [fake_engine.load_thread]
+
+
+def test_one_thread_serves_every_job(qtbot, make_request, worker, fake_engine):
+    events, _ = collect(worker)
+    for i in range(3):
+        worker.submit(f"j{i}", make_request(seed=i, steps=1))
+    qtbot.waitUntil(lambda: sum(isinstance(e, JobFinished) for e in events) == 3, timeout=10_000)
+    assert len(set(fake_engine.run_threads)) == 1
+    assert [r.seed for r in fake_engine.requests] == [0, 1, 2]  # first in, first out
+
+
+def test_cancel_queued_and_running(qtbot, make_request, worker, fake_engine):
+    fake_engine.gate = threading.Event()
+    events, _ = collect(worker)
+    worker.submit("running", make_request(steps=50))
+    worker.submit("queued", make_request(steps=50))
+    assert fake_engine.started.wait(5)
+    assert worker.cancel("queued")
+    assert worker.cancel("running")
+    fake_engine.gate.set()
+    qtbot.waitUntil(lambda: sum(isinstance(e, JobCancelled) for e in events) == 2, timeout=10_000)
+    by_job = {e.job_id: e for e in events if isinstance(e, JobCancelled)}
+    assert by_job["queued"].at_step == 0  # never reached the engine
+    assert 1 <= by_job["running"].at_step < 50  # stopped between steps
+    assert len(fake_engine.requests) == 1
+    assert not worker.cancel("running")  # finished jobs are forgotten
+    assert not any(isinstance(e, JobFinished) for e in events)
+
+
+def test_load_failure_fails_each_job_once_and_the_worker_lives_on(qtbot, make_request, fake_engine_cls):
+    engine = fake_engine_cls(fail_load=True)
+    worker = GpuWorker(lambda: engine)
+    states = []
+    worker.stateChanged.connect(lambda s, d: states.append(s))
+    events, _ = collect(worker)
+    try:
+        worker.submit("a", make_request())
+        qtbot.waitUntil(lambda: any(isinstance(e, JobFailed) for e in events), timeout=10_000)
+        failed = [e for e in events if isinstance(e, JobFailed)]
+        assert len(failed) == 1
+        assert "could not be loaded" in failed[0].message and "/nowhere" in failed[0].message
+        assert "failed" in states
+        engine.fail_load = False
+        worker.submit("b", make_request(steps=1))
+        qtbot.waitUntil(lambda: any(isinstance(e, JobFinished) for e in events), timeout=10_000)
+    finally:
+        worker.shutdown()
+
+
+def test_a_raising_engine_becomes_one_failed_event(qtbot, make_request, fake_engine_cls):
+    class Broken(fake_engine_cls):
+        def generate(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+            raise ZeroDivisionError("boom")
+
+    worker = GpuWorker(Broken)
+    events, _ = collect(worker)
+    try:
+        worker.submit("a", make_request())
+        qtbot.waitUntil(lambda: bool(events), timeout=10_000)
+        assert isinstance(events[0], JobFailed) and "ZeroDivisionError" in events[0].message
+    finally:
+        worker.shutdown()
+
+
+def test_shutdown_stops_the_thread_and_refuses_new_jobs(qtbot, make_request, fake_engine):
+    worker = GpuWorker(lambda: fake_engine)
+    thread: QThread = worker._thread
+    worker.submit("a", make_request(steps=200))
+    assert fake_engine.started.wait(5)
+    worker.shutdown()
+    assert thread.isFinished()
+    with pytest.raises(RuntimeError):
+        worker.submit("b", make_request())
+
+
+@pytest.mark.slow
+def test_demo_generator_loads_and_runs_on_the_worker_thread(qtbot, make_request):
+    from shotsketch.ui.worker import generator_factory
+
+    made = []
+
+    def factory():  # noqa: ANN202
+        made.append(threading.current_thread())
+        return generator_factory("demo", device="cpu")()
+
+    worker = GpuWorker(factory)
+    events, _ = collect(worker)
+    try:
+        worker.submit("demo", make_request(steps=2))
+        qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], (JobFinished, JobFailed)), timeout=120_000)
+        assert isinstance(events[-1], JobFinished), events[-1]
+        assert events[-1].frames.shape == (5, 64, 96, 3)
+        assert made and made[0] is not threading.main_thread()
+        steps = [e for e in events if isinstance(e, JobStep)]
+        assert [s.step for s in steps] == [1, 2] and steps[-1].preview is not None
+    finally:
+        worker.shutdown()
