@@ -434,7 +434,7 @@ class TimelinePanel(QWidget):
         self.heatmap_combo.setEnabled(False)
         self.heatmap_combo.currentIndexChanged.connect(self._on_heatmap_choice)
         self.heatmap_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.heatmap_combo.setMinimumContentsLength(10)
+        self.heatmap_combo.setMinimumContentsLength(6)
 
         self.fps_spin = QDoubleSpinBox()
         self.fps_spin.setRange(MIN_FPS, MAX_FPS)
@@ -446,6 +446,7 @@ class TimelinePanel(QWidget):
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
+        self.slider.setMinimumWidth(60)
         self.slider.setPageStep(4)
         self.slider.valueChanged.connect(self.seek)
         self.slider.sliderPressed.connect(self._scrub_start)
@@ -461,24 +462,26 @@ class TimelinePanel(QWidget):
         views.setSpacing(4)
         views.addWidget(self.view, 1)
         views.addWidget(self.compare_view, 1)
-        controls = QHBoxLayout()
-        controls.setSpacing(6)
+        # two short rows rather than one long one, so the panel fits a narrow dock
+        transport = QHBoxLayout()
+        transport.setSpacing(4)
         for w in (self.back_button, self.play_button, self.forward_button):
-            controls.addWidget(w)
-        controls.addSpacing(8)
-        controls.addWidget(self.loop_box)
-        controls.addWidget(self.overlay_box)
-        controls.addWidget(self.heatmap_combo)
-        controls.addStretch(1)
-        controls.addWidget(self.fps_spin)
-        controls.addSpacing(8)
-        controls.addWidget(self.frame_label)
+            transport.addWidget(w)
+        transport.addWidget(self.slider, 1)
+        transport.addWidget(self.frame_label)
+        options = QHBoxLayout()
+        options.setSpacing(8)
+        options.addWidget(self.loop_box)
+        options.addWidget(self.overlay_box)
+        options.addWidget(self.heatmap_combo)
+        options.addStretch(1)
+        options.addWidget(self.fps_spin)
         root = QVBoxLayout(self)
         root.setContentsMargins(4, 4, 4, 4)
         root.setSpacing(4)
         root.addLayout(views, 1)
-        root.addWidget(self.slider)
-        root.addLayout(controls)
+        root.addLayout(transport)
+        root.addLayout(options)
 
         for keys, slot in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Left, lambda: self.step(-1)),
                            (Qt.Key.Key_Right, lambda: self.step(1)), (Qt.Key.Key_Home, lambda: self.seek(0)),
@@ -752,10 +755,11 @@ class TimelinePanel(QWidget):
 
     def _update_label(self) -> None:
         if not self._count:
-            self.frame_label.setText("frame –/–  --:--:--:--")
+            self.frame_label.setText("–/–  --:--:--:--")
             return
         width = len(str(self._count))
-        self.frame_label.setText(f"frame {self._frame + 1:>{width}}/{self._count}  {timecode(self._frame, self._fps)}")
+        self.frame_label.setText(f"{self._frame + 1:>{width}}/{self._count}  {timecode(self._frame, self._fps)}")
+        self.frame_label.setToolTip(f"Frame {self._frame + 1} of {self._count} (timecode at {self._fps:g} fps)")
 
     def hideEvent(self, event) -> None:  # noqa: ANN001, N802
         self.pause()
