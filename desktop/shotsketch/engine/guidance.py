@@ -135,14 +135,18 @@ class GuidanceState:
     bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per call, for checks
     log_bias: bool = False
 
-    @property
-    def guiding(self) -> bool:
-        return (self.is_cond and self.scale > 0 and bool(self.tokens)
-                and self.step in self.settings.active_steps(self.total_steps))
+    # Set once per transformer forward by the pre-hook, read by the processor in every block: plain
+    # bools, so a compiled block sees at most a few distinct values (no recompiles per step).
+    guiding: bool = False
+    recording: bool = False
 
-    @property
-    def recording(self) -> bool:
-        return self.is_cond and self.settings.record and bool(self.tokens)
+    def update(self, is_cond: bool) -> None:
+        self.is_cond = is_cond
+        if is_cond:
+            self.step += 1
+        self.guiding = bool(is_cond and self.scale > 0 and self.tokens
+                            and self.step in self.settings.active_steps(self.total_steps))
+        self.recording = bool(is_cond and self.settings.record and self.tokens)
 
     def bias(self, device: torch.device, dtype: torch.dtype, seq_len: int) -> torch.Tensor:
         key = (device, dtype, seq_len)
@@ -301,9 +305,7 @@ class LayoutGuidance:
             return torch.equal(ehs[0], cond[0].to(ehs.device, ehs.dtype))
 
         def pre_hook(_module, args, kwargs):  # noqa: ANN001, ANN202
-            state.is_cond = is_cond(kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None))
-            if state.is_cond:
-                state.step += 1
+            state.update(is_cond(kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)))
 
         originals = dict(transformer.attn_processors)
         processor = LayoutAttnProcessor(state)
@@ -315,6 +317,7 @@ class LayoutGuidance:
             yield
         finally:
             handle.remove()
+            state.update(False)
             transformer.set_attn_processor(originals)
         grid = (latent_frame_count(request.frames), request.height // TOKEN_STRIDE, request.width // TOKEN_STRIDE)
         info: dict[str, Any] = {
