@@ -249,6 +249,14 @@ def run_export(plan: ExportPlan, report: _Reporter, stop: _Stop) -> ExportSummar
     return summary
 
 
+def _run_quietly(plan: ExportPlan, report: _Reporter, stop: _Stop) -> None:
+    try:
+        run_export(plan, report, stop)
+    except RuntimeError:  # the dialog was deleted (the app closing): stop quietly
+        stop.cancel.set()
+        log.info("export stopped: its dialog was closed")
+
+
 def ask_existing_with_a_box(parent: QWidget, paths: Sequence[Path]) -> ExistingChoice | None:
     """Ask once what to do with files already in the folder; None means "don't export"."""
     names = "\n".join(f"  {p.name}" for p in paths[:8]) + (f"\n  … and {len(paths) - 8} more" if len(paths) > 8 else "")
@@ -460,7 +468,7 @@ class ExportDialog(QDialog):
         self.overall_bar.setValue(0)
         self._set_running(True)
         self._log(f"Exporting {len(self.items)} take(s) as {plan.fmt.label} to {plan.folder}")
-        self._thread = threading.Thread(target=run_export, args=(plan, self._report, self._stop),
+        self._thread = threading.Thread(target=_run_quietly, args=(plan, self._report, self._stop),
                                         name="shotsketch-export", daemon=True)
         self._thread.start()
         return True

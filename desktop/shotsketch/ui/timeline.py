@@ -162,14 +162,17 @@ class ClipLoader(QObject):
 
     def _run(self, ticket: int, path: Path) -> None:
         try:
-            clip = decode_clip(path)
-        except EncodeError as exc:
-            self.failed.emit(ticket, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a decode must never take the UI down; the log has the detail
-            log.exception("decoding %s failed", path)
-            self.failed.emit(ticket, f"{path.name} could not be decoded ({exc}); the details are in the log")
-        else:
-            self.loaded.emit(ticket, clip)
+            try:
+                clip = decode_clip(path)
+            except EncodeError as exc:
+                self.failed.emit(ticket, str(exc))
+            except Exception as exc:  # noqa: BLE001 - a decode must never take the UI down; the log has the detail
+                log.exception("decoding %s failed", path)
+                self.failed.emit(ticket, f"{path.name} could not be decoded ({exc}); the details are in the log")
+            else:
+                self.loaded.emit(ticket, clip)
+        except RuntimeError:  # the panel was deleted while decoding: nobody to tell
+            log.debug("decode of %s finished after its panel was closed", path)
 
 
 # ----------------------------------------------------------------------------- one video view
