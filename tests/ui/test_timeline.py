@@ -79,6 +79,7 @@ def test_decodes_off_the_ui_thread_and_shows_the_first_frame(qtbot, panel, clip,
     real = tl.decode_clip
     monkeypatch.setattr(tl, "decode_clip", lambda p: (threads.append(threading.current_thread()), real(p))[1])
     load(qtbot, panel, clip)
+    assert not panel.heatmap_combo.isVisibleTo(panel)  # no attention maps for this take
     assert threads and threads[0] is not threading.main_thread()
     assert panel.frame_count() == N
     assert panel.fps() == pytest.approx(12.0)  # the clip's own rate
@@ -213,7 +214,7 @@ def test_heatmap_overlay_uses_the_latent_frame(qtbot, panel, clip):
     maps[1, 3, 3] = 1.0
     maps[2, 0, 3] = 1.0
     load(qtbot, panel, clip, layout=None, heatmaps={"ball": maps})
-    assert panel.heatmap_combo.count() == 2 and panel.heatmap_combo.isEnabled()
+    assert panel.heatmap_combo.count() == 2 and panel.heatmap_combo.isVisibleTo(panel)
     r = panel.view.video_rect()
 
     def cell(col, row):

@@ -434,7 +434,7 @@ class TimelinePanel(QWidget):
         self.heatmap_combo = QComboBox()
         self.heatmap_combo.setToolTip("Show where a subject's words attended, frame by frame")
         self.heatmap_combo.addItem("Heatmap: off", None)
-        self.heatmap_combo.setEnabled(False)
+        self.heatmap_combo.hide()
         self.heatmap_combo.currentIndexChanged.connect(self._on_heatmap_choice)
         self.heatmap_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.heatmap_combo.setMinimumContentsLength(6)
@@ -741,7 +741,7 @@ class TimelinePanel(QWidget):
         self.heatmap_combo.addItem("Heatmap: off", None)
         for name in heatmaps:
             self.heatmap_combo.addItem(f"Heatmap: {name}", name)
-        self.heatmap_combo.setEnabled(bool(heatmaps))
+        self.heatmap_combo.setVisible(bool(heatmaps))  # only takes with attention maps offer them
         self.heatmap_combo.blockSignals(False)
 
     def _on_heatmap_choice(self, index: int) -> None:
