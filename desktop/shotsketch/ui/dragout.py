@@ -67,12 +67,17 @@ def start_take_drag(source: QWidget, paths: Iterable[str | os.PathLike[str]],
                     pixmap: QPixmap | None = None) -> DragOffer:
     """Start a copy drag of the takes' files from ``source``; returns the offer (no drag when ``mime`` is None)."""
     offer = take_mime_data(paths)
+    run_drag(source, offer, pixmap)
+    return offer
+
+
+def run_drag(source: QWidget, offer: DragOffer, pixmap: QPixmap | None = None) -> None:
+    """Run a copy drag of ``offer`` from ``source`` (nothing when it offers no file)."""
     if offer.mime is None:
-        return offer
+        return
     drag = QDrag(source)
     drag.setMimeData(offer.mime)
     if pixmap is not None and not pixmap.isNull():
         drag.setPixmap(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
                                      Qt.TransformationMode.SmoothTransformation))
     drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
-    return offer

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
@@ -27,12 +26,12 @@ from PySide6.QtCore import (QAbstractListModel, QEvent, QItemSelectionModel, QMo
                             QPoint, QRect, QSize, Qt, QTimer, Signal)
 from PySide6.QtGui import (QAction, QColor, QFont, QFontMetrics, QImage, QKeySequence, QMouseEvent, QPainter,
                            QPalette, QPixmap, QUndoCommand, QUndoStack)
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
                                QListView, QMenu, QPushButton, QSplitter, QStyle, QStyledItemDelegate,
                                QStyleOptionViewItem, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from shotsketch.core.library import Library, LibraryError, Take, VariantNode
-from shotsketch.ui.dragout import URI_LIST, DragOffer, take_mime_data
+from shotsketch.ui.dragout import URI_LIST, DragOffer, run_drag, take_mime_data
 
 log = logging.getLogger(__name__)
 
@@ -353,18 +352,9 @@ class TakeListView(QListView):
         offer = model.drag_offer(self.selectedIndexes())
         if offer.message:
             self.dragRefused.emit(offer.message)
-        if offer.mime is None:
-            return
-        from PySide6.QtGui import QDrag
-
-        drag = QDrag(self)
-        drag.setMimeData(offer.mime)
         current = self.currentIndex()
         pixmap = current.data(Qt.ItemDataRole.DecorationRole) if current.isValid() else None
-        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            drag.setPixmap(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
-                                         Qt.TransformationMode.SmoothTransformation))
-        drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
+        run_drag(self, offer, pixmap if isinstance(pixmap, QPixmap) else None)
 
 
 # ----------------------------------------------------------------------------- undo
