@@ -257,3 +257,13 @@ def test_the_question_box_offers_replace_number_and_skip(qtbot, takes, out):
     d.wait()
     assert seen[0] == ["Cancel", "Number", "Replace", "Skip"] and "Ball take 1.mp4" in seen[1]
     assert [p.name for p in sig.args[0].written] == ["Ball take 1 (2).mp4", "Ball take 2.mp4"]
+
+
+def test_mixed_frame_rates_export_the_clips_and_explain_the_timeline(qtbot, takes, out, tmp_path):
+    other = ExportItem(make_clip(tmp_path / "src" / "c.mp4", (40, 200, 40), fps=25), "Ball take 3", 3)
+    d = dialog_for(qtbot, [takes[0], other], out)
+    summary = run(qtbot, d)
+    assert len(summary.written) == 2 and summary.timeline is None
+    assert not (out / "Ball.otio").exists()
+    assert "The timeline was not written" in d.log_view.toPlainText() and "25 fps" in d.log_view.toPlainText()
+    assert "1 problem" in d.status_label.text()
