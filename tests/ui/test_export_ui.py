@@ -198,6 +198,7 @@ def test_a_take_whose_file_was_deleted_is_skipped_and_the_rest_exported(qtbot, t
 
     takes[0].path.unlink()
     d = dialog_for(qtbot, takes, out)
+    assert d.table.topLevelItem(0).text(3) == "File missing: deleted or moved"  # said before it starts
     summary = run(qtbot, d)
     assert [p.name for p in summary.written] == ["Ball take 2.mp4"]
     assert d.table.topLevelItem(0).text(3) == "File missing: deleted or moved"

@@ -362,6 +362,10 @@ class ExportDialog(QDialog):
             bar.setMaximumHeight(18)
             self.table.setItemWidget(row, 2, bar)
             self.row_bars.append(bar)
+        for index, item in enumerate(self.items):
+            if not item.path.exists():  # say so before anything starts; the export skips it with the same words
+                self._set_row(index, RowState.FAILED, status="File missing: deleted or moved",
+                              tip=f"The take's file {item.path} is missing (deleted or moved).")
 
         self.overall_bar = QProgressBar()
         self.overall_bar.setRange(0, 1000)

@@ -436,8 +436,7 @@ class TimelinePanel(QWidget):
         self.heatmap_combo.addItem("Heatmap: off", None)
         self.heatmap_combo.hide()
         self.heatmap_combo.currentIndexChanged.connect(self._on_heatmap_choice)
-        self.heatmap_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.heatmap_combo.setMinimumContentsLength(6)
+        self.heatmap_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
 
         self.fps_spin = QDoubleSpinBox()
         self.fps_spin.setRange(MIN_FPS, MAX_FPS)
