@@ -235,3 +235,105 @@ def test_screenshot_command(tmp_path):
     assert not image.isNull()
     assert (image.width(), image.height()) == (1280, 800)
     assert "1280x800" in proc.stdout
+
+
+# -- model setup and settings dialogs -------------------------------------------------------------
+
+
+def test_model_setup_lists_every_problem_of_a_folder(qtbot, tmp_path):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from shotsketch.core.settings import AppSettings
+    from shotsketch.ui.model_setup import ModelSetupDialog
+
+    bad = tmp_path / "bad"
+    (bad / "transformer").mkdir(parents=True)
+    (bad / "model_index.json").write_text('{"_class_name": "WanPipeline", "transformer": ["diffusers", '
+                                          '"WanTransformer3DModel"]}')
+    dialog = ModelSetupDialog(AppSettings(), first_run=True)
+    qtbot.addWidget(dialog)
+    dialog.radio_folder.setChecked(True)
+    dialog.folder_edit.setText(str(bad))
+    text = dialog.problems.text()
+    for expected in ("transformer/config.json is missing", "does not name the vae component",
+                     "does not name the text_encoder component", "does not name the tokenizer component"):
+        assert expected in text
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    assert DEMO_LABEL in dialog.radio_demo.text()
+
+
+@pytest.mark.slow
+def test_model_setup_accepts_a_valid_folder_and_saves_it(qtbot, saved_demo_folder):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from shotsketch.core.settings import AppSettings, load_settings
+    from shotsketch.ui.model_setup import ModelSetupDialog
+
+    dialog = ModelSetupDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    dialog.radio_folder.setChecked(True)
+    dialog.folder_edit.setText(str(saved_demo_folder))
+    assert dialog.problems.text() == ""
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert ok.isEnabled()
+    ok.click()
+    assert dialog.chosen_model == str(saved_demo_folder)
+    assert load_settings().model == str(saved_demo_folder)
+
+
+def test_model_download_reports_progress_cancels_and_resumes_off_the_ui_thread(qtbot, monkeypatch, tmp_path):
+    import threading
+
+    from shotsketch.core.settings import AppSettings
+    from shotsketch.engine import sources
+    from shotsketch.ui.model_setup import ModelSetupDialog
+
+    calls = []
+
+    def fake_download(repo_id=sources.HUB_REPO_ID, revision=None, progress=None):  # noqa: ANN001, ANN202
+        calls.append(threading.current_thread())
+        first = len(calls) == 1
+        done = 0 if first else 50  # the second call resumes where the first stopped
+        try:
+            while done <= 100:
+                time.sleep(0.01)
+                progress(done * 10**7, 10**9)
+                if not (first and done >= 50):  # the first call stalls at half way until cancelled
+                    done += 10
+        except Exception as exc:  # noqa: BLE001 - the hub wraps whatever the callback raises
+            raise sources.ModelError("interrupted") from exc
+        return tmp_path / "never-valid"
+
+    monkeypatch.setattr(sources, "download_model", fake_download)
+    dialog = ModelSetupDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    dialog.radio_download.setChecked(True)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 500, timeout=5_000)
+    assert "GB" in dialog.progress_text.text()
+    with qtbot.waitSignal(dialog.download.cancelled, timeout=10_000):
+        dialog.download_button.click()  # "Cancel download"
+    assert dialog.download_button.text() == "Resume download"
+    assert calls[0] is not threading.main_thread()
+    with qtbot.waitSignal(dialog.download.finished, timeout=10_000):
+        dialog.download_button.click()
+    # the fake's folder is not a model: the dialog says so instead of accepting it
+    assert "incomplete" in dialog.progress_text.text()
+
+
+def test_settings_dialog_saves_valid_values_and_refuses_others(qtbot):
+    from shotsketch.core.settings import AppSettings, load_settings
+    from shotsketch.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    dialog.width_box.setValue(100)  # not a multiple of 32
+    dialog.save()
+    assert "multiple of 32" in dialog.problem.text() and dialog.saved_settings is None
+    dialog.width_box.setValue(640)
+    dialog.plan.setCurrentIndex(dialog.plan.findData("group-offload"))
+    dialog.steps_box.setValue(30)
+    dialog.save()
+    saved = load_settings()
+    assert (saved.width, saved.memory_plan, saved.steps) == (640, "group-offload", 30)
+    assert dialog.saved_settings == saved

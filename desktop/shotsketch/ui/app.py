@@ -80,6 +80,8 @@ def run_app(args: argparse.Namespace | None = None) -> int:
         task.add_done_callback(lambda _t: app.exit(result["code"]))
     elif first_run:
         QTimer.singleShot(0, lambda: window.show_model_setup(first_run=True))
+    else:
+        window.worker.preload()  # load on the worker thread now, so the first Generate starts at once
     app.aboutToQuit.connect(window.shutdown)
     with loop:
         loop.run_forever()

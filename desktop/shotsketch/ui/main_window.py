@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -303,7 +304,7 @@ class MainWindow(QMainWindow):
         self.size_box = QComboBox()
         self.size_box.setToolTip("Width × height of the clip, in pixels")
         for w, h in SIZE_PRESETS:
-            self.size_box.addItem(f"{w} × {h}", (w, h))
+            self.size_box.addItem(f"{w} × {h} px", (w, h))
         self.frames_box = QSpinBox()
         self.frames_box.setRange(1, 241)
         self.frames_box.setSingleStep(4)
@@ -335,6 +336,8 @@ class MainWindow(QMainWindow):
         self.variants_button.setText("Queue 4 seeds")
         self.variants_button.setToolTip("Queue four clips with seeds s, s+1, s+2, s+3 (Ctrl+Shift+Enter)")
         self.variants_button.clicked.connect(lambda: self.generate(4))
+        for button in (dice, self.variants_button):
+            button.setAutoRaise(False)
         for widget in (self.size_box, self.frames_box, self.steps_box, self.guidance_box, self.seed_box, dice):
             bar.addWidget(widget)
         bar.addSeparator()
@@ -572,7 +575,7 @@ class MainWindow(QMainWindow):
     def set_shot_settings(self, s: ShotSettings) -> None:
         index = self.size_box.findData((s.width, s.height))
         if index < 0:
-            self.size_box.addItem(f"{s.width} × {s.height}", (s.width, s.height))
+            self.size_box.addItem(f"{s.width} × {s.height} px", (s.width, s.height))
             index = self.size_box.count() - 1
         self.size_box.setCurrentIndex(index)
         self.frames_box.setValue(s.frames)
@@ -754,7 +757,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _job_label(r: GenerationRequest) -> str:
-        return f"Seed {r.seed} · {r.width}×{r.height} · {r.frames} frames"
+        return f"Seed {r.seed} · {r.width}×{r.height} · {r.frames} frames · {r.steps} steps"
 
     def cancel_job(self, job_id: str) -> None:
         state = self.queue.state(job_id)
@@ -911,6 +914,7 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.chosen_model:
             self.settings = dialog.saved_settings or self.settings
             self.set_model(dialog.chosen_model)
+            self.worker.preload()
 
     def show_settings(self) -> None:
         from shotsketch.ui.settings_dialog import SettingsDialog

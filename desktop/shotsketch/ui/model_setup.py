@@ -15,6 +15,7 @@ import threading
 import traceback
 from pathlib import Path
 
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
@@ -139,7 +140,7 @@ class ModelSetupDialog(QDialog):
         self.radio_folder = QRadioButton("A folder on this computer (a diffusers download of the model)")
         self.radio_cache = QRadioButton("The Hugging Face cache (looking…)")
         self.radio_download = QRadioButton(f"Download it now from Hugging Face ({HUB_REPO_ID}, about 32 GB)")
-        self.radio_demo = QRadioButton(f"The demo model — {DEMO_LABEL}. No download; the clips are coloured noise.")
+        self.radio_demo = QRadioButton(f"Use the {DEMO_LABEL}. No download; its clips are coloured noise.")
         for i, radio in enumerate((self.radio_folder, self.radio_cache, self.radio_download, self.radio_demo)):
             self.group.addButton(radio, i)
         self.radio_cache.setEnabled(False)

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -82,7 +83,8 @@ class JobRow(QFrame):
         self.preview.setStyleSheet("background: #1c1c1c; color: #888;")
         self.preview.setText("…")
         self.title = QLabel(job.label)
-        self.title.setWordWrap(False)
+        self.title.setObjectName("jobTitle")
+        self.title.setWordWrap(True)
         self.title.setToolTip(f"{job.label}\n{job.request.prompt}")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel(self.state.value.capitalize())
@@ -266,6 +268,6 @@ class QueuePanel(QWidget):
         elif active == 0:
             self.summary.setText("All done")
         else:
-            self.summary.setText(f"{active} active, {waiting} waiting")
+            self.summary.setText(f"{active - waiting} in progress · {waiting} waiting")
         self.cancel_all.setEnabled(active > 0)
         self.clear_finished.setEnabled(any(r.state.finished for r in self._rows.values()))

@@ -44,7 +44,7 @@ class SettingsDialog(QDialog):
         self.strength_box.setValue(settings.layout_guidance_strength)
         self.strength_box.setToolTip("How strongly the sketch steers where subjects appear (0 = off)")
         self.output = QLineEdit(settings.output_dir)
-        self.output.setPlaceholderText(str(paths.media_dir(create=False)))
+        self.output.setPlaceholderText("the folder used last time")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose_folder)
         out_row = QHBoxLayout()
@@ -66,7 +66,13 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
+        note = QLabel("Sizes, length, steps and guidance are the defaults for new shots; the open shot keeps its "
+                      "own values in the toolbar. Generated takes are kept in the library; the export folder "
+                      "is where the library's Export… starts.")
+        note.setWordWrap(True)
+        note.setObjectName("placeholderNote")
         box = QVBoxLayout(self)
+        box.addWidget(note)
         box.addLayout(form)
         box.addWidget(self.problem)
         box.addWidget(buttons)

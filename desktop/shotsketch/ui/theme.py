@@ -16,6 +16,8 @@ QFrame#jobRow { border: 1px solid #3a3d42; border-radius: 4px; background: #2628
 QFrame#jobRow[state="failed"] { border-color: #a0473c; }
 QFrame#jobRow[state="done"] { border-color: #3f7a4a; }
 QLabel#jobStatus { color: #b8bcc4; }
+QLabel#jobTitle { font-weight: bold; }
+QToolBar QToolButton:!checked { padding: 3px 8px; }
 QLabel#queueEmpty, QLabel#placeholderNote { color: #8a8f98; }
 QLabel#statusModel { color: #e0c060; padding: 0 6px; }
 QLabel#problemText { color: #e8806c; }

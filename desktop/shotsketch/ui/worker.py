@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from shotsketch.engine.events import CancelToken, JobCancelled, JobEvent, JobFailed
