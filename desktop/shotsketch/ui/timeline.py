@@ -394,7 +394,6 @@ class TimelinePanel(QWidget):
         self._layout: Layout | None = None
         self._compare_layout: Layout | None = None
         self._compare_same_layout = True
-        self._pending = 0
         self._title = ""
 
         self._loader = ClipLoader(self)
@@ -528,7 +527,7 @@ class TimelinePanel(QWidget):
         self._count = 0
         self._frame = 0
         self._set_enabled(False)
-        self._pending = self._loader.load(path)
+        self._loader.load(path)
         self._update_label()
 
     def compare_with(self, path: Path | None, layout: Layout | None = None, *, title: str | None = None) -> None:
