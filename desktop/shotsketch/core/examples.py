@@ -55,7 +55,14 @@ class ExampleShot:
 
 
 def examples_folder() -> Traversable:
-    return resources.files("shotsketch.resources").joinpath("examples")
+    try:
+        return resources.files("shotsketch.resources").joinpath("examples")
+    except ModuleNotFoundError:
+        # A source checkout used without installing (PYTHONPATH=desktop, e.g. the GPU benchmarks):
+        # resources/ sits at the top of the repository.
+        from pathlib import Path
+
+        return Path(__file__).resolve().parents[3] / "resources" / "examples"
 
 
 def example_shots() -> list[ExampleShot]:
