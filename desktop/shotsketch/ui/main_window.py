@@ -287,10 +287,13 @@ class MainWindow(QMainWindow):
         else:
             side, queue = 280, 320
             middle = max(400, width - side - queue - 24)
+            sketch_w = int(middle * 0.53)  # the sketch panel also holds its subject list
             self.resizeDocks([d["library"], d["sketch"], d["timeline"], d["queue"]],
-                             [side, middle // 2, middle - middle // 2, queue], Qt.Orientation.Horizontal)
-            prompt_h = 250 if height < 950 else 290
-            self.resizeDocks([d["sketch"], d["prompt"]], [usable_h - prompt_h, prompt_h], Qt.Orientation.Vertical)
+                             [side, sketch_w, middle - sketch_w, queue], Qt.Orientation.Horizontal)
+            # The top row as tall as a 16:9 picture of its width plus the panels' controls; the prompt
+            # gets the rest (at least 240 px), so neither the canvas nor the preview floats in bars.
+            top = max(int(usable_h * 0.55), min(usable_h - 240, int(middle / 2 * 9 / 16) + 170))
+            self.resizeDocks([d["sketch"], d["prompt"]], [top, usable_h - top], Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
         self._arrange_default()
@@ -757,7 +760,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _job_label(r: GenerationRequest) -> str:
-        return f"Seed {r.seed} · {r.width}×{r.height} · {r.frames} frames · {r.steps} steps"
+        return f"Seed {r.seed}"
 
     def cancel_job(self, job_id: str) -> None:
         state = self.queue.state(job_id)

@@ -41,7 +41,12 @@ class JobState(enum.Enum):
 class QueuedJob:
     job_id: str
     request: GenerationRequest
-    label: str  # what the row says: the seed and the start of the prompt
+    label: str  # the row's title, e.g. "Seed 3"
+
+    @property
+    def detail(self) -> str:
+        r = self.request
+        return f"{r.width}×{r.height} · {r.frames} frames"
 
 
 def preview_pixmap(preview: np.ndarray, size: QSize = PREVIEW_SIZE) -> QPixmap:
@@ -84,9 +89,12 @@ class JobRow(QFrame):
         self.preview.setText("…")
         self.title = QLabel(job.label)
         self.title.setObjectName("jobTitle")
-        self.title.setWordWrap(True)
-        self.title.setToolTip(f"{job.label}\n{job.request.prompt}")
+        self.title.setToolTip(f"{job.label} · {job.detail}\n{job.request.prompt}")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.detail = QLabel(job.detail)
+        self.detail.setObjectName("jobDetail")
+        self.detail.setToolTip(self.title.toolTip())
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel(self.state.value.capitalize())
         self.status.setObjectName("jobStatus")
         self.status.setWordWrap(True)
@@ -105,6 +113,7 @@ class JobRow(QFrame):
         text = QVBoxLayout()
         text.setSpacing(2)
         text.addWidget(self.title)
+        text.addWidget(self.detail)
         text.addWidget(self.progress)
         text.addWidget(self.status)
         row = QHBoxLayout(self)

@@ -17,6 +17,7 @@ QFrame#jobRow[state="failed"] { border-color: #a0473c; }
 QFrame#jobRow[state="done"] { border-color: #3f7a4a; }
 QLabel#jobStatus { color: #b8bcc4; }
 QLabel#jobTitle { font-weight: bold; }
+QLabel#jobDetail { color: #9aa0a8; }
 QToolBar QToolButton:!checked { padding: 3px 8px; }
 QLabel#queueEmpty, QLabel#placeholderNote { color: #8a8f98; }
 QLabel#statusModel { color: #e0c060; padding: 0 6px; }
