@@ -337,3 +337,39 @@ def test_settings_dialog_saves_valid_values_and_refuses_others(qtbot):
     saved = load_settings()
     assert (saved.width, saved.memory_plan, saved.steps) == (640, "group-offload", 30)
     assert dialog.saved_settings == saved
+
+
+def test_the_sketch_is_phrased_into_the_prompt_and_a_prompt_drafts_a_sketch(qtbot, make_window):
+    window = make_window()
+    kite = Subject.static("red kite", Box.from_center(0.2, 0.2, 0.1, 0.1))
+    window.sketch.set_sketch(window.sketch.sketch().with_subject(kite), undoable=True)
+    assert "red kite" in window.prompt.final_prompt() or "red kite" in window.build_request().prompt
+    window.prompt.draftRequested.emit("A green boat floats on the left while a bird flies above it")
+    names = window.sketch.sketch().names
+    assert any("boat" in n for n in names)
+    window.act_undo.trigger()  # the draft is one undoable edit
+    assert "red kite" in window.sketch.sketch().names
+
+
+def test_branching_from_a_variant_makes_the_next_takes_its_children(qtbot, make_window, fake_engine):
+    window = make_window(fake_engine)
+    window.set_shot_settings(ShotSettings(96, 64, 5, 1, 5.0, 1))
+    shot = window.current_shot().id
+    with qtbot.waitSignal(window.takeSaved, timeout=10_000):
+        window.generate(1)
+    (first,) = window.library.list_variants(shot)
+    window.prompt.set_prompt("A yellow ball bounces in the center")
+    with qtbot.waitSignal(window.takeSaved, timeout=10_000):
+        window.generate(1)
+    variants = window.library.list_variants(shot)
+    assert len(variants) == 2 and variants[1].parent_id == first.id
+    window.load_variant(first.id)  # "branch from here"
+    assert window.prompt.prompt() == first.prompt
+    with qtbot.waitSignal(window.takeSaved, timeout=10_000) as saved:
+        window.generate(1)
+    assert window.library.get_take(saved.args[0].id).variant_id == first.id  # same content: same variant
+    window.prompt.set_prompt(first.prompt + " Slowly.")
+    with qtbot.waitSignal(window.takeSaved, timeout=10_000):
+        window.generate(1)
+    newest = window.library.list_variants(shot)[-1]
+    assert newest.parent_id == first.id and len(window.library.list_variants(shot)) == 3

@@ -435,7 +435,7 @@ class MainWindow(QMainWindow):
         if take_signal is not None:
             take_signal.connect(self.show_take)
         for panel, name, slot in (
-            (self.library_panel, "variantSelected", self.load_variant),
+            (self.library_panel, "variantSelected", self.show_variant),
             (self.library_panel, "branchRequested", self.load_variant),
             (self.library_panel, "compareRequested", self.compare_takes),
             (self.library_panel, "exportRequested", self.export_takes),
@@ -645,18 +645,49 @@ class MainWindow(QMainWindow):
         if ok:
             self.open_shot(choices[labels.index(label)][1])
 
+    def show_variant(self, variant_id: int) -> None:
+        """Selecting a variant in the history shows its latest take; the editors stay as they are
+        (use "branch from here" to load it)."""
+        try:
+            takes = self.library.list_takes(variant_id)
+        except LibraryError as exc:
+            self.errors.report(str(exc))
+            return
+        if takes:
+            self.show_take(takes[-1].id, take=takes[-1])
+
+    def _snapshot(self) -> VariantSnapshot:
+        """The variant the editors hold now (the seed is not part of a variant)."""
+        assert self._shot is not None
+        layout = self.sketch.sketch()
+        settings = self.shot_settings().to_dict()
+        settings.pop("seed")
+        return VariantSnapshot(self._shot.id, self.prompt.prompt(), self.prompt.negative_prompt(),
+                               layout.to_json(indent=None) if layout.subjects else None,
+                               json.dumps(settings, sort_keys=True))
+
     def load_variant(self, variant_id: int) -> None:
-        """Put a variant's prompt, negative prompt and layout back into the editors (undoable sketch)."""
+        """Put a variant back into the editors (the sketch change is undoable); the next takes with
+        these values belong to it, and an edit of them makes a new variant whose parent it is."""
         try:
             variant = self.library.get_variant(variant_id)
         except LibraryError as exc:
             self.errors.report(str(exc))
             return
+        if self._shot is None or variant.shot_id != self._shot.id:
+            self.open_shot(variant.shot_id)
         self.prompt.set_prompt(variant.prompt)
         self.prompt.set_negative_prompt(variant.negative_prompt)
-        layout = variant.layout()
-        if layout is not None:
+        try:
+            layout = variant.layout() or Layout()
+        except (LayoutError, ValueError):
+            layout = self.sketch.sketch()
+        if layout != self.sketch.sketch():
             self.sketch.set_sketch(layout, undoable=True)
+        if variant.settings:
+            self.set_shot_settings(ShotSettings.from_dict({**variant.settings, "seed": self.seed_box.value()},
+                                                          self.shot_settings()))
+        self._io.submit(self._take_writer.adopt, self._snapshot(), variant.id)
 
     def _refresh_library(self) -> None:
         refresh = getattr(self.library_panel, "refresh", None)
@@ -742,10 +773,7 @@ class MainWindow(QMainWindow):
             self.errors.report(f"Cannot generate yet: {exc}.", title="Cannot generate")
             return []
         layout = self.sketch.sketch()
-        state = self.shot_state()
-        snapshot = VariantSnapshot(self._shot.id, state["prompt"], state["negative_prompt"],
-                                   state["layout"] if layout.subjects else None,
-                                   json.dumps(self.shot_settings().to_dict() | {"seed": None}, sort_keys=True))
+        snapshot = self._snapshot()
         ids = []
         for i in range(count):
             seed = (base.seed + i) % (MAX_SEED + 1)

@@ -53,6 +53,11 @@ class TakeWriter:
         self._last[snap.shot_id] = variant.id
         return variant.id
 
+    def adopt(self, snap: VariantSnapshot, variant_id: int) -> None:
+        """The editors now hold this existing variant: its takes go to it, and edits branch from it."""
+        self._variants[snap] = variant_id
+        self._last[snap.shot_id] = variant_id
+
     def _latest_variant(self, shot_id: int) -> int | None:
         variants = self.library.list_variants(shot_id)
         return variants[-1].id if variants else None

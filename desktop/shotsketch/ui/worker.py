@@ -219,7 +219,10 @@ class GpuWorker(QObject):
             token.cancel()
         self._thread.quit()
         if not self._thread.wait(wait_ms):
-            log.warning("the GPU worker did not stop within %d ms", wait_ms)
+            # A step or a decode that does not check for cancel is still running; the thread must
+            # not be destroyed while it runs, so wait it out (this happens only when closing).
+            log.warning("the GPU worker did not stop within %d ms; waiting for the current step", wait_ms)
+            self._thread.wait()
 
 
 def demo_threads() -> int:
