@@ -373,3 +373,31 @@ def test_branching_from_a_variant_makes_the_next_takes_its_children(qtbot, make_
         window.generate(1)
     newest = window.library.list_variants(shot)[-1]
     assert newest.parent_id == first.id and len(window.library.list_variants(shot)) == 3
+
+
+FIRST_RUN_DRIVER = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from shotsketch.ui.model_setup import ModelSetupDialog
+
+def fake_exec(dialog):
+    print("SHOWN:", dialog.windowTitle(), "|", dialog.radio_demo.text(), flush=True)
+    QTimer.singleShot(0, QApplication.instance().quit)
+    return 0
+
+ModelSetupDialog.exec = fake_exec
+from shotsketch.cli import main
+sys.exit(main(["--size", "1280x800"]))
+"""
+
+
+def test_plain_start_without_a_configured_model_opens_model_setup(tmp_path):
+    from shotsketch.core.settings import settings_path
+
+    assert not settings_path().exists()
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-c", FIRST_RUN_DRIVER], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"SHOWN: Set up the model | Use the {DEMO_LABEL}" in proc.stdout
