@@ -234,7 +234,7 @@ def case_preview(comps, args) -> None:
         sync(); ts.append(time.perf_counter() - t0)
     t_stock = min(ts)
     row("preview 480x832x17x25", "stock whole call (text encode + denoise + fp32 decode)", t_stock, None)
-    for label, speed in [("ours: uniform timestep, fp32 VAE", SpeedOptions()),
+    for label, speed in [("ours: uniform timestep, fp32 VAE", SpeedOptions(vae_bf16=False)),
                          ("ours: + bf16 VAE", SpeedOptions(vae_bf16=True)),
                          ("ours: + regional compile", SpeedOptions(vae_bf16=True, compile=not args.tiny))]:
         comps["vae"].to(torch.float32)

@@ -168,6 +168,10 @@ class Generator:
             return
         if self.speed.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
+        if self.speed.vae_bf16:
+            from shotsketch.engine.speed import channels_last_convs
+
+            channels_last_convs(self._pipe.vae)
         if self.speed.compile:
             from shotsketch.engine.speed import enable_compile_cache
 

