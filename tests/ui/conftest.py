@@ -24,8 +24,9 @@ class FakeEngine:
     Records the thread it was loaded and run on.
     """
 
-    def __init__(self, step_s: float = 0.02, fail_load: bool = False) -> None:
+    def __init__(self, step_s: float = 0.02, fail_load: bool = False, load_s: float = 0.0) -> None:
         self.step_s = step_s
+        self.load_s = load_s
         self.fail_load = fail_load
         self.load_thread: threading.Thread | None = None
         self.run_threads: list[threading.Thread] = []
@@ -35,6 +36,7 @@ class FakeEngine:
 
     def load(self) -> None:
         self.load_thread = threading.current_thread()
+        time.sleep(self.load_s)
         if self.fail_load:
             from shotsketch.engine.sources import ModelError
 

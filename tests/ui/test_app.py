@@ -96,6 +96,9 @@ def test_reopening_restores_the_shot(qtbot, qloop, fake_engine):
     layout = first.sketch.sketch().with_subject(kite)
     first.sketch.set_sketch(layout, undoable=True)
     first.set_shot_settings(ShotSettings(640, 352, 33, 12, 6.5, 42))
+    final_edit = getattr(first.prompt, "final_edit", None)
+    if final_edit is not None:  # a final prompt edited by hand is kept as written
+        final_edit.setPlainText("A red kite rises. Hand-edited.")
     # autosave a moment after the edit, without closing
     qtbot.waitUntil(lambda: (first.library.load_shot_state(shot_id) or {}).get("prompt", "").startswith("A red kite"),
                     timeout=5_000)
@@ -109,6 +112,8 @@ def test_reopening_restores_the_shot(qtbot, qloop, fake_engine):
         assert "red kite" in second.sketch.sketch().names
         assert second.shot_settings() == ShotSettings(640, 352, 33, 12, 6.5, 42)
         assert second.undo_stack.count() == 0  # a reopened shot starts a fresh history
+        if final_edit is not None:
+            assert second.prompt.final_prompt() == "A red kite rises. Hand-edited."
     finally:
         second.close()
 

@@ -119,3 +119,13 @@ def test_unknown_events_for_removed_rows_are_ignored(qtbot, make_request):
     panel.apply(JobCancelled("nobody", 0))
     panel.apply(JobFailed("nobody", "x"))
     assert panel.job_ids() == []
+
+
+def test_the_first_job_says_it_is_loading_the_model(qtbot, make_window, fake_engine_cls):
+    engine = fake_engine_cls(load_s=0.5)
+    window = make_window(engine)
+    window.set_shot_settings(window.shot_settings().__class__(96, 64, 5, 1, 5.0, 1))
+    (job,) = window.generate(1)
+    qtbot.waitUntil(lambda: window.queue.state(job) is JobState.LOADING, timeout=5_000)
+    assert "Loading" in window.status_worker.text()
+    qtbot.waitUntil(lambda: window.queue.state(job) is JobState.DONE, timeout=10_000)

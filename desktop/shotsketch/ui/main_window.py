@@ -420,7 +420,10 @@ class MainWindow(QMainWindow):
 
     def _connect_panels(self) -> None:
         self.sketch.sketchChanged.connect(self._on_sketch_changed)
-        self.prompt.promptChanged.connect(lambda _t: self._schedule_autosave())
+        for name in ("promptChanged", "negativePromptChanged", "finalPromptChanged"):
+            signal = getattr(self.prompt, name, None)
+            if signal is not None:
+                signal.connect(lambda _t: self._schedule_autosave())
         self.prompt.draftRequested.connect(self.draft_layout_from_prompt)
         self.prompt.generateRequested.connect(lambda: self.generate(1))
         for box in (self.frames_box, self.steps_box, self.seed_box):
@@ -554,18 +557,29 @@ class MainWindow(QMainWindow):
             self.prompt.set_prompt(str(state.get("prompt", "")))
             self.prompt.set_negative_prompt(str(state.get("negative_prompt", "")))
             self._update_clause(layout)
+            self._set_final_prompt(state.get("final_prompt"))
             self.set_shot_settings(ShotSettings.from_dict(state.get("settings"), ShotSettings.from_app(self.settings)))
         finally:
             self._loading_state = False
 
     def shot_state(self) -> dict[str, Any]:
+        edited = getattr(self.prompt, "final_prompt_edited", None)
         return {
             "version": STATE_VERSION,
             "prompt": self.prompt.prompt(),
             "negative_prompt": self.prompt.negative_prompt(),
+            "final_prompt": self.prompt.final_prompt() if callable(edited) and edited() else None,
             "layout": self.sketch.sketch().to_json(indent=None),
             "settings": self.shot_settings().to_dict(),
         }
+
+    def _set_final_prompt(self, text: Any) -> None:
+        """Put back a final prompt the person had edited by hand (None: the compiled one)."""
+        edit = getattr(self.prompt, "final_edit", None)
+        if isinstance(text, str) and text and edit is not None and text != self.prompt.final_prompt():
+            edit.setPlainText(text)
+        elif text is None and callable(getattr(self.prompt, "reset_final_prompt", None)):
+            self.prompt.reset_final_prompt()
 
     def current_shot(self) -> Shot | None:
         return self._shot
@@ -930,6 +944,13 @@ class MainWindow(QMainWindow):
                 "busy": "Generating…", "idle": "Idle"}.get(state, state)
         self.status_worker.setText(text)
         self.status_worker.setToolTip(detail)
+        if state == "busy":
+            self._busy_job = detail
+        elif state == "idle":
+            self._busy_job = None
+        elif state == "loading" and getattr(self, "_busy_job", None):
+            if self.queue.state(self._busy_job) is JobState.QUEUED:
+                self.queue.set_state(self._busy_job, JobState.LOADING, "once per session; this can take a minute")
 
     def set_model(self, model: str) -> None:
         """Use another model (a folder, ``hf:ORG/NAME`` or ``demo``) from the next job on."""
