@@ -121,7 +121,10 @@ def build_timeline(clips: Sequence[ClipInfo], name: str, *, plain_paths: bool = 
         raise TimelineError("a timeline needs at least one clip")
     rate = float(_check_rates(clips))
     timeline = otio.schema.Timeline(name=name)
-    timeline.global_start_time = otio.opentime.from_timecode(SEQUENCE_START, rate)
+    try:
+        timeline.global_start_time = otio.opentime.from_timecode(SEQUENCE_START, rate)
+    except ValueError:  # OTIO's timecode parser knows only the broadcast rates (not 8, 12, 16 fps...)
+        timeline.global_start_time = otio.opentime.from_seconds(3600, rate)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     for info in clips:
