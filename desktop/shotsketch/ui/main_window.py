@@ -940,8 +940,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{shot}Shotsketch — {model_label(self.model)}")
 
     def _on_worker_state(self, state: str, detail: str) -> None:
+        if state in ("loading", "ready", "failed"):
+            self._model_state = state
+        model_state = getattr(self, "_model_state", "")
+        idle = {"ready": "Ready", "failed": "Model failed to load"}.get(model_state, "Model loads on first use")
         text = {"loading": "Loading the model…", "ready": "Model ready", "failed": "Model failed to load",
-                "busy": "Generating…", "idle": "Idle"}.get(state, state)
+                "busy": "Generating…", "idle": idle}.get(state, state)
         self.status_worker.setText(text)
         self.status_worker.setToolTip(detail)
         if state == "busy":
@@ -954,6 +958,7 @@ class MainWindow(QMainWindow):
 
     def set_model(self, model: str) -> None:
         """Use another model (a folder, ``hf:ORG/NAME`` or ``demo``) from the next job on."""
+        self._model_state = ""
         self.model = model
         self.demo = model == "demo"
         self.worker.set_engine_factory(generator_factory(model, self.settings.memory_plan))
