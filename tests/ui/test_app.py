@@ -83,6 +83,7 @@ def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_windo
         assert window.timeline.view.path == take.file
     else:
         assert window.timeline.loaded_path() == take.file
+    print(f"longest UI stall {meter.longest_ms} ms over {meter.ticks} ticks")
     assert meter.ticks > 100
     assert meter.longest_ms < 100, f"the UI event loop stalled for {meter.longest_ms} ms"
 
