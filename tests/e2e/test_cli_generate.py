@@ -158,3 +158,25 @@ def test_doctor_reports_versions_and_model_problems(tmp_path, capsys):
     assert code == 1
     assert "problem: the model folder" in out and "does not exist" in out
     assert "1 problem(s)" in err
+
+
+def test_generate_with_a_layout_guides_and_reports_missing_subjects(tmp_path, capsys):
+    from shotsketch.core.examples import example_shot
+
+    shot = example_shot("yellow_ball")
+    layout = tmp_path / "layout.json"
+    layout.write_text(shot.layout.to_json())
+    out = tmp_path / "ball.mp4"
+    code, _, err = _run(capsys, "generate", "A yellow ball rolls to the center.", "--model", "demo", "--layout",
+                        str(layout), "--width", "256", "--height", "160", "--frames", "5", "--steps", "2",
+                        "--out", str(out))
+    assert code == 0, err
+    assert "layout subject 'blue cube' is not named in the prompt" in err
+    recipe = json.loads((tmp_path / "ball.mp4.json").read_text())
+    assert recipe["request"]["layout_json"] and recipe["request"]["guidance_strength"] == 1.0
+    assert recipe["layout_guidance"]["missing"] == ["blue cube"]
+    assert set(recipe["layout_guidance"]["adherence"]) == {"yellow ball"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1, "aspect": 1.7, "subjects": [{"name": ""}]}')
+    code, _, err = _run(capsys, "generate", "a", "--model", "demo", "--layout", str(bad), "--out", str(tmp_path / "x.mp4"))
+    assert code != 0 and "is not valid" in err and len(err.strip().splitlines()) == 1

@@ -250,6 +250,12 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
                 raise CliError(message, code=1)
             case JobFinished(frames=frames, recipe=recipe):
                 pass
+        guidance = recipe.get("layout_guidance") or {}
+        for name in guidance.get("missing", []):
+            sys.stderr.write(f"shotsketch: layout subject {name!r} is not named in the prompt; it was not guided\n")
+        if guidance.get("adherence"):
+            scores = ", ".join(f"{k} {v:.2f}" for k, v in guidance["adherence"].items())
+            bar.note(f"layout adherence: {scores}")
         recipe["output"] = {"file": out.name, "format": fmt.value, "fps": request.fps,
                             "frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1])}
         recipe_text = json.dumps(recipe, ensure_ascii=False, separators=(",", ":"))
