@@ -54,6 +54,9 @@ TAKE_ROLE = Qt.ItemDataRole.UserRole + 10
 MISSING_ROLE = Qt.ItemDataRole.UserRole + 11
 
 
+from shotsketch.media.heatmaps import adherence_summary  # noqa: E402
+
+
 def take_seed(take: Take) -> int | None:
     request = take.recipe.get("request") if isinstance(take.recipe, dict) else None
     seed = request.get("seed") if isinstance(request, dict) else take.recipe.get("seed")
@@ -62,7 +65,9 @@ def take_seed(take: Take) -> int | None:
 
 def take_caption(take: Take) -> str:
     seed = take_seed(take)
-    return f"v{take.variant_id} · take {take.id}" + (f" · seed {seed}" if seed is not None else "")
+    fit = adherence_summary(take.recipe)
+    return (f"v{take.variant_id} · take {take.id}" + (f" · seed {seed}" if seed is not None else "")
+            + (f" · {fit}" if fit else ""))
 
 
 def short_prompt(prompt: str, limit: int = 70) -> str:

@@ -27,7 +27,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox,
     QDockWidget, QDoubleSpinBox, QGraphicsView, QInputDialog, QLabel, QLineEdit, QMainWindow, QPlainTextEdit,
-    QSpinBox, QTextEdit, QToolBar, QToolButton, QWidget,
+    QSlider, QSpinBox, QTextEdit, QToolBar, QToolButton, QWidget,
 )
 
 from shotsketch import DEMO_LABEL, __version__
@@ -35,9 +35,10 @@ from shotsketch.core import paths
 from shotsketch.core.examples import example_shot
 from shotsketch.core.layout import Layout, LayoutError
 from shotsketch.core.library import Library, LibraryError, Shot, Take
-from shotsketch.core.settings import AppSettings, load_settings
+from shotsketch.core.settings import AppSettings, load_settings, save_settings
 from shotsketch.engine.events import JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted, JobStep
 from shotsketch.engine.requests import MAX_SEED, GenerationRequest, RequestError, validate_request
+from shotsketch.media.heatmaps import adherence_summary, read_heatmaps
 from shotsketch.ui import placeholders
 from shotsketch.ui.errors import ErrorReporter, sentence
 from shotsketch.ui.queue_panel import JobState, QueuedJob, QueuePanel
@@ -341,12 +342,46 @@ class MainWindow(QMainWindow):
         self.variants_button.clicked.connect(lambda: self.generate(4))
         for button in (dice, self.variants_button):
             button.setAutoRaise(False)
-        for widget in (self.size_box, self.frames_box, self.steps_box, self.guidance_box, self.seed_box, dice):
+        self._strength_save = QTimer(self)
+        self._strength_save.setSingleShot(True)
+        self._strength_save.setInterval(600)
+        self._strength_save.timeout.connect(self._save_strength)
+        self.strength_label = QLabel()
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
+        self.strength_slider.setObjectName("layoutStrength")
+        self.strength_slider.setRange(0, 30)  # tenths: 0.0 .. 3.0
+        self.strength_slider.setFixedWidth(90)
+        self.strength_slider.setToolTip(
+            "Layout guidance: how strongly the sketch steers where each subject appears (0 = words only). "
+            "It acts when the sketch has subjects whose names are in the prompt.")
+        self.strength_label.setToolTip(self.strength_slider.toolTip())
+        self.strength_slider.setValue(round(self.settings.layout_guidance_strength * 10))
+        self._show_strength(self.strength_slider.value())
+        self.strength_slider.valueChanged.connect(self._on_strength_changed)
+        for widget in (self.size_box, self.frames_box, self.steps_box, self.guidance_box, self.seed_box, dice,
+                       self.strength_label, self.strength_slider):
             bar.addWidget(widget)
         bar.addSeparator()
         bar.addWidget(self.generate_button)
         bar.addWidget(self.variants_button)
         self.generate_bar = bar
+
+    def _show_strength(self, tenths: int) -> None:
+        self.strength_label.setText(f"  layout {tenths / 10:.1f}" if tenths else "  layout off")
+
+    def _on_strength_changed(self, tenths: int) -> None:
+        self._show_strength(tenths)
+        try:
+            self.settings = self.settings.replace(layout_guidance_strength=tenths / 10)
+        except ValueError:
+            return
+        self._strength_save.start()
+
+    def _save_strength(self) -> None:
+        try:
+            save_settings(self.settings)
+        except OSError as exc:
+            self.errors.report(f"The settings could not be saved: {exc}")
 
     def _build_actions(self) -> None:
         def action(text: str, slot: Callable[[], Any], shortcut: QKeySequence | str | None = None,
@@ -840,7 +875,7 @@ class MainWindow(QMainWindow):
     async def _save_take(self, job: _Job, event: JobFinished) -> None:
         try:
             take = await self._in_background(self._take_writer.write, job.snapshot, event.frames, event.recipe,
-                                             float(job.request.fps))
+                                             float(job.request.fps), event.extras.get("heatmaps"))
         except Exception as exc:  # noqa: BLE001 - one message, details in the log
             log.exception("saving the take of job %s failed", job.job_id)
             self.queue.set_state(job.job_id, JobState.FAILED, "The clip could not be saved.")
@@ -875,7 +910,9 @@ class MainWindow(QMainWindow):
         fps = take.recipe.get("request", {}).get("fps") if isinstance(take.recipe, dict) else None
         if isinstance(fps, (int, float)) and fps > 0:
             self.timeline.set_fps(fps)
-        self.timeline.load_take(take.file, layout)
+        fit = adherence_summary(take.recipe)
+        self.timeline.load_take(take.file, layout, read_heatmaps(take.file) or None,
+                                title=f"take {take.id}" + (f" · {fit}" if fit else ""))
         self.shown_take = take
 
     def compare_takes(self, first: int, second: int) -> None:
@@ -980,6 +1017,10 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.saved_settings is not None:
             old = self.settings
             self.settings = dialog.saved_settings
+            self.strength_slider.blockSignals(True)
+            self.strength_slider.setValue(round(self.settings.layout_guidance_strength * 10))
+            self.strength_slider.blockSignals(False)
+            self._show_strength(self.strength_slider.value())
             if old.memory_plan != self.settings.memory_plan:
                 self.worker.set_engine_factory(generator_factory(self.model, self.settings.memory_plan))
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from shotsketch.media.heatmaps import write_heatmaps
+
 from shotsketch.core.library import Library, Take
 from shotsketch.media.encode import ClipFormat, write_clip
 from shotsketch.media.sidecar import container_tags, write_sidecar
@@ -62,7 +64,8 @@ class TakeWriter:
         variants = self.library.list_variants(shot_id)
         return variants[-1].id if variants else None
 
-    def write(self, snap: VariantSnapshot, frames: np.ndarray, recipe: dict[str, Any], fps: float) -> Take:
+    def write(self, snap: VariantSnapshot, frames: np.ndarray, recipe: dict[str, Any], fps: float,
+              heatmaps: dict[str, np.ndarray] | None = None) -> Take:
         clip = self.library.new_media_path(".mp4")
         try:
             tags = container_tags(recipe)
@@ -71,6 +74,8 @@ class TakeWriter:
             tags = None
         clip = write_clip(frames, clip, fmt=ClipFormat.MP4, fps=fps, metadata=tags)
         write_sidecar(clip, recipe)
+        if heatmaps:
+            write_heatmaps(clip, heatmaps)
         thumb = make_thumbnail(frames, clip.with_suffix(".png"))
         variant_id = self.variant_for(snap)
         take = self.library.add_take(variant_id, clip, recipe, thumb)

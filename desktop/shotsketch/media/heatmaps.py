@@ -1,0 +1,62 @@
+"""A take's layout-guidance attention maps, kept beside its clip as `<clip>.heatmaps.npz`.
+
+Read with ``allow_pickle=False`` and checked (float arrays [latent_frames, h, w]) so a damaged or
+hostile file can neither run code nor crash the preview.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shotsketch.core.atomic import write_bytes_atomic
+
+log = logging.getLogger(__name__)
+SUFFIX = ".heatmaps.npz"
+
+
+def heatmaps_path(clip: str | os.PathLike[str]) -> Path:
+    clip = Path(clip)
+    return clip.with_name(clip.name + SUFFIX)
+
+
+def write_heatmaps(clip: str | os.PathLike[str], maps: Mapping[str, np.ndarray]) -> Path | None:
+    if not maps:
+        return None
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{name: np.asarray(a, dtype=np.float32) for name, a in maps.items()})
+    return write_bytes_atomic(heatmaps_path(clip), buf.getvalue())
+
+
+def read_heatmaps(clip: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The maps saved beside ``clip``; {} when there are none or the file is unusable (logged)."""
+    path = heatmaps_path(clip)
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            maps = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("ignoring unreadable heatmaps %s: %s", path, exc)
+        return {}
+    return {n: a for n, a in maps.items() if a.ndim == 3 and np.isfinite(a).all()}
+
+
+def adherence_of(recipe: Any) -> dict[str, float]:
+    """Per-subject adherence scores stored in a take's recipe (empty when it had no layout)."""
+    if not isinstance(recipe, dict):
+        return {}
+    scores = (recipe.get("layout_guidance") or {}).get("adherence") or {}
+    return {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def adherence_summary(recipe: Any) -> str:
+    """'fit 0.85' (mean over subjects), or '' for a take without a layout."""
+    scores = adherence_of(recipe)
+    return f"fit {sum(scores.values()) / len(scores):.2f}" if scores else ""

@@ -1,0 +1,69 @@
+"""Layout guidance in the app: on when the canvas has subjects, the strength slider, heatmaps and scores."""
+
+import json
+
+import numpy as np
+import pytest
+
+from shotsketch.core.settings import load_settings
+from shotsketch.media.heatmaps import adherence_summary, heatmaps_path, read_heatmaps, write_heatmaps
+
+
+def test_heatmaps_file_round_trip_and_refuses_pickles(tmp_path):
+    clip = tmp_path / "take.mp4"
+    maps = {"yellow ball": np.full((2, 3, 4), 1 / 12, np.float32)}
+    write_heatmaps(clip, maps)
+    back = read_heatmaps(clip)
+    assert list(back) == ["yellow ball"] and back["yellow ball"].shape == (2, 3, 4)
+    # an object array would need pickle: it is refused, not loaded
+    np.savez(heatmaps_path(clip), evil=np.array([object()], dtype=object))
+    assert read_heatmaps(clip) == {}
+    heatmaps_path(clip).write_bytes(b"garbage")
+    assert read_heatmaps(clip) == {}
+    assert adherence_summary({"layout_guidance": {"adherence": {"a": 0.9, "b": 0.7}}}) == "fit 0.80"
+    assert adherence_summary({"request": {}}) == ""
+
+
+@pytest.fixture
+def window(make_window):
+    from shotsketch.ui.worker import generator_factory
+
+    win = make_window(engine_factory=generator_factory("demo", device="cpu"))
+    win.open_example_shot("yellow_ball", reset=True)
+    return win
+
+
+def test_guidance_on_with_subjects_and_follows_the_slider(window, qtbot):
+    req = window.build_request()
+    assert req.layout_json and req.guidance_strength == pytest.approx(window.settings.layout_guidance_strength)
+    window.strength_slider.setValue(15)
+    assert window.build_request().guidance_strength == pytest.approx(1.5)
+    assert "1.5" in window.strength_label.text()
+    qtbot.waitUntil(lambda: load_settings().layout_guidance_strength == pytest.approx(1.5), timeout=5000)
+    window.strength_slider.setValue(0)
+    assert window.build_request().guidance_strength == 0.0 and "off" in window.strength_label.text()
+    empty = window.sketch.sketch()
+    for name in empty.names:
+        empty = empty.without_subject(name)
+    window.sketch.set_sketch(empty)
+    window.strength_slider.setValue(10)
+    req = window.build_request()
+    assert req.layout_json is None and req.guidance_strength == 0.0
+
+
+def test_a_guided_take_keeps_its_heatmaps_and_shows_its_score(window, qtbot):
+    from shotsketch.ui.main_window import ShotSettings
+
+    window.set_shot_settings(ShotSettings(448, 256, 5, 2, 5.0, 3))
+    with qtbot.waitSignal(window.takeSaved, timeout=120_000) as saved:
+        window.generate(1)
+    take = saved.args[0]
+    maps = read_heatmaps(take.file)
+    assert set(maps) == {"yellow ball", "blue cube"}
+    assert maps["yellow ball"].shape == (2, 256 // 32, 448 // 32)
+    assert take.recipe["layout_guidance"]["adherence"]
+    qtbot.waitUntil(lambda: window.timeline.frame_count() == 5, timeout=30_000)
+    assert window.timeline.heatmap_combo.count() == 3  # off + two subjects
+    from shotsketch.ui.library_panel import take_caption
+
+    assert "fit " in take_caption(take)
