@@ -126,6 +126,7 @@ def test_out_of_memory_suggests_the_next_plan(make_request, monkeypatch):
     gen = Generator(ModelSource.demo(), device="cpu")
     gen.load()
     gen.memory_plan = MemoryPlan.ALL_ON_GPU
+    gen.auto_fallback = False  # as for a plan the user pinned (Generator(memory_plan=...)): fail, suggest
 
     def oom(*_a, **_k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
@@ -158,3 +159,25 @@ def test_uniform_timestep_matches_per_token_timesteps(make_request):
     b = stock.generate(make_request(steps=3))
     assert seen and set(seen) == {2}  # the time embedding ran once per sample, not per token
     torch.testing.assert_close(a.latents, b.latents, rtol=1e-4, atol=1e-4)
+
+
+def test_out_of_memory_falls_back_to_the_next_plan_and_finishes(make_request, monkeypatch):
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    gen.memory_plan = MemoryPlan.ALL_ON_GPU  # as on a GPU whose plan was chosen automatically
+    assert gen.auto_fallback
+    real = gen._generate
+    plans = []
+
+    def flaky(request, emit, cancel, job_id):
+        plans.append(gen.memory_plan)
+        if gen.memory_plan is MemoryPlan.ALL_ON_GPU:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(request, emit, cancel, job_id)
+
+    monkeypatch.setattr(gen, "_generate", flaky)
+    final = gen.generate(make_request())
+    assert isinstance(final, JobFinished)
+    assert plans == [MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD]
+    assert final.recipe["device"]["memory_plan"] == "text-encoder-offload"
+

@@ -70,6 +70,7 @@ class Generator:
         self.speed = speed or SpeedOptions()
         self.device: DeviceChoice = pick_device(device)
         self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
+        self.auto_fallback = memory_plan is None  # a plan the user pinned is kept; an automatic one adapts
         if self.device.device == "cpu":
             self.memory_plan = MemoryPlan.CPU
         self._embed_cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
@@ -133,7 +134,16 @@ class Generator:
         )
         for pipe in (self._pipe, self._text_pipe):
             pipe.set_progress_bar_config(disable=True)
-        self._apply_memory_plan()
+        while True:
+            try:
+                self._apply_memory_plan()
+                break
+            except torch.cuda.OutOfMemoryError:
+                nxt = self.memory_plan.leaner()
+                if not self.auto_fallback or nxt is None:
+                    raise
+                log.warning("out of GPU memory placing the model with plan %s; using %s", self.memory_plan.value, nxt.value)
+                self.replan(nxt)
         self._apply_speed_options()
         log.info("loaded %s on %s (%s, plan %s) in %.1fs", self.source.describe(), self.device.name,
                  self.device.dtype, self.memory_plan.value, time.perf_counter() - t0)
@@ -256,7 +266,7 @@ class Generator:
         cancel = cancel or CancelToken()
         with self._lock:
             try:
-                final: FinalEvent = self._generate(request, emit, cancel, job_id)
+                final: FinalEvent = self._generate_with_fallback(request, emit, cancel, job_id)
             except RequestError as exc:
                 final = JobFailed(job_id, str(exc))
             except ModelError as exc:
@@ -276,6 +286,35 @@ class Generator:
                     torch.cuda.empty_cache()
         emit(final)
         return final
+
+    def _generate_with_fallback(self, request: GenerationRequest, emit: EventSink, cancel: CancelToken,
+                                job_id: str) -> FinalEvent:
+        """Run the job; on CUDA out-of-memory move to the next leaner memory plan and run it again
+        (when `auto_fallback` is on and the user did not pin a plan), instead of failing the job."""
+        while True:
+            try:
+                return self._generate(request, emit, cancel, job_id)
+            except torch.cuda.OutOfMemoryError:
+                nxt = self.memory_plan.leaner()
+                if not self.auto_fallback or nxt is None or cancel.cancelled:
+                    raise
+                log.warning("out of GPU memory with plan %s; retrying job %s with %s",
+                            self.memory_plan.value, job_id, nxt.value)
+                self.replan(nxt)
+
+    def replan(self, plan: MemoryPlan) -> None:
+        """Move the loaded models to another memory plan (used on out-of-memory)."""
+        self.memory_plan = plan
+        if self._pipe is None:
+            return
+        self._pipe.remove_all_hooks()
+        self._i2v = None
+        for module in (self._pipe.transformer, self._pipe.vae, self._text_pipe.text_encoder):
+            module.to("cpu")
+        self._embed_cache.clear()  # cached embeddings may live on the GPU
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self._apply_memory_plan()
 
     def _generate(self, request: GenerationRequest, emit: EventSink, cancel: CancelToken, job_id: str) -> FinalEvent:
         validate_request(request)
