@@ -164,7 +164,11 @@ class Generator:
             text_encoder.to("cpu")
             pipe.enable_model_cpu_offload(device=dev)
         elif plan is MemoryPlan.GROUP_OFFLOAD:
-            text_encoder.to("cpu")
+            from diffusers.hooks import apply_group_offloading
+
+            # The 11 GiB UMT5-XXL does not fit a small card either: stream its blocks too.
+            apply_group_offloading(text_encoder, onload_device=torch.device(dev), offload_device=torch.device("cpu"),
+                                   offload_type="block_level", num_blocks_per_group=1, use_stream=True)
             pipe.vae.to(dev)
             pipe.transformer.enable_group_offload(
                 onload_device=torch.device(dev), offload_device=torch.device("cpu"),
@@ -215,7 +219,7 @@ class Generator:
             return hit
         text_pipe = self._text_pipe
         encoder = text_pipe.text_encoder
-        offloaded = self.memory_plan in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+        offloaded = self.memory_plan in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD)
         exec_device = torch.device(self.device.device)
         if offloaded:
             encoder.to(exec_device)

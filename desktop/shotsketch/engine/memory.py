@@ -7,6 +7,7 @@ leanest; on out-of-memory the engine suggests, or falls back to, the next one.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 
 import torch
@@ -51,10 +52,23 @@ class DeviceChoice:
     free_bytes: int | None = None
 
 
+def gpu_memory_budget() -> int | None:
+    """SHOTSKETCH_GPU_MEMORY_GIB caps the VRAM Shotsketch plans for (and, on CUDA, may use)."""
+    text = os.environ.get("SHOTSKETCH_GPU_MEMORY_GIB", "").strip()
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return int(value * GiB) if value and value > 0 else None
+
+
 def pick_device(prefer: str | None = None) -> DeviceChoice:
     """CUDA in bfloat16 where present, then MPS, else CPU in float32; `prefer` overrides."""
     if prefer in (None, "cuda") and torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
+        budget = gpu_memory_budget()
+        if budget is not None:  # "use at most N GiB": another app needs the rest, or a smaller card is emulated
+            free, total = min(free, budget), min(total, budget)
         return DeviceChoice("cuda", torch.bfloat16, torch.cuda.get_device_name(), total, free)
     mps = getattr(torch.backends, "mps", None)
     if prefer in (None, "mps") and mps is not None and mps.is_available():
