@@ -58,7 +58,12 @@ def run_ours(comps, req, plan):
     sync()
     total = time.perf_counter() - t0
     steps = [b - a for a, b in zip(marks, marks[1:])]
+    gen._bench_marks = marks
     return gen, final, total, steps, torch.cuda.max_memory_allocated() / GiB
+
+
+def marks_of(gen) -> list:
+    return getattr(gen, "_bench_marks", [])
 
 
 def main() -> None:
@@ -116,8 +121,12 @@ def main() -> None:
     out["ours"] = {
         "result": type(final).__name__, "message": getattr(final, "message", None),
         "plan_used": final.recipe["device"]["memory_plan"] if isinstance(final, JobFinished) else gen.memory_plan.value,
-        "total_s": total, "step_s": min(steps) if steps else None, "peak_gib": peak,
+        "total_s": total, "step_s": min(steps) if steps else None, "peak_gib": peak, "steps_done": len(marks_of(gen)),
     }
+    if not isinstance(final, JobFinished):
+        lines = [ln for ln in (getattr(final, "detail", "") or "").splitlines() if ln.strip().startswith("File ")]
+        out["ours"]["where"] = lines[-6:]
+        out["ours"]["oom"] = (getattr(final, "detail", "") or "").strip().splitlines()[-1:]
     print("RESULT " + json.dumps(out), flush=True)
 
 

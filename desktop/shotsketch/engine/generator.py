@@ -279,8 +279,9 @@ class Generator:
                 nxt = self.memory_plan.leaner()
                 hint = (f"try the memory plan '{nxt.value}' ({nxt.label}), a smaller size or fewer frames"
                         if nxt else "try a smaller size or fewer frames")
+                log.warning("out of GPU memory in job %s", job_id, exc_info=True)
                 final = JobFailed(job_id, f"the GPU ran out of memory with the plan '{self.memory_plan.value}'; {hint}",
-                                  detail=str(exc), suggestion=nxt.value if nxt else None)
+                                  detail=traceback.format_exc(), suggestion=nxt.value if nxt else None)
             except Exception as exc:  # noqa: BLE001 - a job must end in an event, never a dead worker
                 log.exception("generation %s failed", job_id)
                 final = JobFailed(job_id, f"generation failed: {exc.__class__.__name__}: {exc}",
