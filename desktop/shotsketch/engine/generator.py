@@ -166,8 +166,11 @@ class Generator:
         elif plan is MemoryPlan.GROUP_OFFLOAD:
             from diffusers.hooks import apply_group_offloading
 
-            # The 11 GiB UMT5-XXL does not fit a small card either: stream its blocks too.
-            apply_group_offloading(text_encoder, onload_device=torch.device(dev), offload_device=torch.device("cpu"),
+            # The 11 GiB UMT5-XXL does not fit a small card either: stream its blocks too. Block-level
+            # offloading groups the direct children that are ModuleLists, so it goes on the encoder
+            # stack (whose `block` list holds the layers), not on the model around it.
+            stack = getattr(text_encoder, "encoder", text_encoder)
+            apply_group_offloading(stack, onload_device=torch.device(dev), offload_device=torch.device("cpu"),
                                    offload_type="block_level", num_blocks_per_group=1, use_stream=True)
             pipe.vae.to(dev)
             pipe.transformer.enable_group_offload(
