@@ -10,7 +10,9 @@ from pathlib import Path
 import platformdirs
 
 APP = "Shotsketch"
-_configured = False
+_file_handler: logging.Handler | None = None
+_file_path: Path | None = None
+_console: logging.Handler | None = None
 
 
 def log_file() -> Path:
@@ -19,22 +21,27 @@ def log_file() -> Path:
 
 
 def setup_logging(verbose: bool = False) -> None:
-    global _configured
-    if _configured:
-        return
-    _configured = True
+    """Log to :func:`log_file`. Calling it again after the log dir changed moves the file handler."""
+    global _file_handler, _file_path, _console
     root = logging.getLogger("shotsketch")
     root.setLevel(logging.DEBUG)
     path = log_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    except OSError:
-        pass  # an unwritable log dir must not stop the app
-    if verbose:
-        console = logging.StreamHandler()
-        console.setLevel(logging.INFO)
-        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(console)
+    if path != _file_path:
+        if _file_handler is not None:
+            root.removeHandler(_file_handler)
+            _file_handler.close()
+            _file_handler = None
+        _file_path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            root.addHandler(handler)
+            _file_handler = handler
+        except OSError:
+            pass  # an unwritable log dir must not stop the app
+    if verbose and _console is None:
+        _console = logging.StreamHandler()
+        _console.setLevel(logging.INFO)
+        _console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(_console)
