@@ -183,7 +183,9 @@ class Generator:
     def _apply_speed_options(self) -> None:
         if self.device.device != "cuda":
             return
-        if self.speed.cudnn_benchmark:
+        # cuDNN autotuning pays off for the untiled decode; with VAE tiling every new tile shape
+        # would be tuned again, so leaner plans leave it off.
+        if self.speed.cudnn_benchmark and not self.memory_plan.vae_tiling:
             torch.backends.cudnn.benchmark = True
         if self.speed.vae_bf16:
             from shotsketch.engine.speed import channels_last_convs
