@@ -67,3 +67,17 @@ def test_a_guided_take_keeps_its_heatmaps_and_shows_its_score(window, qtbot):
     from shotsketch.ui.library_panel import take_caption
 
     assert "fit " in take_caption(take)
+
+
+def test_fast_mode_caps_the_steps_and_is_remembered(window, qtbot):
+    from shotsketch.engine.requests import FAST_MODE_STEPS
+    from shotsketch.ui.main_window import ShotSettings
+
+    window.set_shot_settings(ShotSettings(448, 256, 17, 50, 5.0, 3))
+    assert window.build_request().steps == 50
+    window.fast_button.setChecked(True)
+    req = window.build_request()
+    assert req.steps == FAST_MODE_STEPS and dict(req.extra) == {"mode": "fast"}
+    qtbot.waitUntil(lambda: load_settings().fast_mode is True, timeout=5000)
+    window.set_shot_settings(ShotSettings(448, 256, 17, 8, 5.0, 3))
+    assert window.build_request().steps == 8  # fewer steps than the cap stay as they are

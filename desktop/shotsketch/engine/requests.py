@@ -14,6 +14,7 @@ MAX_FRAMES = 241
 MAX_STEPS = 200
 MIN_GUIDANCE, MAX_GUIDANCE = 1.0, 20.0
 MAX_SEED = 2**63 - 1
+FAST_MODE_STEPS = 16  # fast mode: UniPC at 16 steps instead of the official 50 (bench/RESULTS.md)
 
 
 class RequestError(ValueError):

@@ -28,7 +28,7 @@ class SpeedOptions:
     cudnn_benchmark: bool = True
 
 
-FAST_MODE_STEPS = 16  # fast mode: UniPC at 16 steps instead of the official 50
+from shotsketch.engine.requests import FAST_MODE_STEPS  # noqa: E402,F401 - re-exported
 
 
 def channels_last_convs(module: torch.nn.Module) -> None:
