@@ -150,3 +150,32 @@ def test_parse_model_argument():
     assert ModelSource.parse("/models/wan").kind is SourceKind.FOLDER
     with pytest.raises(ModelError):
         ModelSource.parse("hf:nonsense")
+
+
+def test_download_progress_adds_up_every_file(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from shotsketch.engine.sources import download_model
+
+    def fake_snapshot_download(repo_id, revision=None, allow_patterns=None, tqdm_class=None, cache_dir=None):
+        a = tqdm_class(total=100, unit="B", disable=True)
+        b = tqdm_class(total=300, unit="B", disable=True)
+        a.update(50)
+        b.update(100)
+        a.update(50)
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    seen = []
+    assert download_model(progress=lambda done, total: seen.append((done, total))) == tmp_path
+    assert seen == [(50, 100), (150, 400), (200, 400)]
+
+
+def test_checking_a_folder_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from shotsketch.engine.sources import check_model_folder; "
+            "check_model_folder('/nowhere'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -8,8 +8,6 @@ can be tried, and tested, with no download.
 
 from __future__ import annotations
 
-import torch
-
 DEMO_MODEL_ID = "demo"
 DEMO_REVISION = "tiny-random-v1"
 TEXT_DIM = 32
@@ -53,6 +51,7 @@ def build_tokenizer():
 
 def build_components(seed: int = 0) -> dict:
     """All WanPipeline components, tiny, seeded, in eval mode (no dropout)."""
+    import torch
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 

@@ -195,11 +195,17 @@ def download_model(
     from huggingface_hub import snapshot_download
     from tqdm.auto import tqdm as base_tqdm
 
+    files: dict[int, tuple[int, int]] = {}  # one progress bar per file: report the sum over all of them
+
     class _Progress(base_tqdm):  # type: ignore[misc, valid-type]
         def update(self, n=1):  # noqa: ANN001
             out = super().update(n)
-            if progress is not None and self.total and self.unit == "B":
-                progress(int(self.n), int(self.total))
+            # Count here: a disabled bar (the hub's choice, by its settings) does not advance self.n.
+            self._bytes_done = getattr(self, "_bytes_done", 0) + (n or 0)
+            total = getattr(self, "total", None)
+            if progress is not None and total and getattr(self, "unit", "B") == "B":
+                files[id(self)] = (int(self._bytes_done), int(total))
+                progress(sum(d for d, _ in files.values()), sum(t for _, t in files.values()))
             return out
 
     try:

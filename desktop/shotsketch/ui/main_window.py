@@ -926,9 +926,6 @@ class MainWindow(QMainWindow):
                 layout = Layout.from_json(raw) if raw else None
             except (LayoutError, ValueError):
                 layout = None
-        fps = take.recipe.get("request", {}).get("fps") if isinstance(take.recipe, dict) else None
-        if isinstance(fps, (int, float)) and fps > 0:
-            self.timeline.set_fps(fps)
         fit = adherence_summary(take.recipe)
         self.timeline.load_take(take.file, layout, read_heatmaps(take.file) or None,
                                 title=f"take {take.id}" + (f" · {fit}" if fit else ""))
