@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSize, QTimer
+from PySide6.QtCore import Qt, QSize, QTimer
 from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
+    splash = _splash(app)
+    _import_engine()
     from shotsketch.core.settings import settings_path
     from shotsketch.ui.main_window import MainWindow
 
@@ -74,6 +76,8 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     if size is not None or screenshot:
         window.resize_for_screenshot(size or _screen_size())
     window.show()
+    if splash is not None:
+        splash.finish(window)
     result = {"code": 0}
     if screenshot:
         task = loop.create_task(_take_screenshot(window, Path(screenshot), result))
@@ -87,6 +91,36 @@ def run_app(args: argparse.Namespace | None = None) -> int:
         loop.run_forever()
     window.shutdown()
     return result["code"]
+
+
+def _splash(app: QApplication):  # noqa: ANN202 - a QSplashScreen or None
+    """A small 'Loading…' window while the engine's libraries are imported."""
+    from PySide6.QtGui import QColor, QPixmap
+    from PySide6.QtWidgets import QSplashScreen
+
+    if app.platformName() == "offscreen":
+        return None
+    pixmap = QPixmap(420, 120)
+    pixmap.fill(QColor("#22262e"))
+    splash = QSplashScreen(pixmap)
+    splash.showMessage("Shotsketch\nLoading the video engine (torch, diffusers)…",
+                       Qt.AlignmentFlag.AlignCenter, QColor("#e8e8e8"))
+    splash.show()
+    app.processEvents()
+    return splash
+
+
+def _import_engine() -> None:
+    """Import torch, diffusers and the Wan classes now, before the window takes input.
+
+    An import holds Python's lock for long stretches of compiled code, so doing it later on the GPU
+    worker thread froze the window for a few hundred milliseconds right after start."""
+    import shotsketch.engine  # noqa: F401 - first: it quiets the libraries' import-time logging
+    import diffusers.pipelines.wan.pipeline_wan  # noqa: F401
+    import diffusers.pipelines.wan.pipeline_wan_i2v  # noqa: F401
+    import transformers.models.umt5.modeling_umt5  # noqa: F401
+
+    import shotsketch.engine.generator  # noqa: F401
 
 
 def _screen_size() -> QSize:
