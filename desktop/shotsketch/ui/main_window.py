@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
         app.focusChanged.connect(self._on_focus_changed)
 
         self._open_initial_shot(demo)
+        self._restore_queue()
         self._update_model_labels()
         self._on_worker_state("idle", "")
 
@@ -851,8 +852,43 @@ class MainWindow(QMainWindow):
             self.queue.add_job(QueuedJob(job_id, request, self._job_label(request)))
             self.worker.submit(job_id, request)
             ids.append(job_id)
+        self._persist_queue()
         self.statusBar().showMessage(f"Queued {count} job{'s' if count > 1 else ''}.", 4000)
         return ids
+
+    def _persist_queue(self) -> None:
+        """Write the jobs not yet finished (off the UI thread), so a restart runs them again."""
+        from shotsketch.ui.queue_store import PendingJob, queue_path, save_pending
+
+        jobs = [PendingJob(j.job_id, j.request, j.snapshot) for j in self._jobs.values()]
+        self._run_background(save_pending, jobs, queue_path())
+
+    def _restore_queue(self) -> None:
+        from shotsketch.ui.queue_store import load_pending
+
+        jobs, problem = load_pending()
+        if problem:
+            self.errors.report(problem)
+        restored = 0
+        for job in jobs:
+            try:
+                self.library.get_shot(job.snapshot.shot_id)
+            except LibraryError:
+                log.info("dropping queued job %s: its shot is gone", job.job_id)
+                continue
+            try:
+                layout = Layout.from_json(job.snapshot.layout_json) if job.snapshot.layout_json else None
+            except (LayoutError, ValueError):
+                layout = None
+            self._jobs[job.job_id] = _Job(job.job_id, job.request, job.snapshot, layout)
+            self.queue.add_job(QueuedJob(job.job_id, job.request, self._job_label(job.request)))
+            self.worker.submit(job.job_id, job.request)
+            restored += 1
+        if jobs:
+            self._persist_queue()
+        if restored:
+            self.statusBar().showMessage(
+                f"Restored {restored} job{'s' if restored > 1 else ''} queued before Shotsketch closed.", 8000)
 
     @staticmethod
     def _job_label(r: GenerationRequest) -> str:
@@ -885,10 +921,12 @@ class MainWindow(QMainWindow):
                     self._spawn(self._save_take(job, event))
             case JobFailed(job_id=job_id, message=message, detail=detail, suggestion=suggestion):
                 self._jobs.pop(job_id, None)
+                self._persist_queue()
                 hint = f" Suggested memory plan: {suggestion}." if suggestion else ""
                 self.errors.report(sentence(message) + hint, detail, title="Generation failed")
             case JobCancelled(job_id=job_id):
                 self._jobs.pop(job_id, None)
+                self._persist_queue()
                 self.statusBar().showMessage("Job cancelled.", 3000)
 
     async def _save_take(self, job: _Job, event: JobFinished) -> None:
@@ -902,6 +940,8 @@ class MainWindow(QMainWindow):
             return
         finally:
             self._jobs.pop(job.job_id, None)
+            if not self._closed:
+                self._persist_queue()
         if self._closed:
             return
         self.queue.set_state(job.job_id, JobState.DONE, f"take {take.id}")
