@@ -223,9 +223,9 @@ class LayoutAttnProcessor(WanAttnProcessor):
             probs = logits.softmax(dim=-1)
             for name, idx in state.tokens.items():
                 shares[name][start:start + chunk] = probs[:, :, idx].sum(-1).mean(0)
-        for name, share in shares.items():
+        for name, share in shares.items():  # accumulate on the device: no host sync per layer
             acc = state.maps.get(name)
-            state.maps[name] = share.cpu() if acc is None else acc + share.cpu()
+            state.maps[name] = share if acc is None else acc.add_(share)
         state.map_counts += 1
 
 
@@ -255,7 +255,7 @@ def normalized_maps(state: GuidanceState, grid: tuple[int, int, int]) -> dict[st
     """Each recorded map as [latent_frames, h, w], every frame a distribution summing to 1."""
     out = {}
     for name, acc in state.maps.items():
-        heat = acc.numpy().reshape(grid).astype(np.float64)
+        heat = acc.float().cpu().numpy().reshape(grid).astype(np.float64)
         heat = np.clip(heat, 0, None)
         sums = heat.reshape(grid[0], -1).sum(axis=1).reshape(-1, 1, 1)
         sums[sums <= 0] = 1.0
