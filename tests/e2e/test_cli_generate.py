@@ -180,3 +180,26 @@ def test_generate_with_a_layout_guides_and_reports_missing_subjects(tmp_path, ca
     bad.write_text('{"schema_version": 1, "aspect": 1.7, "subjects": [{"name": ""}]}')
     code, _, err = _run(capsys, "generate", "a", "--model", "demo", "--layout", str(bad), "--out", str(tmp_path / "x.mp4"))
     assert code != 0 and "is not valid" in err and len(err.strip().splitlines()) == 1
+
+
+def test_png_sequence_output_replaces_an_existing_folder_only_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    args = ["generate", "a", "--model", "demo", "--width", "96", "--height", "64", "--frames", "5", "--steps", "2",
+            "--format", "png", "--out", str(out)]
+    code, _, err = _run(capsys, *args)
+    assert code != 0 and "already exists" in err and (out / "old.txt").exists()
+    code, _, err = _run(capsys, *args, "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir())[:2] == ["frame_00001.png", "frame_00002.png"]
+    assert not (out / "old.txt").exists()
+
+
+def test_device_cuda_without_a_gpu_says_so(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    code, _, err = _run(capsys, "generate", "a", "--model", "demo", "--device", "cuda", "--out", str(tmp_path / "x.mp4"))
+    assert code != 0 and "no CUDA GPU is available" in err and _files(tmp_path) == []

@@ -179,3 +179,39 @@ def test_checking_a_folder_does_not_import_torch():
             "check_model_folder('/nowhere'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"transformer_2": []}, None),
+    ({"vae": [["diffusers"], "AutoencoderKLWan"]}, "the vae component is"),
+    ({"vae": [None, None]}, "the vae component is"),
+])
+def test_malformed_model_index_entries_are_problems_not_crashes(model_copy, changes, expected):
+    _edit_index(model_copy, **changes)
+    problems = check_model_folder(model_copy)
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems), problems
+
+
+def test_recipe_replay_uses_the_recorded_hub_revision(tmp_path, saved_demo_folder, monkeypatch, capsys):
+    from shotsketch.cli import main
+
+    sha = _fake_hub_cache(tmp_path, saved_demo_folder, monkeypatch)
+    out = tmp_path / "a.mp4"
+    assert main(["generate", "a kite", "--model", f"hf:{HUB_REPO_ID}", "--width", "96", "--height", "64",
+                 "--frames", "5", "--steps", "2", "--out", str(out)]) == 0
+    recipe_file = tmp_path / "a.mp4.json"
+    recipe = json.loads(recipe_file.read_text())
+    assert recipe["model"]["revision"] == sha
+    assert main(["generate", "--recipe", str(recipe_file), "--out", str(tmp_path / "b.mp4")]) == 0
+    recipe["model"]["revision"] = "f" * 40  # a snapshot this cache does not have
+    recipe_file.write_text(json.dumps(recipe))
+    capsys.readouterr()
+    assert main(["generate", "--recipe", str(recipe_file), "--out", str(tmp_path / "c.mp4")]) != 0
+    assert "not in the Hugging Face cache" in capsys.readouterr().err
+    recipe["model"] = "demo"
+    recipe_file.write_text(json.dumps(recipe))
+    assert main(["generate", "--recipe", str(recipe_file), "--out", str(tmp_path / "d.mp4")]) != 0
+    assert "does not say which model made it" in capsys.readouterr().err

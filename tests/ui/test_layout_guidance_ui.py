@@ -81,3 +81,16 @@ def test_fast_mode_caps_the_steps_and_is_remembered(window, qtbot):
     qtbot.waitUntil(lambda: load_settings().fast_mode is True, timeout=5000)
     window.set_shot_settings(ShotSettings(448, 256, 17, 8, 5.0, 3))
     assert window.build_request().steps == 8  # fewer steps than the cap stay as they are
+
+
+def test_heatmaps_for_any_subject_name_and_truncated_files(tmp_path):
+    clip = tmp_path / "take.mp4"
+    maps = {"file": np.ones((1, 2, 2), np.float32) / 4, "red car": np.ones((1, 2, 2), np.float32) / 4}
+    write_heatmaps(clip, maps)
+    back = read_heatmaps(clip)
+    assert set(back) == {"file", "red car"}
+    data = heatmaps_path(clip).read_bytes()
+    heatmaps_path(clip).write_bytes(data[: len(data) // 2])
+    assert read_heatmaps(clip) == {}
+    heatmaps_path(clip).write_bytes(b"PK\x03\x04garbage")
+    assert read_heatmaps(clip) == {}

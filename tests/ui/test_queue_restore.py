@@ -47,3 +47,30 @@ def test_a_damaged_queue_file_is_kept_aside_with_one_message(qtbot, make_window)
     assert not path.exists() or load_pending()[0] == []
     assert list(path.parent.glob("queue.json.damaged-*"))
     assert window.queue.job_ids() == []
+
+
+def test_a_queue_file_listing_a_job_twice_is_kept_aside(qtbot, make_window):
+    from shotsketch.engine.requests import GenerationRequest
+
+    job = {"job_id": "abc", "request": GenerationRequest("a red car", width=448, height=256, frames=5, steps=2).to_dict(),
+           "snapshot": {"shot_id": 1, "prompt": "a red car", "negative_prompt": "", "layout_json": None,
+                        "settings_json": "{}"}}
+    path = queue_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"schema_version": 1, "jobs": [job, job]}))
+    window = make_window()
+    assert "listed twice" in window.errors.history[0].message
+    assert window.queue.job_ids() == []
+
+
+def test_damaged_library_is_reported_kept_aside_and_a_fresh_one_opens(tmp_path, monkeypatch):
+    from shotsketch.core import paths
+    from shotsketch.ui.app import open_library
+
+    db = paths.data_dir() / "library.sqlite3"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    lib = open_library(interactive=False)
+    assert lib is not None and lib.list_projects() == []
+    assert list(db.parent.glob("library.sqlite3.damaged-*"))
+    lib.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -32,8 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from shotsketch.cli.generate import _number, _read_layout, model_source
     from shotsketch.core.atomic import write_bytes_atomic
     from shotsketch.engine.events import JobFailed, JobFinished
@@ -79,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
         "missing": missing,
     }
     if args.heatmaps:
-        buf = io.BytesIO()
-        np.savez(buf, **final.extras.get("heatmaps", {}))
-        write_bytes_atomic(args.heatmaps, buf.getvalue())
+        from shotsketch.media.heatmaps import npz_bytes
+
+        write_bytes_atomic(args.heatmaps, npz_bytes(final.extras.get("heatmaps", {})))
     if args.json:
         print(json.dumps(result))
     else:

@@ -138,9 +138,11 @@ def _clip_format(name: str):  # noqa: ANN202
         raise CliError(f"--format {name!r} is not known; choose one of {names}") from None
 
 
-def check_output(path: Path, overwrite: bool) -> None:
+def check_output(path: Path, overwrite: bool, *, sequence: bool = False) -> None:
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
+    if path.is_dir() and not (sequence and overwrite):  # a PNG sequence is a folder: --overwrite replaces it
+        if sequence:
+            raise CliError(f"{path} already exists; choose another --out or pass --overwrite")
         raise CliError(f"--out {path} is a folder; give a file name such as {path / 'clip.mp4'}")
     if not folder.is_dir():
         raise CliError(f"cannot write {path}: the folder {folder} does not exist")
@@ -198,12 +200,22 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     fmt = _clip_format(args.format)
     out = Path(args.out)
-    check_output(out, args.overwrite)
+    check_output(out, args.overwrite, sequence=fmt.is_sequence)
     model_text = args.model
     if model_text is None and recipe is not None:
-        model = recipe.get("model") or {}
-        kind, mid = model.get("kind"), model.get("id")
-        model_text = f"hf:{mid}" if kind == "hf-cache" else mid
+        model = recipe.get("model")
+        if not isinstance(model, dict) or not isinstance(model.get("id"), str):
+            raise CliError(f"recipe {args.recipe} does not say which model made it; pass --model")
+        kind, mid, rev = model.get("kind"), model["id"], model.get("revision")
+        if kind == "hf-cache":  # the same snapshot as the recipe's, not whatever is cached now
+            model_text = f"hf:{mid}" + (f"@{rev}" if isinstance(rev, str) and rev else "")
+        else:
+            model_text = mid
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError("--device cuda: no CUDA GPU is available (see shotsketch doctor)")
     source = model_source(model_text)
     return generate_to_file(request, source, out, fmt, args)
 

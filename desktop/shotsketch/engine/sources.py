@@ -134,8 +134,8 @@ def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
             problems.append(f"model_index.json does not name the {name} component")
             continue
         lib, cls = entry
-        if lib not in libs or cls not in classes:
-            problems.append(f"the {name} component is {lib}.{cls}, which Shotsketch does not load")
+        if not (isinstance(lib, str) and isinstance(cls, str)) or lib not in libs or cls not in classes:
+            problems.append(f"the {name} component is {lib!s}.{cls!s}, which Shotsketch does not load")
             continue
         folder = root / name
         if not folder.is_dir():
@@ -156,7 +156,7 @@ def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
                 problems.append("the tokenizer folder has neither tokenizer.json nor spiece.model")
     for name in _OPTIONAL:
         entry = index.get(name)
-        if isinstance(entry, list) and entry[0] is not None:
+        if isinstance(entry, list) and entry and entry[0] is not None:
             problems.append(f"model_index.json names a {name}: this is not the TI2V-5B model")
     for key, value in index.items():
         if key.startswith("_") or key in _COMPONENTS or key in _OPTIONAL:

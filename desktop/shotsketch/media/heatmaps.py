@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,23 @@ def heatmaps_path(clip: str | os.PathLike[str]) -> Path:
     return clip.with_name(clip.name + SUFFIX)
 
 
+def npz_bytes(maps: Mapping[str, np.ndarray]) -> bytes:
+    """An .npz (compressed) with one float32 array per subject, keyed by the subject's name.
+
+    Written entry by entry rather than through ``np.savez(**maps)``, whose own parameter ``file``
+    would clash with a subject named "file"."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in maps.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
 def write_heatmaps(clip: str | os.PathLike[str], maps: Mapping[str, np.ndarray]) -> Path | None:
     if not maps:
         return None
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{name: np.asarray(a, dtype=np.float32) for name, a in maps.items()})
-    return write_bytes_atomic(heatmaps_path(clip), buf.getvalue())
+    return write_bytes_atomic(heatmaps_path(clip), npz_bytes(maps))
 
 
 def read_heatmaps(clip: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -42,7 +54,7 @@ def read_heatmaps(clip: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             maps = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any damaged file (bad zip, truncated, wrong dtype) is ignored
         log.warning("ignoring unreadable heatmaps %s: %s", path, exc)
         return {}
     return {n: a for n, a in maps.items() if a.ndim == 3 and np.isfinite(a).all()}

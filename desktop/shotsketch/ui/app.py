@@ -72,7 +72,10 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     from shotsketch.ui.main_window import MainWindow
 
     first_run = not demo and not settings_path().exists()
-    window = MainWindow(demo=demo, show_error_dialogs=not screenshot)
+    library = open_library(interactive=not screenshot)
+    if library is None:
+        return 1
+    window = MainWindow(library=library, demo=demo, show_error_dialogs=not screenshot)
     if size is not None or screenshot:
         window.resize_for_screenshot(size or _screen_size())
     window.show()
@@ -91,6 +94,33 @@ def run_app(args: argparse.Namespace | None = None) -> int:
         loop.run_forever()
     window.shutdown()
     return result["code"]
+
+
+def open_library(interactive: bool = True):  # noqa: ANN201 - a Library, or None when it cannot be opened
+    """The user's library. A damaged one has already been moved aside by core.library (never
+    deleted): say so in a window, where a desktop user sees it, and start a fresh library."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from shotsketch.core.library import Library, LibraryDamaged, LibraryError
+
+    try:
+        return Library.open()
+    except LibraryDamaged as exc:
+        log.error("library damaged: %s", exc)
+        if interactive:
+            QMessageBox.warning(None, "Shotsketch — library damaged",
+                                f"{exc}\n\nShotsketch starts with a new, empty library. Your clips' files are untouched.")
+        try:
+            return Library.open(recover=True)
+        except LibraryError as again:
+            exc = again
+    except LibraryError as exc2:
+        exc = exc2
+    log.error("library could not be opened: %s", exc)
+    if interactive:
+        QMessageBox.critical(None, "Shotsketch", f"The library could not be opened: {exc}")
+    print(f"shotsketch: the library could not be opened: {exc}", file=sys.stderr)
+    return None
 
 
 def _splash(app: QApplication):  # noqa: ANN202 - a QSplashScreen or None

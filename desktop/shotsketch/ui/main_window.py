@@ -880,9 +880,15 @@ class MainWindow(QMainWindow):
                 layout = Layout.from_json(job.snapshot.layout_json) if job.snapshot.layout_json else None
             except (LayoutError, ValueError):
                 layout = None
+            if job.job_id in self._jobs:
+                continue
+            try:
+                self.worker.submit(job.job_id, job.request)
+            except ValueError as exc:
+                log.warning("could not restore queued job %s: %s", job.job_id, exc)
+                continue
             self._jobs[job.job_id] = _Job(job.job_id, job.request, job.snapshot, layout)
             self.queue.add_job(QueuedJob(job.job_id, job.request, self._job_label(job.request)))
-            self.worker.submit(job.job_id, job.request)
             restored += 1
         if jobs:
             self._persist_queue()

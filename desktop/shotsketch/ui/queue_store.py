@@ -17,7 +17,7 @@ from typing import Any
 
 from shotsketch.core import paths
 from shotsketch.core.atomic import write_json_atomic
-from shotsketch.engine.requests import GenerationRequest, RequestError
+from shotsketch.engine.requests import GenerationRequest, RequestError, validate_request
 from shotsketch.ui.takes import VariantSnapshot
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ def _snapshot(data: Any) -> VariantSnapshot:
     layout = data.get("layout_json")
     if layout is not None and not isinstance(layout, str):
         raise ValueError("a job's layout is not text")
-    json.loads(texts["settings_json"])
+    if not isinstance(json.loads(texts["settings_json"]), dict):
+        raise ValueError("a job's settings are not an object")
     return VariantSnapshot(shot_id, texts["prompt"], texts["negative_prompt"], layout, texts["settings_json"])
 
 
@@ -75,13 +76,17 @@ def load_pending(path: Path | None = None) -> tuple[list[PendingJob], str | None
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise ValueError(f"written by a newer Shotsketch (schema {version!r})")
         jobs = []
+        seen: set[str] = set()
         for entry in data["jobs"]:
             if not isinstance(entry, dict) or not isinstance(entry.get("job_id"), str):
                 raise ValueError("a job has no id")
-            jobs.append(PendingJob(entry["job_id"], GenerationRequest.from_dict(entry.get("request")),
-                                   _snapshot(entry.get("snapshot"))))
+            if entry["job_id"] in seen:
+                raise ValueError(f"job {entry['job_id']} is listed twice")
+            seen.add(entry["job_id"])
+            request = validate_request(GenerationRequest.from_dict(entry.get("request")), check_image=False)
+            jobs.append(PendingJob(entry["job_id"], request, _snapshot(entry.get("snapshot"))))
         return jobs, None
-    except (OSError, UnicodeDecodeError, ValueError, RequestError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RequestError, TypeError, RecursionError) as exc:
         aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             os.replace(path, aside)
