@@ -83,8 +83,12 @@ def test_takes_ratings_favourites_and_trash(lib, tmp_path):
     clip.write_bytes(b"clip")
     thumb = lib.new_media_path(".png", prefix="thumb")
     thumb.write_bytes(b"png")
+    companions = [clip.with_name(clip.name + ".json"), clip.with_name(clip.name + ".heatmaps.npz")]
+    for c in companions:
+        c.write_bytes(b"beside the clip")
     outside = tmp_path / "mine.mp4"
     outside.write_bytes(b"user file")
+    (tmp_path / "mine.mp4.json").write_text("{}")
     t1 = lib.add_take(v.id, clip, {"seed": 42, "model": "Wan2.2-TI2V-5B"}, thumb)
     t2 = lib.add_take(v.id, outside)
     assert t1.file == clip and t1.thumbnail == thumb and t1.recipe["seed"] == 42
@@ -101,7 +105,9 @@ def test_takes_ratings_favourites_and_trash(lib, tmp_path):
     lib.trash_take(t2.id)
     assert lib.empty_trash() == 2
     assert not clip.exists() and not thumb.exists()
+    assert not any(c.exists() for c in companions)  # the recipe sidecar and heatmaps go with the clip
     assert outside.read_bytes() == b"user file"  # files outside the media folder are never deleted
+    assert (tmp_path / "mine.mp4.json").exists()
     assert lib.list_trash() == []
 
 
@@ -273,3 +279,28 @@ def test_backup_and_copy_into_media(lib, tmp_path):
     dest = copy_into_media(lib, src)
     assert dest.parent == lib.media_dir and dest.read_bytes() == b"frames" and dest.suffix == ".mp4"
     assert not list(lib.media_dir.glob(".*.tmp"))
+
+
+def test_a_failed_commit_leaves_no_transaction_open(lib, monkeypatch):
+    import sqlite3
+
+    class FailingCommit:
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+    real = lib._db
+    monkeypatch.setattr(lib, "_db", FailingCommit(real))
+    with pytest.raises(sqlite3.OperationalError):
+        lib.create_project("Lost")
+    monkeypatch.setattr(lib, "_db", real)
+    assert not real.in_transaction
+    assert lib.create_project("Next").name == "Next"  # later writes work again
+    assert [p.name for p in lib.list_projects()] == ["Next"]

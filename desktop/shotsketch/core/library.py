@@ -34,6 +34,11 @@ BUSY_TIMEOUT_S = 10.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+# Files written beside a take's clip (its recipe sidecar, its layout-guidance heatmaps): removed
+# with the clip when the trash is emptied.
+TAKE_COMPANION_SUFFIXES = (".json", ".heatmaps.npz")
+
+
 class LibraryError(Exception):
     """A library problem a person can act on; the message says what happened and what to do."""
 
@@ -393,7 +398,12 @@ class Library:
                 self._db.execute("ROLLBACK")
                 raise
             else:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    if self._db.in_transaction:  # a failed COMMIT (disk full...) must not leave it open
+                        self._db.execute("ROLLBACK")
+                    raise
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -620,7 +630,8 @@ class Library:
             db.execute("DELETE FROM takes WHERE deleted_at IS NOT NULL")
         media = self.media_dir.resolve()
         for _, file, thumb in rows:
-            for stored in (file, thumb):
+            companions = [f"{file}{suffix}" for suffix in TAKE_COMPANION_SUFFIXES] if file else []
+            for stored in (file, thumb, *companions):
                 if not stored:
                     continue
                 p = self._resolve_path(stored).resolve()

@@ -396,10 +396,7 @@ class MainWindow(QMainWindow):
         self._strength_save.start()
 
     def _save_strength(self) -> None:
-        try:
-            save_settings(self.settings)
-        except OSError as exc:
-            self.errors.report(f"The settings could not be saved: {exc}")
+        self._run_background(save_settings, self.settings)  # off the UI thread; a failure is logged
 
     def _build_actions(self) -> None:
         def action(text: str, slot: Callable[[], Any], shortcut: QKeySequence | str | None = None,
