@@ -203,3 +203,21 @@ def test_device_cuda_without_a_gpu_says_so(tmp_path, capsys):
         pytest.skip("this machine has a CUDA GPU")
     code, _, err = _run(capsys, "generate", "a", "--model", "demo", "--device", "cuda", "--out", str(tmp_path / "x.mp4"))
     assert code != 0 and "no CUDA GPU is available" in err and _files(tmp_path) == []
+
+
+def test_replay_notices_a_changed_first_frame_image(tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "first.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(image)
+    args = ["--model", "demo", "--width", "96", "--height", "64", "--frames", "5", "--steps", "2"]
+    code, _, err = _run(capsys, "generate", "a red ball", "--image", str(image), *args, "--out", str(tmp_path / "a.mp4"))
+    assert code == 0, err
+    recipe = json.loads((tmp_path / "a.mp4.json").read_text())
+    assert len(recipe["image_sha256"]) == 64
+    Image.new("RGB", (96, 64), (40, 40, 200)).save(image)
+    code, _, err = _run(capsys, "generate", "--recipe", str(tmp_path / "a.mp4.json"), "--out", str(tmp_path / "b.mp4"))
+    assert code != 0 and "has changed" in err and not (tmp_path / "b.mp4").exists()
+    code, _, err = _run(capsys, "generate", "--recipe", str(tmp_path / "a.mp4.json"), "--image", str(image),
+                        "--out", str(tmp_path / "c.mp4"))
+    assert code == 0, err

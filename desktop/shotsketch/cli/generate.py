@@ -194,6 +194,12 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = _read_recipe(args.recipe) if args.recipe else None
     request = build_request(args, recipe)
+    if recipe is not None and request.image is not None and not args.image and recipe.get("image_sha256"):
+        from shotsketch.engine.generator import file_sha256
+
+        if file_sha256(request.image) != recipe["image_sha256"]:
+            raise CliError(f"the first-frame image {request.image} has changed (or is gone) since the recipe was "
+                           "written; pass --image to use it anyway")
     try:
         validate_request(request)
     except RequestError as exc:

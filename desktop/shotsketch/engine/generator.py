@@ -42,6 +42,16 @@ def _null_context():  # noqa: ANN202
     return contextlib.nullcontext()
 
 
+def file_sha256(path: str) -> str | None:
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def library_versions() -> dict[str, str]:
     import diffusers
     import transformers
@@ -250,7 +260,11 @@ class Generator:
         model: dict[str, Any] = {"id": self.source.model_id, "kind": self.source.kind.value, "revision": self.revision}
         if self.source.is_demo:
             model["label"] = DEMO_LABEL
+        inputs: dict[str, Any] = {}
+        if request.image is not None:
+            inputs["image_sha256"] = file_sha256(request.image)  # a replay can tell if the image changed
         return {
+            **inputs,
             "schema_version": RECIPE_SCHEMA_VERSION,
             "app": "shotsketch",
             "app_version": __version__,
