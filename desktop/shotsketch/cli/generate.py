@@ -111,20 +111,15 @@ def build_request(args: argparse.Namespace, recipe: dict[str, Any] | None):  # n
 
 
 def _read_layout(path: str) -> str:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"layout {p} could not be read ({exc.__class__.__name__})") from None
-    try:
-        from shotsketch.core.layout import Layout, LayoutError
+    """The layout file's JSON, validated (and migrated to the current schema)."""
+    from shotsketch.core.layout import LayoutError, load_layout
 
-        Layout.from_json(text)
-    except ModuleNotFoundError:
-        pass
-    except (LayoutError, ValueError) as exc:
-        raise CliError(f"layout {p} is not valid: {exc}") from None
-    return text
+    if not Path(path).is_file():
+        raise CliError(f"layout {path} does not exist")
+    try:
+        return load_layout(path).to_json()
+    except LayoutError as exc:
+        raise CliError(f"the layout is not valid: {exc}") from None
 
 
 def _clip_format(name: str):  # noqa: ANN202
