@@ -1,9 +1,9 @@
 """Cold start: from process start to the first preview step, with full-size weights on disk.
 
-    PYTHONPATH=desktop python bench/cold_start.py write /tmp/wan5b      # random weights -> safetensors
-    PYTHONPATH=desktop python bench/cold_start.py stock /tmp/wan5b      # WanPipeline.from_pretrained(...).to("cuda")
-    PYTHONPATH=desktop python bench/cold_start.py ours /tmp/wan5b       # Generator(ModelSource(folder)) through the real loader
-    PYTHONPATH=desktop python bench/cold_start.py ours-compiled /tmp/wan5b   # + regional compile; run it twice:
+    PYTHONPATH=desktop python bench/cold_start.py write DIR      # random weights -> safetensors
+    PYTHONPATH=desktop python bench/cold_start.py stock DIR      # WanPipeline.from_pretrained(...).to("cuda")
+    PYTHONPATH=desktop python bench/cold_start.py ours DIR       # Generator(ModelSource(folder)) through the real loader
+    PYTHONPATH=desktop python bench/cold_start.py ours-compiled DIR   # + regional compile; run it twice:
                                                                         # the second start reads the inductor cache
 
 Each timing runs in its own process and counts from the interpreter's start (imports included) to
