@@ -181,3 +181,30 @@ def test_out_of_memory_falls_back_to_the_next_plan_and_finishes(make_request, mo
     assert plans == [MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD]
     assert final.recipe["device"]["memory_plan"] == "text-encoder-offload"
 
+
+
+def test_batched_cfg_runs_one_forward_per_step_with_the_same_latents(make_request):
+    from shotsketch.engine.speed import SpeedOptions
+
+    one = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(batch_cfg_max_tokens=0))
+    batched = Generator(ModelSource.demo(), device="cpu")
+    calls = {"n": 0}
+    batched.load()
+
+    def count(_module, _args):
+        calls["n"] += 1
+
+    handle = batched.pipeline.transformer.blocks[0].register_forward_pre_hook(count)
+    req = make_request(steps=4)
+    a, b = one.generate(req), batched.generate(req)
+    handle.remove()
+    assert b.recipe["speed"]["batched_cfg_steps"] == 4 and a.recipe["speed"]["batched_cfg_steps"] == 0
+    assert calls["n"] == 4  # one forward a step through the blocks, not two
+    assert torch.allclose(a.latents, b.latents, atol=1e-4, rtol=1e-4)
+    assert not torch.equal(b.latents, torch.zeros_like(b.latents))
+    # with a sketch (layout guidance tells the passes apart) the two forwards stay separate
+    from shotsketch.core.examples import example_shots
+
+    shot = example_shots()[0]
+    guided = batched.generate(make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0))
+    assert guided.recipe["speed"]["batched_cfg_steps"] == 0

@@ -89,6 +89,8 @@ class Generator:
         self._text_pipe = None  # WanPipeline with tokenizer + text encoder, for encode_prompt
         self._i2v = None
         self._previewer = None
+        self._fast_decoder = None
+        self._fp8_swap = None
         self.revision: str | None = source.revision
         self.text_encoder_calls = 0
         self._lock = threading.Lock()
@@ -208,7 +210,7 @@ class Generator:
             self._pipe.transformer.compile_repeated_blocks(fullgraph=True)
 
     def unload(self) -> None:
-        self._pipe = self._text_pipe = self._i2v = self._previewer = None
+        self._pipe = self._text_pipe = self._i2v = self._previewer = self._fast_decoder = self._fp8_swap = None
         self._embed_cache.clear()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -333,6 +335,9 @@ class Generator:
             return
         self._pipe.remove_all_hooks()
         self._i2v = None
+        if self._fp8_swap is not None:  # the FP8 copies live on the GPU; leaner plans do without them
+            self._fp8_swap.release()
+            self._fp8_swap = None
         for module in (self._pipe.transformer, self._pipe.vae, self._text_pipe.text_encoder):
             module.to("cpu")
         self._embed_cache.clear()  # cached embeddings may live on the GPU
@@ -378,7 +383,10 @@ class Generator:
             max_sequence_length=MAX_SEQUENCE_LENGTH,
         )
         extras: dict[str, Any] = {}
-        with torch.inference_mode(), self._attention_hooks(request, extras), self._uniform_timestep(request):
+        fp8 = self.uses_fp8(request)
+        with (torch.inference_mode(), self._attention_hooks(request, extras), self._uniform_timestep(request),
+              self._fp8_context() if fp8 else _null_context(),
+              self._batched_cfg(request, prompt_embeds, negative_embeds) as cfg_stats):
             if request.image is not None:
                 image = load_first_frame(request.image, request.width, request.height)
                 latents = self._image_pipe()(image=image, **common).frames
@@ -388,9 +396,50 @@ class Generator:
                 return JobCancelled(job_id, state["step"])
             frames = self.decode(latents)
         recipe = self.recipe(request)
+        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": bool(self.speed.compile and self.device.device == "cuda"),
+                           "batched_cfg_steps": cfg_stats["batched"]}
         if "guidance" in extras:
             recipe["layout_guidance"] = dict(extras["guidance"], adherence=extras.get("adherence", {}))
         return JobFinished(job_id, frames, recipe, latents=latents, extras=extras)
+
+    def batches_cfg(self, request: GenerationRequest) -> bool:
+        """CFG as one batch-2 forward: short forwards (previews), no layout guidance (its processor
+        tells the two passes apart), plans that keep the transformer on the GPU."""
+        from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
+
+        if self.memory_plan not in (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.CPU):
+            return False
+        if request.layout_json or request.guidance <= 1.0:
+            return False
+        tokens = latent_frame_count(request.frames) * (request.height // TOKEN_STRIDE) * (request.width // TOKEN_STRIDE)
+        return 0 < tokens <= self.speed.batch_cfg_max_tokens
+
+    def _batched_cfg(self, request: GenerationRequest, cond: torch.Tensor, uncond: torch.Tensor):  # noqa: ANN202
+        import contextlib
+
+        from shotsketch.engine.speed import batched_cfg
+
+        if not self.batches_cfg(request):
+            return contextlib.nullcontext({"batched": 0})
+        return batched_cfg(self._pipe.transformer, cond, uncond)
+
+    def uses_fp8(self, request: GenerationRequest) -> bool:
+        """Fast-mode requests run the transformer blocks' matrix products in FP8 where the GPU has FP8
+        units and the plan keeps the whole model on it (the FP8 copy of the weights needs ~5 GB more)."""
+        if not (request.is_fast and self.speed.fp8_fast_mode and self.device.device == "cuda"):
+            return False
+        if self.memory_plan is not MemoryPlan.ALL_ON_GPU:
+            return False
+        from shotsketch.engine.fp8 import fp8_supported
+
+        return fp8_supported(self.device.device)
+
+    def _fp8_context(self):  # noqa: ANN202
+        from shotsketch.engine.fp8 import FP8Swap
+
+        if self._fp8_swap is None:
+            self._fp8_swap = FP8Swap(self._pipe.transformer)
+        return self._fp8_swap.active()
 
     def _image_pipe(self):  # noqa: ANN202
         if self._i2v is None:
@@ -419,6 +468,20 @@ class Generator:
             stack.enter_context(hook(self, request, extras))
         return stack
 
+    def _decoder_for(self, lat: torch.Tensor):  # noqa: ANN202 - FastDecoder | None
+        """The fast decode where it applies: CUDA, untiled plans, the Wan 2.2 VAE."""
+        from shotsketch.engine.vae_decode import FastDecoder, supports
+
+        vae = self._pipe.vae
+        wanted = self.speed.fast_decode if self.speed.fast_decode is not None else lat.device.type == "cuda"
+        if not wanted or getattr(vae, "use_tiling", False):
+            return None
+        if self._fast_decoder is None or self._fast_decoder.vae is not vae:
+            if not supports(vae):
+                return None
+            self._fast_decoder = FastDecoder(vae)
+        return self._fast_decoder
+
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Normalized latents -> uint8 frames [count, height, width, 3], as the pipeline decodes them."""
@@ -428,6 +491,10 @@ class Generator:
         mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         lat = lat / inv_std + mean
-        video = vae.decode(lat, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
+        decoder = self._decoder_for(lat)
+        if decoder is not None:
+            video = decoder.decode(lat)
+        else:
+            video = vae.decode(lat, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
         video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return video.permute(1, 2, 3, 0).cpu().numpy()

@@ -37,6 +37,11 @@ class GenerationRequest:
     guidance_strength: float = 0.0  # layout guidance strength (0 = off)
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 
+    @property
+    def is_fast(self) -> bool:
+        """Fast mode, as the app marks it (fewer steps; FP8 matrix products where the GPU has them)."""
+        return dict(self.extra).get("mode") == "fast"
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["extra"] = dict(self.extra)

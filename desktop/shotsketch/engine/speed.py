@@ -7,7 +7,11 @@
   transformer then takes its per-sample path, which computes the same values once.
 - regional compile: `compile_repeated_blocks(fullgraph=True)` with a persistent inductor cache in
   the app's cache dir, so a second start does not pay the warm-up again.
-- VAE decode in bf16 with cuDNN autotuning (its error against float32 is reported in the bench).
+- VAE decode in bf16 with cuDNN autotuning (its error against float32 is reported in the bench),
+  through `engine/vae_decode.py` (the same function as diffusers' decode, fewer bytes and products).
+
+Fast mode (chosen per request) adds FP8 matrix products in the transformer blocks (`engine/fp8.py`)
+where the GPU has FP8 units and memory for the FP8 copy of the weights.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ class SpeedOptions:
     compile: bool = False  # regional torch.compile of the transformer blocks (CUDA only; first call ~15 s)
     vae_bf16: bool = True  # CUDA only: 0.61x the float32 decode time, mean error 0.004 of the 2.0 range
     cudnn_benchmark: bool = True
+    fast_decode: bool | None = None  # engine/vae_decode.py; None: on CUDA only (on the CPU the stock decode is faster)
+    fp8_fast_mode: bool = True  # fast-mode requests run the transformer blocks' matrix products in FP8
+    batch_cfg_max_tokens: int = 8192  # CFG as one batch-2 forward up to this many video tokens (0: never)
 
 
 from shotsketch.engine.requests import FAST_MODE_STEPS  # noqa: E402,F401 - re-exported
@@ -68,3 +75,54 @@ def enable_compile_cache() -> str:
     except (ImportError, AttributeError):
         pass
     return folder
+
+
+@contextlib.contextmanager
+def batched_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Tensor) -> Iterator[dict]:
+    """Run the pipeline's two classifier-free-guidance forwards as one batch-2 forward.
+
+    WanPipeline calls the transformer with the prompt embeddings and then, on the same latents and
+    timestep, with the negative ones. While this is active the first call computes both rows at
+    once and the second returns the stored row; any other call runs unchanged. Worth it where the
+    forwards are short (previews: fewer launches, fuller kernels); at 720p it gains nothing and
+    doubles the activations. Yields counters {"batched": n} for tests and benchmarks."""
+    original = transformer.forward
+    both = torch.cat([cond, uncond])
+    pending: dict = {}
+    stats = {"batched": 0}
+
+    def key(hs: torch.Tensor, ts: torch.Tensor | None) -> tuple:
+        # the pipeline passes the same latents tensor to both calls of a step (the timestep may be
+        # a fresh tensor of the same values: the uniform-timestep hook makes one per call)
+        return (hs.data_ptr(), tuple(hs.shape), None if ts is None else tuple(ts.shape))
+
+    def forward(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        hs, ts, ehs = (kwargs.get(n) for n in ("hidden_states", "timestep", "encoder_hidden_states"))
+        if args or hs is None or ehs is None or hs.shape[0] != 1:
+            return original(*args, **kwargs)
+        return_dict = kwargs.get("return_dict", True)
+        if ehs.data_ptr() == uncond.data_ptr() and pending.get("key") == key(hs, ts):
+            out = pending.pop("out")
+            pending.clear()
+        elif ehs.data_ptr() == cond.data_ptr() and ehs.shape == cond.shape:
+            kw = dict(kwargs, hidden_states=torch.cat([hs, hs]), encoder_hidden_states=both.to(ehs.dtype),
+                      return_dict=False)
+            if ts is not None:
+                kw["timestep"] = torch.cat([ts, ts])
+            pair = original(**kw)[0]
+            out, pending["out"] = pair[:1], pair[1:]
+            pending["key"] = key(hs, ts)
+            stats["batched"] += 1
+        else:
+            return original(*args, **kwargs)
+        if return_dict:
+            from diffusers.models.modeling_outputs import Transformer2DModelOutput
+
+            return Transformer2DModelOutput(sample=out)
+        return (out,)
+
+    transformer.forward = forward
+    try:
+        yield stats
+    finally:
+        del transformer.forward  # the class's forward again
