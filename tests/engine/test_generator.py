@@ -208,3 +208,50 @@ def test_batched_cfg_runs_one_forward_per_step_with_the_same_latents(make_reques
     shot = example_shots()[0]
     guided = batched.generate(make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0))
     assert guided.recipe["speed"]["batched_cfg_steps"] == 0
+
+
+def test_a_failed_compile_reruns_the_job_uncompiled(make_request, monkeypatch):
+    import torch._dynamo.exc
+
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    gen.compiled = True  # as on a GPU where compile was switched on
+    real = gen._generate
+    calls = {"n": 0}
+
+    def first_fails(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            try:
+                raise RuntimeError("triton: no C compiler found")
+            except RuntimeError as inner:  # as torch wraps it: the cause sits in the chain
+                raise torch._dynamo.exc.BackendCompilerFailed.__new__(torch._dynamo.exc.BackendCompilerFailed) from inner
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gen, "_generate", first_fails)
+    final = gen.generate(make_request())
+    assert isinstance(final, JobFinished) and calls["n"] == 2
+    assert gen.compiled is False and final.recipe["speed"]["compiled"] is False
+    # an error that is not the compiler's still fails the job (once), with its message
+    monkeypatch.setattr(gen, "_generate", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad latents")))
+    gen.compiled = True
+    failed = gen.generate(make_request())
+    assert isinstance(failed, JobFailed) and "bad latents" in failed.message and gen.compiled is True
+
+
+def test_compile_errors_are_told_apart(monkeypatch):
+    from shotsketch.engine.speed import compile_wanted, is_compile_error
+
+    try:
+        try:
+            raise OSError("cc not found")
+        except OSError as inner:
+            raise RuntimeError("Triton kernel build failed") from inner
+    except RuntimeError as exc:
+        assert is_compile_error(exc)
+    assert not is_compile_error(ValueError("height must be a multiple of 32"))
+    assert compile_wanted(True, "cpu") is False
+    monkeypatch.setenv("SHOTSKETCH_COMPILE", "0")
+    assert compile_wanted(True, "cuda") is False
+    monkeypatch.setenv("SHOTSKETCH_COMPILE", "1")
+    assert compile_wanted(None, "cuda") is True

@@ -78,6 +78,7 @@ class Generator:
         self.source = source
         self._components = components  # prebuilt pipeline parts (benchmarks); else loaded from the source
         self.speed = speed or SpeedOptions()
+        self.compiled = False  # the transformer blocks run through torch.compile
         self.device: DeviceChoice = pick_device(device)
         self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
         self.auto_fallback = memory_plan is None  # a plan the user pinned is kept; an automatic one adapts
@@ -203,11 +204,14 @@ class Generator:
             from shotsketch.engine.speed import channels_last_convs
 
             channels_last_convs(self._pipe.vae)
-        if self.speed.compile:
+        from shotsketch.engine.speed import compile_wanted
+
+        if compile_wanted(self.speed.compile, self.device.device):
             from shotsketch.engine.speed import enable_compile_cache
 
             enable_compile_cache()
             self._pipe.transformer.compile_repeated_blocks(fullgraph=True)
+            self.compiled = True
 
     def unload(self) -> None:
         self._pipe = self._text_pipe = self._i2v = self._previewer = self._fast_decoder = self._fp8_swap = None
@@ -327,6 +331,16 @@ class Generator:
                 log.warning("out of GPU memory with plan %s; retrying job %s with %s",
                             self.memory_plan.value, job_id, nxt.value)
                 self.replan(nxt)
+            except Exception as exc:
+                from shotsketch.engine.speed import is_compile_error, uncompile_blocks
+
+                if not (self.compiled and is_compile_error(exc)) or cancel.cancelled:
+                    raise
+                # no C compiler, no Triton, an op it cannot compile: the job runs again uncompiled
+                log.warning("torch.compile failed (%s); running uncompiled from now on", exc.__class__.__name__,
+                            exc_info=True)
+                uncompile_blocks(self._pipe.transformer)
+                self.compiled = False
 
     def replan(self, plan: MemoryPlan) -> None:
         """Move the loaded models to another memory plan (used on out-of-memory)."""
@@ -396,7 +410,7 @@ class Generator:
                 return JobCancelled(job_id, state["step"])
             frames = self.decode(latents)
         recipe = self.recipe(request)
-        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": bool(self.speed.compile and self.device.device == "cuda"),
+        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": self.compiled,
                            "batched_cfg_steps": cfg_stats["batched"]}
         if "guidance" in extras:
             recipe["layout_guidance"] = dict(extras["guidance"], adherence=extras.get("adherence", {}))

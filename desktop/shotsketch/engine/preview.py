@@ -54,9 +54,9 @@ class LatentPreviewer:
         """uint8 [h, w, 3] preview of one latent frame (the middle one by default) of normalized latents."""
         if self._matrix is None:
             self._matrix = self._fit()
-        lat = latents.detach()[0].float().cpu()  # [48, F, h, w]
-        index = lat.shape[1] // 2 if frame is None else frame
-        z = lat[:, index] * self._std + self._mean  # undo the pipeline's normalization
+        index = latents.shape[2] // 2 if frame is None else frame
+        lat = latents.detach()[0, :, index].float().cpu()  # [48, h, w]: one frame crosses to the host, not all
+        z = lat * self._std + self._mean  # undo the pipeline's normalization
         x = torch.cat([z.permute(1, 2, 0), torch.ones(*z.shape[1:], 1)], dim=-1)
         rgb = (x @ self._matrix).clamp(-1, 1)
         return ((rgb + 1) * 127.5).round().to(torch.uint8).numpy()

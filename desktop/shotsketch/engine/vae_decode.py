@@ -57,6 +57,7 @@ def supports(vae: torch.nn.Module) -> bool:
 
 # ---------------------------------------------------------------------------------- RMS norm + SiLU
 _triton_kernel = None
+_triton_failed = False  # a launch failed once (no compiler, an old GPU): PyTorch ops from then on
 
 
 def _get_triton_kernel():  # noqa: ANN202
@@ -102,16 +103,22 @@ def rms_silu(x: torch.Tensor, gamma: torch.Tensor, scale: float, *, silu: bool =
     input dtype before scaling): the difference is within one bf16 rounding."""
     if out is None:
         out = torch.empty_like(x, memory_format=CL)
-    if use_triton and x.is_cuda and x.is_contiguous(memory_format=CL) and out.is_contiguous(memory_format=CL):
+    global _triton_failed
+    if (use_triton and not _triton_failed and x.is_cuda and x.is_contiguous(memory_format=CL)
+            and out.is_contiguous(memory_format=CL)):
         n, c, h, w = x.shape
         rows = n * h * w
         block_c = 1 << (c - 1).bit_length()
         rows_per = max(1, min(64, 8192 // block_c))
-        kernel = _get_triton_kernel()
         grid = ((rows + rows_per - 1) // rows_per,)
-        kernel[grid](x, gamma.reshape(-1).contiguous(), out, rows, C=c, BLOCK_C=block_c, ROWS=rows_per,
-                     scale=float(scale), SILU=silu, num_warps=4 if block_c <= 512 else 8)
-        return out
+        try:
+            _get_triton_kernel()[grid](x, gamma.reshape(-1).contiguous(), out, rows, C=c, BLOCK_C=block_c,
+                                       ROWS=rows_per, scale=float(scale), SILU=silu,
+                                       num_warps=4 if block_c <= 512 else 8)
+            return out
+        except Exception:  # noqa: BLE001 - the same arithmetic in PyTorch below
+            log.warning("the Triton RMS-norm kernel failed; using PyTorch ops", exc_info=True)
+            _triton_failed = True
     out.copy_(_rms_silu_torch(x, gamma, scale, silu))
     return out
 
