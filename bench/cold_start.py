@@ -30,7 +30,7 @@ PROMPT = "a yellow ball rolls from the left edge to the center of the screen"
 def main() -> None:
     what, folder = sys.argv[1], sys.argv[2]
     if what == "write":
-        from gpu_bench import build_components, stock_pipeline
+        from models import build_components, stock_pipeline
 
         comps = build_components(False, "cuda")
         comps["transformer"].to(torch.bfloat16)

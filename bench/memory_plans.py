@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, "desktop")
 sys.path.insert(0, "bench")
 
-from gpu_bench import build_components, stock_pipeline, sync  # noqa: E402
+from models import build_components, stock_pipeline, sync  # noqa: E402
 from shotsketch.engine.events import JobFinished, JobStep  # noqa: E402
 from shotsketch.engine.generator import Generator  # noqa: E402
 from shotsketch.engine.memory import MemoryPlan  # noqa: E402

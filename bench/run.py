@@ -14,6 +14,7 @@ Cases (targets from the speed issue in brackets):
 - step     one 704x1280x121 denoising step with CFG: stock vs ours, exact mode [0.67x]; fast mode's FP8
 - preview  480x832x17, 25 steps, prompt in -> frames out [0.5x]
 - fast     a whole 704x1280x121 clip in fast mode (16 steps, FP8) vs stock at 50 steps [0.3x]
+- guidance layout adherence with and without layout guidance at preview size (not a speed figure)
 - cold     process start -> first preview step, full-size safetensors through the real loaders; ours
            compiled twice (the second start reads the persistent compile cache)
 """
@@ -35,7 +36,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "desktop"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from gpu_bench import build_components, stock_pipeline  # noqa: E402
+from models import build_components, stock_pipeline, sync  # noqa: E402
+from shotsketch.core.examples import example_shots  # noqa: E402
 from shotsketch.engine.events import JobFinished, JobStep  # noqa: E402
 from shotsketch.engine.generator import Generator  # noqa: E402
 from shotsketch.engine.memory import MemoryPlan  # noqa: E402
@@ -68,11 +70,6 @@ def table(rows: list[dict]) -> str:
         out.append(f"| {r['case']} | {r['variant']} | {f(r['stock'])} | {f(r['ours'])} | {r['unit']} | {ratio} | "
                    f"{target} | {met} | {r['note']} |")
     return "\n".join(out)
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 @contextmanager
@@ -178,6 +175,13 @@ def case_decode(comps, args) -> None:
         measure("ours before: diffusers decode in bf16, channels-last, cuDNN autotune",
                 lambda x: vae.decode(x.to(torch.bfloat16), return_dict=False)[0])
     variants = [("ours: fast decoder (conv3d, sub-pixel upsample, fused norm)", DecodeOptions())]
+    if args.device == "cuda":
+        dec = FastDecoder(vae, DecodeOptions())
+        torch.backends.cudnn.benchmark = False
+        t0 = time.perf_counter()
+        measure("fast decoder, cuDNN autotune off", lambda x, d=dec: d.decode(x.to(vae.dtype)))
+        ROWS[-1]["note"] += f"; with its warm-up {time.perf_counter() - t0:.1f} s"
+        torch.backends.cudnn.benchmark = True
     if not args.quick:
         variants += [
             ("fast decoder, 2D conv with time taps as channels", DecodeOptions(conv=ConvKind.TAPS2D)),
@@ -187,7 +191,9 @@ def case_decode(comps, args) -> None:
         ]
     for variant, opts in variants:
         dec = FastDecoder(vae, opts)
+        t0 = time.perf_counter()
         measure(variant, lambda x, d=dec: d.decode(x.to(vae.dtype)))
+        ROWS[-1]["note"] += f"; with its warm-up (autotune on a 2-frame clip) {time.perf_counter() - t0:.1f} s"
     # the preview's decode (5 latent frames at 480x832), stock vs ours
     zp = torch.randn(1, 48, 5, 30, 52, device=args.device) if not args.tiny else z
     with torch.inference_mode():
@@ -402,6 +408,23 @@ def case_fast(comps, args) -> None:
     uncompile(comps["transformer"])
 
 
+def case_guidance(comps, args) -> None:
+    """Adherence with and without guidance at preview size (random weights: the map, not the picture)."""
+    h, w, f, steps = (256, 448, 9, 4) if args.tiny else (480, 832, 17, 10)
+    gen = _generator(comps, args)
+    for strength in (0.0, 1.0):
+        scores = []
+        for shot in example_shots():
+            req = GenerationRequest(shot.prompt, shot.negative_prompt, width=w, height=h, frames=f, steps=steps,
+                                    seed=0, layout_json=shot.layout.to_json(), guidance_strength=strength)
+            gen.decode = lambda lat: None
+            final = gen.generate(req)
+            scores += list(final.extras.get("adherence", {}).values())
+        mean = sum(scores) / max(1, len(scores))
+        add(f"adherence {w}x{h}x{f}x{steps}", f"mean over example shots, layout guidance {'on' if strength else 'off'}",
+            None, mean, unit="score", note="random weights: the attention maps, not a picture")
+
+
 def case_cold(args) -> None:
     """Separate processes: stock, ours, ours compiled twice (persistent compile cache)."""
     folder = args.model_dir or tempfile.mkdtemp(prefix="shotsketch-bench-")
@@ -463,7 +486,7 @@ def main() -> None:
                 case_cold(args)
             else:
                 {"floor": case_floor, "decode": case_decode, "step": case_step, "preview": case_preview,
-                 "fast": case_fast}[name](comps, args)
+                 "fast": case_fast, "guidance": case_guidance}[name](comps, args)
         except Exception as exc:  # noqa: BLE001 - a failed case must not hide the others
             import traceback
 

@@ -255,3 +255,14 @@ def test_compile_errors_are_told_apart(monkeypatch):
     assert compile_wanted(True, "cuda") is False
     monkeypatch.setenv("SHOTSKETCH_COMPILE", "1")
     assert compile_wanted(None, "cuda") is True
+
+
+def test_warm_up_runs_the_preview_shaped_forward_only_when_compiled():
+    gen = Generator(ModelSource.demo(), device="cpu")
+    assert gen.warm_up() is False  # nothing compiled on a CPU: nothing to warm
+    shapes = []
+    gen.pipeline.transformer.register_forward_pre_hook(lambda _m, _a, kw: shapes.append(tuple(kw["hidden_states"].shape)),
+                                                       with_kwargs=True)
+    gen.compiled = True  # as on a GPU with compile on
+    assert gen.warm_up(width=96, height=64, frames=5) is True
+    assert shapes == [(2, 48, 2, 4, 6)]  # the batched-CFG preview shape: 2 latent frames of 4x6

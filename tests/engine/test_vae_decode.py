@@ -115,3 +115,26 @@ def test_generator_decodes_through_the_fast_decoder_with_the_same_frames(make_re
     diff = (a.frames.astype(int) - b.frames.astype(int))
     assert abs(diff).max() <= 1 and (diff != 0).mean() < 0.01  # float rounding at most one level, rarely
     assert a.frames.std() > 5  # a real picture, not a constant
+
+
+def test_out_of_memory_in_the_decode_retries_that_decode_in_tiles(make_request, monkeypatch):
+    from shotsketch.engine.generator import Generator
+    from shotsketch.engine.sources import ModelSource
+    from shotsketch.engine.speed import SpeedOptions
+
+    gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(fast_decode=True))
+    reference = gen.generate(make_request())
+    tiling_seen = []
+    real_decode = gen.pipeline.vae.decode
+
+    def spy(*args, **kwargs):
+        tiling_seen.append(gen.pipeline.vae.use_tiling)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(FastDecoder, "decode", lambda self, z: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("no room")))
+    monkeypatch.setattr(gen.pipeline.vae, "decode", spy)
+    final = gen.generate(make_request())
+    assert type(final).__name__ == "JobFinished"
+    assert tiling_seen == [True]  # the retry asked for tiles...
+    assert gen.pipeline.vae.use_tiling is False  # ...and only for that decode
+    assert abs(final.frames.astype(int) - reference.frames.astype(int)).max() <= 1

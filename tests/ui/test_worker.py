@@ -137,3 +137,46 @@ def test_demo_generator_loads_and_runs_on_the_worker_thread(qtbot, make_request)
         assert [s.step for s in steps] == [1, 2] and steps[-1].preview is not None
     finally:
         worker.shutdown()
+
+
+def test_preload_warms_up_on_the_worker_thread_before_the_first_job(qtbot, make_request, fake_engine):
+    order: list[str] = []
+    gate = threading.Event()
+
+    def warm_up():  # noqa: ANN202
+        order.append(f"warm:{threading.current_thread() is threading.main_thread()}")
+        gate.wait(5)
+        return True
+
+    fake_engine.warm_up = warm_up
+    w = GpuWorker(lambda: fake_engine)
+    states: list[str] = []
+    w.stateChanged.connect(lambda s, _d: states.append(s))
+    events, _ = collect(w)
+    try:
+        w.preload()
+        qtbot.waitUntil(lambda: "warming" in states, timeout=5_000)
+        w.submit("a", make_request(steps=1))  # sent while warming: waits, then runs
+        assert not events  # the UI thread was not blocked, and the job did not start yet
+        gate.set()
+        qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], JobFinished), timeout=10_000)
+        assert order == ["warm:False"]
+        assert states.index("warming") < states.index("busy")
+    finally:
+        gate.set()
+        w.shutdown()
+
+
+def test_a_failing_warm_up_does_not_stop_jobs(qtbot, make_request, fake_engine):
+    def warm_up():  # noqa: ANN202
+        raise RuntimeError("no compiler")
+
+    fake_engine.warm_up = warm_up
+    w = GpuWorker(lambda: fake_engine)
+    events, _ = collect(w)
+    try:
+        w.preload()
+        w.submit("a", make_request(steps=1))
+        qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], JobFinished), timeout=10_000)
+    finally:
+        w.shutdown()

@@ -213,6 +213,34 @@ class Generator:
             self._pipe.transformer.compile_repeated_blocks(fullgraph=True)
             self.compiled = True
 
+    def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
+        """Compile the preview-size forward now (the app calls this on its worker thread right after
+        loading, while the user is still writing the first prompt): with the persistent cache that
+        is ~6 s at each start, ~20 s the very first time, otherwise paid by the first preview.
+        Also builds the fast decoder's kernels. Returns whether there was anything to warm up."""
+        self.load()
+        if not self.compiled:
+            return False
+        from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
+
+        t0 = time.perf_counter()
+        tr = self._pipe.transformer
+        dev, dtype = torch.device(self.device.device), self.device.dtype
+        lat_f, lat_h, lat_w = latent_frame_count(frames), height // (TOKEN_STRIDE // 2), width // (TOKEN_STRIDE // 2)
+        request = GenerationRequest("warm-up", width=width, height=height, frames=frames)
+        batch = 2 if self.batches_cfg(request) else 1  # the shape the real call will have
+        with torch.inference_mode():
+            x = torch.randn(batch, tr.config.in_channels, lat_f, lat_h, lat_w, device=dev, dtype=dtype)
+            text = torch.zeros(batch, MAX_SEQUENCE_LENGTH, tr.config.text_dim, device=dev, dtype=dtype)
+            tr(hidden_states=x, timestep=torch.full((batch,), 999.0, device=dev), encoder_hidden_states=text,
+               return_dict=False)
+            vae = self._pipe.vae
+            decoder = self._decoder_for(x[:1, :, :2].to(vae.dtype)) if vae.config.z_dim == x.shape[1] else None
+            if decoder is not None:
+                decoder.decode(torch.zeros(1, vae.config.z_dim, 2, lat_h, lat_w, device=dev, dtype=vae.dtype))
+        log.info("warmed up the compiled %dx%dx%d forward in %.1fs", width, height, frames, time.perf_counter() - t0)
+        return True
+
     def unload(self) -> None:
         self._pipe = self._text_pipe = self._i2v = self._previewer = self._fast_decoder = self._fp8_swap = None
         self._embed_cache.clear()
@@ -505,10 +533,22 @@ class Generator:
         mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         lat = lat / inv_std + mean
-        decoder = self._decoder_for(lat)
-        if decoder is not None:
-            video = decoder.decode(lat)
-        else:
-            video = vae.decode(lat, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
+        try:
+            decoder = self._decoder_for(lat)
+            if decoder is not None:
+                video = decoder.decode(lat)
+            else:
+                video = vae.decode(lat, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
+        except torch.cuda.OutOfMemoryError:
+            if getattr(vae, "use_tiling", True):
+                raise
+            # The denoised latents are kept: only this decode moves to tiles (slower, far less memory).
+            log.warning("out of GPU memory decoding untiled; decoding in tiles", exc_info=True)
+            torch.cuda.empty_cache()
+            vae.enable_tiling()
+            try:
+                video = vae.decode(lat, return_dict=False)[0]
+            finally:
+                vae.disable_tiling()
         video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return video.permute(1, 2, 3, 0).cpu().numpy()

@@ -38,9 +38,14 @@ class LatentPreviewer:
         batch = torch.stack(images).unsqueeze(2)  # [N, 3, 1, H, W]
         param = next(self._vae.parameters())
         latents = []
-        for i in range(0, batch.shape[0], 8):
-            chunk = batch[i:i + 8].to(param.device, param.dtype)
-            latents.append(self._vae.encode(chunk).latent_dist.mode().float().cpu())
+        autotune = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False  # tuning every encoder shape for 30 tiny images costs seconds
+        try:
+            for i in range(0, batch.shape[0], 8):
+                chunk = batch[i:i + 8].to(param.device, param.dtype)
+                latents.append(self._vae.encode(chunk).latent_dist.mode().float().cpu())
+        finally:
+            torch.backends.cudnn.benchmark = autotune
         z = torch.cat(latents)[:, :, 0]  # [N, 48, h, w]
         scale = size // z.shape[-1]
         rgb = torch.nn.functional.avg_pool2d(batch[:, :, 0], scale)  # [N, 3, h, w]

@@ -31,7 +31,7 @@ class SpeedOptions:
     # SHOTSKETCH_COMPILE=0/1 overrides). The first start pays ~10 s once; the cache keeps it.
     compile: bool | None = None
     vae_bf16: bool = True  # CUDA only: 0.61x the float32 decode time, mean error 0.004 of the 2.0 range
-    cudnn_benchmark: bool = True
+    cudnn_benchmark: bool = False  # the fast decode is as fast without (bench run 5), and new sizes skip tuning
     fast_decode: bool | None = None  # engine/vae_decode.py; None: on CUDA only (on the CPU the stock decode is faster)
     fp8_fast_mode: bool = True  # fast-mode requests run the transformer blocks' matrix products in FP8
     batch_cfg_max_tokens: int = 8192  # CFG as one batch-2 forward up to this many video tokens (0: never)

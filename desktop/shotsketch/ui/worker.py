@@ -54,7 +54,7 @@ class _Runner(QObject):
     """Lives on the worker thread; its slots run there."""
 
     event = Signal(object)
-    state = Signal(str, str)  # ("loading" | "ready" | "failed" | "idle" | "busy", detail)
+    state = Signal(str, str)  # ("loading" | "ready" | "failed" | "warming" | "idle" | "busy", detail)
 
     def __init__(self, factory: EngineFactory, cancels: dict[str, CancelToken], lock: threading.Lock) -> None:
         super().__init__()
@@ -85,7 +85,19 @@ class _Runner(QObject):
 
     @Slot()
     def preload(self) -> None:
-        self._ensure_engine()
+        engine = self._ensure_engine()
+        warm_up = getattr(engine, "warm_up", None)
+        if engine is None or not callable(warm_up):
+            return
+        # Compile the preview-size forward while the user writes the first prompt; a job sent
+        # meanwhile waits for it (the same work would otherwise slow that job down).
+        self.state.emit("warming", "")
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001 - only a head start: the first job compiles instead
+            log.warning("warm-up failed", exc_info=True)
+        finally:
+            self.state.emit("idle", "")
 
     @Slot(str, object)
     def run(self, job_id: str, request: GenerationRequest) -> None:
