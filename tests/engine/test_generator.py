@@ -202,12 +202,20 @@ def test_batched_cfg_runs_one_forward_per_step_with_the_same_latents(make_reques
     assert calls["n"] == 4  # one forward a step through the blocks, not two
     assert torch.allclose(a.latents, b.latents, atol=1e-4, rtol=1e-4)
     assert not torch.equal(b.latents, torch.zeros_like(b.latents))
-    # with a sketch (layout guidance tells the passes apart) the two forwards stay separate
+    # with a sketch the layout bias acts on the prompt's row of the batch only: the same latents,
+    # heatmaps and adherence as with the two passes apart
     from shotsketch.core.examples import example_shots
 
     shot = example_shots()[0]
-    guided = batched.generate(make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0))
-    assert guided.recipe["speed"]["batched_cfg_steps"] == 0
+    guided_req = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0, steps=4)
+    apart, together = one.generate(guided_req), batched.generate(guided_req)
+    assert together.recipe["speed"]["batched_cfg_steps"] == 4
+    assert torch.allclose(apart.latents, together.latents, atol=1e-4, rtol=1e-4)
+    plain = one.generate(make_request(prompt=shot.prompt, steps=4))
+    assert not torch.allclose(plain.latents, together.latents, atol=1e-3)  # the bias did act
+    for name, score in apart.extras["adherence"].items():
+        assert together.extras["adherence"][name] == pytest.approx(score, abs=1e-4)
+        assert np.allclose(apart.extras["heatmaps"][name], together.extras["heatmaps"][name], atol=1e-5)
 
 
 def test_a_failed_compile_reruns_the_job_uncompiled(make_request, monkeypatch):

@@ -445,13 +445,13 @@ class Generator:
         return JobFinished(job_id, frames, recipe, latents=latents, extras=extras)
 
     def batches_cfg(self, request: GenerationRequest) -> bool:
-        """CFG as one batch-2 forward: short forwards (previews), no layout guidance (its processor
-        tells the two passes apart), plans that keep the transformer on the GPU."""
+        """CFG as one batch-2 forward: short forwards (previews), plans that keep the transformer on
+        the GPU. Layout guidance biases only the prompt's row of such a batch (engine/guidance.py)."""
         from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
 
         if self.memory_plan not in (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.CPU):
             return False
-        if request.layout_json or request.guidance <= 1.0:
+        if request.guidance <= 1.0:
             return False
         tokens = latent_frame_count(request.frames) * (request.height // TOKEN_STRIDE) * (request.width // TOKEN_STRIDE)
         return 0 < tokens <= self.speed.batch_cfg_max_tokens

@@ -148,15 +148,20 @@ class GuidanceState:
                             and self.step in self.settings.active_steps(self.total_steps))
         self.recording = bool(is_cond and self.settings.record and self.tokens)
 
-    def bias(self, device: torch.device, dtype: torch.dtype, seq_len: int) -> torch.Tensor:
-        key = (device, dtype, seq_len)
+    def bias(self, device: torch.device, dtype: torch.dtype, seq_len: int, batch: int = 1) -> torch.Tensor:
+        """[1, 1, N, L], broadcast over heads; for a batch of two (the prompt and negative passes run
+        as one batch-2 forward, prompt first: engine/speed.py batched_cfg) [2, 1, N, L] with the
+        negative row left unbiased, exactly as when the passes run apart."""
+        key = (device, dtype, seq_len, batch)
         cached = self._bias_cache.get(key)
         if cached is None:
             base = self.bias_base
             if base.shape[1] < seq_len:
                 base = torch.nn.functional.pad(base, (0, seq_len - base.shape[1]))
             cached = (base[:, :seq_len] * self.settings.strength * self.scale).to(device=device, dtype=dtype)
-            cached = cached[None, None]  # [1, 1, N, L], broadcast over batch and heads
+            cached = cached[None, None]
+            if batch == 2:
+                cached = torch.cat([cached, torch.zeros_like(cached)])
             self._bias_cache[key] = cached
         return cached
 
@@ -194,7 +199,7 @@ class LayoutAttnProcessor(WanAttnProcessor):
         value = value.unflatten(2, (attn.heads, -1))
         mask = attention_mask
         if state.guiding:
-            mask = state.bias(query.device, query.dtype, key.shape[1])
+            mask = state.bias(query.device, query.dtype, key.shape[1], batch=2 if query.shape[0] == 2 else 1)
             if state.log_bias:
                 state.bias_log.append((state.step, float(mask.abs().max())))
         elif state.log_bias:
