@@ -272,5 +272,7 @@ def test_warm_up_runs_the_preview_shaped_forward_only_when_compiled():
     gen.pipeline.transformer.register_forward_pre_hook(lambda _m, _a, kw: shapes.append(tuple(kw["hidden_states"].shape)),
                                                        with_kwargs=True)
     gen.compiled = True  # as on a GPU with compile on
+    assert gen.needs_warm_up
     assert gen.warm_up(width=96, height=64, frames=5) is True
+    assert not gen.needs_warm_up
     assert shapes == [(2, 48, 2, 4, 6)]  # the batched-CFG preview shape: 2 latent frames of 4x6

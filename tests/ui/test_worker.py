@@ -149,6 +149,7 @@ def test_preload_warms_up_on_the_worker_thread_before_the_first_job(qtbot, make_
         return True
 
     fake_engine.warm_up = warm_up
+    fake_engine.needs_warm_up = True
     w = GpuWorker(lambda: fake_engine)
     states: list[str] = []
     w.stateChanged.connect(lambda s, _d: states.append(s))
@@ -162,6 +163,7 @@ def test_preload_warms_up_on_the_worker_thread_before_the_first_job(qtbot, make_
         qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], JobFinished), timeout=10_000)
         assert order == ["warm:False"]
         assert states.index("warming") < states.index("busy")
+        assert states[states.index("warming") + 1] == "ready"  # the model is ready again after warming
     finally:
         gate.set()
         w.shutdown()
@@ -172,11 +174,27 @@ def test_a_failing_warm_up_does_not_stop_jobs(qtbot, make_request, fake_engine):
         raise RuntimeError("no compiler")
 
     fake_engine.warm_up = warm_up
+    fake_engine.needs_warm_up = True
     w = GpuWorker(lambda: fake_engine)
     events, _ = collect(w)
     try:
         w.preload()
         w.submit("a", make_request(steps=1))
         qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], JobFinished), timeout=10_000)
+    finally:
+        w.shutdown()
+
+
+def test_no_warm_up_state_when_there_is_nothing_to_warm(qtbot, fake_engine):
+    fake_engine.warm_up = lambda: (_ for _ in ()).throw(AssertionError("must not be called"))
+    fake_engine.needs_warm_up = False  # e.g. the demo model on a CPU: nothing compiled
+    w = GpuWorker(lambda: fake_engine)
+    states: list[str] = []
+    w.stateChanged.connect(lambda s, _d: states.append(s))
+    try:
+        w.preload()
+        qtbot.waitUntil(lambda: w.state == "ready", timeout=5_000)
+        qtbot.wait(100)
+        assert "warming" not in states and w.state == "ready"
     finally:
         w.shutdown()

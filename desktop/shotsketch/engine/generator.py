@@ -79,6 +79,7 @@ class Generator:
         self._components = components  # prebuilt pipeline parts (benchmarks); else loaded from the source
         self.speed = speed or SpeedOptions()
         self.compiled = False  # the transformer blocks run through torch.compile
+        self._warmed = False
         self.device: DeviceChoice = pick_device(device)
         self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
         self.auto_fallback = memory_plan is None  # a plan the user pinned is kept; an automatic one adapts
@@ -213,6 +214,11 @@ class Generator:
             self._pipe.transformer.compile_repeated_blocks(fullgraph=True)
             self.compiled = True
 
+    @property
+    def needs_warm_up(self) -> bool:
+        """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size)."""
+        return self.compiled and not self._warmed
+
     def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
         """Compile the preview-size forward now (the app calls this on its worker thread right after
         loading, while the user is still writing the first prompt): with the persistent cache that
@@ -223,6 +229,7 @@ class Generator:
             return False
         from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
 
+        self._warmed = True
         t0 = time.perf_counter()
         tr = self._pipe.transformer
         dev, dtype = torch.device(self.device.device), self.device.dtype

@@ -87,7 +87,7 @@ class _Runner(QObject):
     def preload(self) -> None:
         engine = self._ensure_engine()
         warm_up = getattr(engine, "warm_up", None)
-        if engine is None or not callable(warm_up):
+        if engine is None or not callable(warm_up) or not getattr(engine, "needs_warm_up", False):
             return
         # Compile the preview-size forward while the user writes the first prompt; a job sent
         # meanwhile waits for it (the same work would otherwise slow that job down).
@@ -97,7 +97,7 @@ class _Runner(QObject):
         except Exception:  # noqa: BLE001 - only a head start: the first job compiles instead
             log.warning("warm-up failed", exc_info=True)
         finally:
-            self.state.emit("idle", "")
+            self.state.emit("ready", "")
 
     @Slot(str, object)
     def run(self, job_id: str, request: GenerationRequest) -> None:
