@@ -60,4 +60,4 @@ def test_memory_plan_follows_free_vram():
     assert MemoryPlan.ALL_ON_GPU.leaner() is MemoryPlan.TEXT_ENCODER_OFFLOAD
     assert MemoryPlan.GROUP_OFFLOAD.leaner() is None
     assert MemoryPlan.MODEL_OFFLOAD.vae_tiling and not MemoryPlan.ALL_ON_GPU.vae_tiling
-    assert not MemoryPlan.TEXT_ENCODER_OFFLOAD.vae_tiling  # 24 GiB cards decode untiled (bench run 7)
+    assert not MemoryPlan.TEXT_ENCODER_OFFLOAD.vae_tiling  # 24 GiB cards decode untiled (bench run 8)
