@@ -1,0 +1,93 @@
+"""Where a denoising step's GPU time goes: torch.profiler over a few steps of ours (compiled, exact).
+
+    PYTHONPATH=desktop python bench/profile_step.py [--size preview|full] [--steps 3] [--tiny]
+
+Prints the kernels that take the most GPU time, grouped by kind, and the share of the wall time
+the GPU was busy (a low share means the step waits on the CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from models import build_components, sync  # noqa: E402
+from shotsketch.engine.events import JobStep  # noqa: E402
+from shotsketch.engine.generator import Generator  # noqa: E402
+from shotsketch.engine.memory import MemoryPlan  # noqa: E402
+from shotsketch.engine.requests import GenerationRequest  # noqa: E402
+from shotsketch.engine.sources import ModelSource  # noqa: E402
+from shotsketch.engine.speed import SpeedOptions  # noqa: E402
+
+SIZES = {"preview": (480, 832, 17), "full": (704, 1280, 121)}
+KINDS = [("attention", ("fmha", "flash", "attention", "sdpa", "cudnn")), ("gemm", ("gemm", "sm90_xmma", "cutlass", "nvjet", "gemv")),
+         ("triton (fused elementwise)", ("triton",)), ("copy / layout", ("copy", "cat", "transpose", "elementwise_kernel"))]
+
+
+def kind_of(name: str) -> str:
+    low = name.lower()
+    for kind, keys in KINDS:
+        if any(k in low for k in keys):
+            return kind
+    return "other"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", choices=list(SIZES), default="preview")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--tiny", action="store_true")
+    args = ap.parse_args()
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    h, w, f = (64, 96, 5) if args.tiny else SIZES[args.size]
+    comps = build_components(args.tiny, dev)
+    gen = Generator(ModelSource.demo(), device=dev, components=comps, speed=SpeedOptions(compile=dev == "cuda"),
+                    memory_plan=MemoryPlan.ALL_ON_GPU if dev == "cuda" else None)
+    gen.decode = lambda lat: None
+    req = GenerationRequest("a red car drives from the left to the right", "blurry", width=w, height=h, frames=f,
+                            steps=args.steps + 1, seed=0)
+    gen.generate(req)  # compile, tune, cache the prompt
+    marks: list[float] = []
+
+    def on_event(ev) -> None:
+        if isinstance(ev, JobStep):
+            sync()
+            marks.append(time.perf_counter())
+
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if dev == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        gen.generate(req, on_event)
+    wall = marks[-1] - marks[0]  # steps 2..n (the first step's start is not marked)
+    per_kernel: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for ev in prof.events():
+        t = getattr(ev, "device_time", 0) or 0
+        if t and ev.device_type == torch.autograd.DeviceType.CUDA:
+            per_kernel[ev.name] += t / 1e6
+            counts[ev.name] += 1
+    total = sum(per_kernel.values())
+    steps = args.steps + 1
+    print(f"# {torch.cuda.get_device_name() if dev == 'cuda' else 'CPU'}, {args.size} {w}x{h}x{f}, {steps} steps profiled")
+    print(f"# step (wall, marked steps): {wall / max(1, len(marks) - 1):.4f} s; GPU kernel time per step: {total / steps:.4f} s")
+    by_kind: dict[str, float] = defaultdict(float)
+    for name, t in per_kernel.items():
+        by_kind[kind_of(name)] += t
+    print("| kind | s a step | share |\n|---|---|---|")
+    for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"| {kind} | {t / steps:.4f} | {t / max(total, 1e-9):.1%} |")
+    print("\n| kernel | calls a step | s a step | share |\n|---|---|---|---|")
+    for name, t in sorted(per_kernel.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"| {name[:110]} | {counts[name] / steps:.0f} | {t / steps:.4f} | {t / max(total, 1e-9):.1%} |")
+
+
+if __name__ == "__main__":
+    main()
