@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--size", choices=list(SIZES), default="preview")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     h, w, f = (64, 96, 5) if args.tiny else SIZES[args.size]
@@ -85,8 +86,38 @@ def main() -> None:
     for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"| {kind} | {t / steps:.4f} | {t / max(total, 1e-9):.1%} |")
     print("\n| kernel | calls a step | s a step | share |\n|---|---|---|---|")
-    for name, t in sorted(per_kernel.items(), key=lambda kv: -kv[1])[:25]:
+    for name, t in sorted(per_kernel.items(), key=lambda kv: -kv[1])[:args.top]:
         print(f"| {name[:110]} | {counts[name] / steps:.0f} | {t / steps:.4f} | {t / max(total, 1e-9):.1%} |")
+    print("\n| CPU op (self time) | calls a step | ms a step |\n|---|---|---|")
+    for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:args.top]:
+        print(f"| {e.key[:90]} | {e.count / steps:.0f} | {e.self_cpu_time_total / 1000 / steps:.2f} |")
+    if dev == "cuda":
+        cross_attention_backends(args)
+
+
+def cross_attention_backends(args) -> None:
+    """Cross-attention (video tokens attend to 512 text tokens) under each SDPA backend."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    for label, (b, n) in {"720p": (1, 27280), "preview batch-2": (2, 1950)}.items():
+        q = torch.randn(b, 24, n, 128, device="cuda", dtype=torch.bfloat16)
+        k, v = (torch.randn(b, 24, 512, 128, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+        for name, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION),
+                              ("efficient", SDPBackend.EFFICIENT_ATTENTION), ("math", SDPBackend.MATH)):
+            try:
+                with sdpa_kernel(backend):
+                    F.scaled_dot_product_attention(q, k, v)
+                    torch.cuda.synchronize()
+                    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    s.record()
+                    for _ in range(10):
+                        F.scaled_dot_product_attention(q, k, v)
+                    e.record()
+                    torch.cuda.synchronize()
+                print(f"| cross-attention {label} | {name} | {s.elapsed_time(e) / 10:.3f} ms |")
+            except RuntimeError as exc:
+                print(f"| cross-attention {label} | {name} | unavailable: {str(exc)[:60]} |")
 
 
 if __name__ == "__main__":
