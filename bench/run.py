@@ -350,14 +350,12 @@ def case_preview(comps, args) -> None:
         fresh, cached = [], []
         for i in range(2):
             new = GenerationRequest(f"{PROMPT} {i}", "blurry", width=w, height=h, frames=f, steps=steps, seed=i)
-            previews: list = []
             sync(); t0 = time.perf_counter()
-            final = gen.generate(new, lambda ev: previews.append(ev.preview) if isinstance(ev, JobStep) else None)
+            final = gen.generate(new)
             sync(); fresh.append(time.perf_counter() - t0)
             if i == 0 and stock_frames is not None:
                 diff = abs(final.frames.astype("float32") - stock_frames)
                 frames_note = (f"frames vs stock: mean {diff.mean():.2f}, max {diff.max():.0f} of 255; "
-                               f"step previews delivered {sum(p is not None for p in previews)} of {len(previews)}; "
                                f"speed {final.recipe.get('speed')}")
             sync(); t0 = time.perf_counter()
             gen.generate(new)  # the same prompt again (a new seed or sketch): embeddings from the cache

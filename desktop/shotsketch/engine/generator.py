@@ -415,7 +415,7 @@ class Generator:
             eta = elapsed / (i + 1) * (request.steps - i - 1)
             preview = None
             try:
-                preview = self._previewer.latest(kwargs["latents"])  # no wait for the GPU on CUDA
+                preview = self._previewer.image(kwargs["latents"])
             except Exception:  # noqa: BLE001 - a preview must never fail a job
                 log.debug("preview failed", exc_info=True)
             emit(JobStep(job_id, i + 1, request.steps, elapsed, eta, preview))
@@ -441,7 +441,6 @@ class Generator:
                 latents = self._image_pipe()(image=image, **common).frames
             else:
                 latents = pipe(**common).frames
-            self._previewer.finish()
             if cancel.cancelled:
                 return JobCancelled(job_id, state["step"])
             frames = self.decode(latents)
