@@ -6,9 +6,11 @@
   the transformer (no library code patched) passes the one shared timestep instead; the
   transformer then takes its per-sample path, which computes the same values once.
 - regional compile: `compile_repeated_blocks(fullgraph=True)` with a persistent inductor cache in
-  the app's cache dir, so a second start does not pay the warm-up again.
-- VAE decode in bf16 with cuDNN autotuning (its error against float32 is reported in the bench),
-  through `engine/vae_decode.py` (the same function as diffusers' decode, fewer bytes and products).
+  the app's cache dir, so a later start pays ~6 s of tracing instead of ~20 s (bench/RESULTS.md),
+  and the app does even that while the user writes the first prompt (`Generator.warm_up`).
+- CFG as one batch-2 forward for short forwards (previews): `batched_cfg` below.
+- VAE decode in bf16 through `engine/vae_decode.py` (the same function as diffusers' decode with
+  fewer bytes and products; its error against float32 is reported in the bench).
 
 Fast mode (chosen per request) adds FP8 matrix products in the transformer blocks (`engine/fp8.py`)
 where the GPU has FP8 units and memory for the FP8 copy of the weights.
@@ -30,7 +32,7 @@ class SpeedOptions:
     # regional torch.compile of the transformer blocks: None = on where it can work (CUDA with Triton;
     # SHOTSKETCH_COMPILE=0/1 overrides). The first start pays ~10 s once; the cache keeps it.
     compile: bool | None = None
-    vae_bf16: bool = True  # CUDA only: 0.61x the float32 decode time, mean error 0.004 of the 2.0 range
+    vae_bf16: bool = True  # CUDA only: mean error 0.004 of the 2.0 range against a float32 decode
     cudnn_benchmark: bool = False  # the fast decode is as fast without (bench run 5), and new sizes skip tuning
     fast_decode: bool | None = None  # engine/vae_decode.py; None: on CUDA only (on the CPU the stock decode is faster)
     fp8_fast_mode: bool = True  # fast-mode requests run the transformer blocks' matrix products in FP8
