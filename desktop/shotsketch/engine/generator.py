@@ -242,7 +242,7 @@ class Generator:
             tr(hidden_states=x, timestep=torch.full((batch,), 999.0, device=dev), encoder_hidden_states=text,
                return_dict=False)
             vae = self._pipe.vae
-            decoder = self._decoder_for(x[:1, :, :2].to(vae.dtype)) if vae.config.z_dim == x.shape[1] else None
+            decoder = self._decoder_for(dev)
             if decoder is not None:
                 decoder.decode(torch.zeros(1, vae.config.z_dim, 2, lat_h, lat_w, device=dev, dtype=vae.dtype))
         log.info("warmed up the compiled %dx%dx%d forward in %.1fs", width, height, frames, time.perf_counter() - t0)
@@ -517,12 +517,12 @@ class Generator:
             stack.enter_context(hook(self, request, extras))
         return stack
 
-    def _decoder_for(self, lat: torch.Tensor):  # noqa: ANN202 - FastDecoder | None
+    def _decoder_for(self, device: torch.device):  # noqa: ANN202 - FastDecoder | None
         """The fast decode where it applies: CUDA, untiled plans, the Wan 2.2 VAE."""
         from shotsketch.engine.vae_decode import FastDecoder, supports
 
         vae = self._pipe.vae
-        wanted = self.speed.fast_decode if self.speed.fast_decode is not None else lat.device.type == "cuda"
+        wanted = self.speed.fast_decode if self.speed.fast_decode is not None else device.type == "cuda"
         if not wanted or getattr(vae, "use_tiling", False):
             return None
         if self._fast_decoder is None or self._fast_decoder.vae is not vae:
@@ -541,7 +541,7 @@ class Generator:
         inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         lat = lat / inv_std + mean
         try:
-            decoder = self._decoder_for(lat)
+            decoder = self._decoder_for(lat.device)
             if decoder is not None:
                 video = decoder.decode(lat)
             else:

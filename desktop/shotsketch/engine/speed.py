@@ -30,7 +30,8 @@ import torch
 class SpeedOptions:
     uniform_timestep: bool = True
     # regional torch.compile of the transformer blocks: None = on where it can work (CUDA with Triton;
-    # SHOTSKETCH_COMPILE=0/1 overrides). The first start pays ~10 s once; the cache keeps it.
+    # SHOTSKETCH_COMPILE=0/1 overrides). The first start ever pays ~20 s, later ones ~6 s of tracing
+    # (bench/RESULTS.md, cold start), which the app spends in Generator.warm_up.
     compile: bool | None = None
     vae_bf16: bool = True  # CUDA only: mean error 0.004 of the 2.0 range against a float32 decode
     cudnn_benchmark: bool = False  # the fast decode is as fast without (bench run 5), and new sizes skip tuning

@@ -269,6 +269,7 @@ class _UpBlock:
             # channel j = ((o*ft + f)*fs + a)*fs + b of the repeated tensor comes from input channel j // rep
             self.sc_index = {(f, a, b): (((o * ft + f) * fs + a) * fs + b) // rep
                              for f in range(ft) for a in range(fs) for b in range(fs)}
+            self.sc_index_device = torch.device("cpu")
             self.ft, self.fs = ft, fs
 
     def reset(self) -> None:
@@ -289,7 +290,10 @@ class _UpBlock:
     def _shortcut(self, x_in: torch.Tensor, a: int, b: int, first_chunk: bool) -> torch.Tensor:
         """DupUp3D for spatial phase (a, b): [T*ft (minus dropped), Cout, H, W] channels-last."""
         xr = x_in.permute(0, 2, 3, 1)  # [T, H, W, Cin], contiguous
-        parts = [xr[..., self.sc_index[(f, a, b)].to(x_in.device)] for f in range(self.ft)]
+        if self.sc_index_device != x_in.device:  # the channel maps move to the GPU once, not every chunk
+            self.sc_index = {k: v.to(x_in.device) for k, v in self.sc_index.items()}
+            self.sc_index_device = x_in.device
+        parts = [xr[..., self.sc_index[(f, a, b)]] for f in range(self.ft)]
         s = torch.stack(parts, dim=1).reshape(-1, *xr.shape[1:3], parts[0].shape[-1])  # [T*ft, H, W, Cout]
         if first_chunk and self.ft > 1:
             s = s[self.ft - 1:]
