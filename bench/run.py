@@ -23,6 +23,7 @@ Cases (targets from the speed issue in brackets):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -122,18 +123,43 @@ def case_floor(comps, args) -> None:
     t = events(lambda: a @ a)
     add("floor", "bf16 matmul 8192^3", None, 2 * 8192**3 / t / 1e12, unit="TFLOP/s")
     del a
+    from shotsketch.engine.attention import choose_attention
+
+    have_flash4 = choose_attention("flash4", "cuda") == "flash4"
     for name, (b, s) in {"720p self-attention": (1, 27280), "preview self-attention (CFG batch)": (2, 1950)}.items():
-        q, k, v = (torch.randn(b, 24, s, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        # the model's layout: [batch, tokens, heads, 128], as the projections produce it
+        q, k, v = (torch.randn(b, s, 24, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         flop = 4 * b * 24 * s * s * 128
-        for label, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION)):
+        rows = 1024  # error against a float32 reference over the first query rows
+        ref = torch.softmax(torch.einsum("bqhd,bkhd->bhqk", q[:, :rows].float(), k.float()) / 128**0.5, -1)
+        ref = torch.einsum("bhqk,bkhd->bqhd", ref, v.float())
+        bhsd = [t.transpose(1, 2) for t in (q, k, v)]
+        contiguous = [t.contiguous() for t in bhsd]
+        kernels = [
+            ("cuDNN SDPA (the model's layout, as diffusers calls it)", SDPBackend.CUDNN_ATTENTION,
+             lambda: F.scaled_dot_product_attention(*bhsd).transpose(1, 2)),
+            ("cuDNN SDPA (contiguous heads-first copies)", SDPBackend.CUDNN_ATTENTION,
+             lambda: F.scaled_dot_product_attention(*contiguous).transpose(1, 2)),
+            ("flash SDPA", SDPBackend.FLASH_ATTENTION, lambda: F.scaled_dot_product_attention(*bhsd).transpose(1, 2)),
+        ]
+        if have_flash4:
+            kernels.append(("FlashAttention-4", None, lambda: torch.ops.shotsketch.flash4_attention(q, k, v)))
+        for label, backend, fn in kernels:
             try:
-                with sdpa_kernel(backend):
-                    t = events(lambda: F.scaled_dot_product_attention(q, k, v))
-                add("floor", f"{name}, {label} SDPA", None, flop / t / 1e12, unit="TFLOP/s",
-                    note=f"{t * 1000:.2f} ms a layer")
-            except RuntimeError as exc:
-                add("floor", f"{name}, {label} SDPA", None, None, note=f"unavailable: {str(exc)[:80]}")
-        del q, k, v
+                note = ""
+                with sdpa_kernel(backend) if backend is not None else contextlib.nullcontext():
+                    if backend is None:
+                        sync(); t0 = time.perf_counter(); fn(); sync()
+                        note = f"first call (kernel build) {time.perf_counter() - t0:.1f} s; "
+                    t = events(fn)
+                    err = rel_err(fn()[:, :rows], ref)
+                add("floor", f"{name}, {label}", None, flop / t / 1e12, unit="TFLOP/s",
+                    note=f"{note}{t * 1000:.2f} ms a layer; rel. L2 error vs float32 {err:.4f}")
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                add("floor", f"{name}, {label}", None, None, note=f"unavailable: {str(exc)[:160]}")
+        if not have_flash4:
+            add("floor", f"{name}, FlashAttention-4", None, None, note="not installed here")
+        del q, k, v, bhsd, contiguous, ref
 
 
 def case_decode(comps, args) -> None:
@@ -282,31 +308,41 @@ def case_step(comps, args) -> None:
     fast_req = GenerationRequest(PROMPT, "blurry", width=w, height=h, frames=f, steps=steps, seed=0,
                                  extra=(("mode", "fast"),))
     compile_ok = args.device == "cuda"
+    from shotsketch.engine.attention import choose_attention, uninstall
+
+    have_flash4 = choose_attention("flash4", args.device) == "flash4"
+    variants = [
+        ("ours, exact: uniform timestep (eager)", {"attention": "sdpa"}, req, None),
+        ("ours, exact: + regional compile", {"compile": compile_ok, "attention": "sdpa"}, req, 0.67),
+    ]
+    if have_flash4:
+        variants.append(("ours, exact: + regional compile + FlashAttention-4", {"compile": compile_ok}, req, 0.67))
+    variants.append(("ours, fast mode: + FP8 matrix products (compiled)", {"compile": compile_ok}, fast_req, None))
+    if not args.quick:
+        variants.append(("ours, fast mode: FP8 matrix products, eager", {"attention": "sdpa"}, fast_req, None))
+    exact_variants = [v[0] for v in variants if v[2] is req]
     latents = {}
-    for variant, speed, r, target in [
-        ("ours, exact: uniform timestep (eager)", {}, req, None),
-        ("ours, exact: + regional compile", {"compile": compile_ok}, req, 0.67),
-        ("ours, fast mode: + FP8 matrix products (compiled)", {"compile": compile_ok}, fast_req, None),
-        ("ours, fast mode: FP8 matrix products, eager", {}, fast_req, None),
-    ]:
-        if not speed.get("compile"):
-            uncompile(comps["transformer"])
+    for variant, speed, r, target in variants:
+        uncompile(comps["transformer"])  # each variant compiles afresh (dynamo's per-code cache stays small)
         gen = _generator(comps, args, **speed)
         gen.encode_prompts(r.prompt, r.negative_prompt)
         info: dict = {}
         with peak(info):
             times, final = _step_times(gen, r)
         latents[variant] = final.latents
-        fp8 = final.recipe.get("speed", {}).get("fp8_matmuls")
-        note = f"steps {[round(x, 3) for x in times]}; {gib(info)}"
+        used = final.recipe.get("speed", {})
+        note = f"steps {[round(x, 3) for x in times]}; {gib(info)}; attention {used.get('attention')}"
         if r is fast_req:
-            exact = latents["ours, exact: + regional compile" if speed.get("compile") else "ours, exact: uniform timestep (eager)"]
-            note += f"; FP8 used: {fp8}; latents after {steps} steps vs exact: rel. L2 error {rel_err(final.latents, exact):.4f}"
+            exact = latents[exact_variants[-1] if speed.get("compile") else exact_variants[0]]
+            note += (f"; FP8 used: {used.get('fp8_matmuls')}; latents after {steps} steps vs exact "
+                     f"({exact_variants[-1] if speed.get('compile') else exact_variants[0]}): "
+                     f"rel. L2 error {rel_err(final.latents, exact):.4f}")
         add(label, variant, s_step, min(times[1:]), target=target, note=note)
         del gen
+        uninstall(comps["transformer"])
         gc.collect()
     uncompile(comps["transformer"])
-    for variant in ("ours, exact: uniform timestep (eager)", "ours, exact: + regional compile"):
+    for variant in exact_variants:
         add(label, f"exactness: {variant.removeprefix('ours, exact: ')} vs stock latents after {steps} steps",
             None, rel_err(latents[variant], stock_latents), unit="rel. L2 error",
             note="same seed and embeddings; bf16 tolerance is ~1e-2")
@@ -333,13 +369,18 @@ def case_preview(comps, args) -> None:
     add(label, "stock: whole call (text encode + 25 steps + float32 decode)", t_stock, None)
     del stock
     compile_ok = args.device == "cuda"
-    for variant, speed in [
-        ("ours, exact (eager)", {}),
-        ("ours, exact, compiled, CFG batched", {"compile": compile_ok}),
-        ("ours, exact, compiled, CFG as two forwards", {"compile": compile_ok, "batch_cfg_max_tokens": 0}),
-    ]:
-        if not speed.get("compile"):
-            uncompile(comps["transformer"])
+    from shotsketch.engine.attention import choose_attention, uninstall
+
+    variants = [("ours, exact, compiled, CFG batched", {"compile": compile_ok})]
+    if choose_attention("flash4", args.device) == "flash4":
+        variants.append(("ours, exact, compiled, CFG batched, PyTorch attention", {"compile": compile_ok, "attention": "sdpa"}))
+    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, stock UniPC (waits for the GPU)",
+                     {"compile": compile_ok, "attention": "sdpa", "host_scheduler": False}))
+    if not args.quick:
+        variants += [("ours, exact (eager)", {"attention": "sdpa"}),
+                     ("ours, exact, compiled, CFG as two forwards", {"compile": compile_ok, "batch_cfg_max_tokens": 0})]
+    for variant, speed in variants:
+        uncompile(comps["transformer"])  # each variant compiles afresh (dynamo's per-code cache stays small)
         gen = _generator(comps, args, **speed)
         req = GenerationRequest(PROMPT, "blurry", width=w, height=h, frames=f, steps=steps, seed=0)
         sync(); t0 = time.perf_counter()
@@ -364,6 +405,7 @@ def case_preview(comps, args) -> None:
             note=f"first call {first:.1f} s; {frames_note}")
         add(label, f"{variant}: prompt seen before (embeddings cached)", t_stock, min(cached), target=0.5)
         del gen
+        uninstall(comps["transformer"])
         gc.collect()
     uncompile(comps["transformer"])
 

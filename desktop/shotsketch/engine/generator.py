@@ -79,6 +79,7 @@ class Generator:
         self._components = components  # prebuilt pipeline parts (benchmarks); else loaded from the source
         self.speed = speed or SpeedOptions()
         self.compiled = False  # the transformer blocks run through torch.compile
+        self.attention = "sdpa"  # self-attention kernel: "sdpa" (PyTorch) or "flash4" (engine/attention.py)
         self._warmed = False
         self.device: DeviceChoice = pick_device(device)
         self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
@@ -134,6 +135,12 @@ class Generator:
             components.pop("transformer_2", None)
         # The VAE decodes in float32 unless asked otherwise (as the reference code does); the rest
         # runs in the device dtype.
+        # the same UniPC steps, with coefficients from the CPU: the loop never waits for the GPU
+        from shotsketch.engine.schedulers import host_stepping
+
+        components = dict(components)  # prebuilt parts stay as they were given
+        if self.speed.host_scheduler:
+            components["scheduler"] = host_stepping(components["scheduler"])
         vae_dtype = dtype if self.speed.vae_bf16 and self.device.device != "cpu" else torch.float32
         for name, want in (("vae", vae_dtype), ("transformer", dtype), ("text_encoder", dtype)):
             if components[name].dtype != want:
@@ -205,6 +212,14 @@ class Generator:
             from shotsketch.engine.speed import channels_last_convs
 
             channels_last_convs(self._pipe.vae)
+        from shotsketch.engine.attention import FLASH4, choose_attention
+
+        if choose_attention(self.speed.attention, self.device.device) == FLASH4:
+            from shotsketch.engine.attention import enable_kernel_cache, flash4_attention, install
+
+            enable_kernel_cache()
+            install(self._pipe.transformer, flash4_attention)
+            self.attention = FLASH4
         from shotsketch.engine.speed import compile_wanted
 
         if compile_wanted(self.speed.compile, self.device.device):
@@ -217,7 +232,7 @@ class Generator:
     @property
     def needs_warm_up(self) -> bool:
         """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size)."""
-        return self.compiled and not self._warmed
+        return (self.compiled or self.attention != "sdpa") and not self._warmed
 
     def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
         """Compile the preview-size forward now (the app calls this on its worker thread right after
@@ -225,7 +240,7 @@ class Generator:
         is ~6 s at each start, ~20 s the very first time, otherwise paid by the first preview.
         Also builds the fast decoder's kernels. Returns whether there was anything to warm up."""
         self.load()
-        if not self.compiled:
+        if not self.needs_warm_up:
             return False
         from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
 
@@ -367,8 +382,16 @@ class Generator:
                             self.memory_plan.value, job_id, nxt.value)
                 self.replan(nxt)
             except Exception as exc:
+                from shotsketch.engine.attention import is_kernel_error, uninstall
                 from shotsketch.engine.speed import is_compile_error, uncompile_blocks
 
+                if self.attention != "sdpa" and is_kernel_error(exc) and not cancel.cancelled:
+                    # FlashAttention-4 could not build or run its kernel here: PyTorch's attention from now on
+                    log.warning("FlashAttention-4 failed (%s); using PyTorch's attention from now on",
+                                exc.__class__.__name__, exc_info=True)
+                    uninstall(self._pipe.transformer)
+                    self.attention = "sdpa"
+                    continue
                 if not (self.compiled and is_compile_error(exc)) or cancel.cancelled:
                     raise
                 # no C compiler, no Triton, an op it cannot compile: the job runs again uncompiled
@@ -406,6 +429,7 @@ class Generator:
             from shotsketch.engine.preview import LatentPreviewer
 
             self._previewer = LatentPreviewer(pipe.vae)
+        self._previewer.finish()  # nothing left in flight from a job that failed
         t0 = time.perf_counter()
         state = {"step": 0}
 
@@ -415,7 +439,7 @@ class Generator:
             eta = elapsed / (i + 1) * (request.steps - i - 1)
             preview = None
             try:
-                preview = self._previewer.image(kwargs["latents"])
+                preview = self._previewer.latest(kwargs["latents"])  # no wait for the GPU on CUDA
             except Exception:  # noqa: BLE001 - a preview must never fail a job
                 log.debug("preview failed", exc_info=True)
             emit(JobStep(job_id, i + 1, request.steps, elapsed, eta, preview))
@@ -441,11 +465,12 @@ class Generator:
                 latents = self._image_pipe()(image=image, **common).frames
             else:
                 latents = pipe(**common).frames
+            self._previewer.finish()
             if cancel.cancelled:
                 return JobCancelled(job_id, state["step"])
             frames = self.decode(latents)
         recipe = self.recipe(request)
-        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": self.compiled,
+        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": self.compiled, "attention": self.attention,
                            "batched_cfg_steps": cfg_stats["batched"]}
         if "guidance" in extras:
             recipe["layout_guidance"] = dict(extras["guidance"], adherence=extras.get("adherence", {}))

@@ -16,6 +16,7 @@ class LatentPreviewer:
         self._vae = vae
         self._matrix: torch.Tensor | None = None  # [49, 3]: 48 channels + bias
         self._on: tuple | None = None  # (device, matrix, std, mean) on the latents' device
+        self._in_flight: list[tuple] = []  # (pinned host picture, CUDA event) still being copied
         cfg = vae.config
         self._mean = torch.tensor(cfg.latents_mean, dtype=torch.float32).view(-1, 1, 1)
         self._std = torch.tensor(cfg.latents_std, dtype=torch.float32).view(-1, 1, 1)
@@ -56,12 +57,8 @@ class LatentPreviewer:
         ridge = 1e-3 * torch.eye(x.shape[1])
         return torch.linalg.solve(x.T @ x + ridge, x.T @ y)
 
-    def image(self, latents: torch.Tensor, frame: int | None = None) -> np.ndarray:
-        """uint8 [h, w, 3] preview of one latent frame (the middle one by default) of normalized latents.
-
-        Computed where the latents are (on the GPU: a few tiny kernels) and only the small picture
-        crosses to the host: on the CPU side these tiny operations cost milliseconds a step, time the
-        GPU would sit idle between steps."""
+    def _picture(self, latents: torch.Tensor, frame: int | None) -> torch.Tensor:
+        """uint8 [h, w, 3] on the latents' device."""
         if self._matrix is None:
             self._matrix = self._fit()
         index = latents.shape[2] // 2 if frame is None else frame
@@ -72,4 +69,36 @@ class LatentPreviewer:
         _, matrix, std, mean = self._on
         z = lat * std + mean  # undo the pipeline's normalization
         rgb = (torch.einsum("chw,ck->hwk", z, matrix[:-1]) + matrix[-1]).clamp(-1, 1)
-        return ((rgb + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+        return ((rgb + 1) * 127.5).round().to(torch.uint8)
+
+    def image(self, latents: torch.Tensor, frame: int | None = None) -> np.ndarray:
+        """uint8 [h, w, 3] preview of one latent frame (the middle one by default) of normalized latents.
+
+        Computed where the latents are (on the GPU: a few tiny kernels) and only the small picture
+        crosses to the host: on the CPU side these tiny operations cost milliseconds a step, time the
+        GPU would sit idle between steps."""
+        return self._picture(latents, frame).cpu().numpy()
+
+    def latest(self, latents: torch.Tensor) -> np.ndarray | None:
+        """The preview for a denoising loop, without waiting for the GPU.
+
+        On CUDA the picture of these latents is copied to the host in the background and the newest
+        picture whose copy has finished is returned (usually the previous step's; None while none
+        has), so the loop never stops to wait for a preview. Elsewhere: this step's picture."""
+        if not latents.is_cuda:
+            return self.image(latents)
+        pic = self._picture(latents, None)
+        host = torch.empty(pic.shape, dtype=pic.dtype, pin_memory=True)
+        host.copy_(pic, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._in_flight.append((host, event))
+        done = None
+        while self._in_flight and self._in_flight[0][1].query():
+            done = self._in_flight.pop(0)[0]
+        del self._in_flight[:-3]  # a slow consumer must not pile pictures up
+        return None if done is None else done.numpy().copy()
+
+    def finish(self) -> None:
+        """Forget pictures still in flight (the loop ended)."""
+        self._in_flight.clear()

@@ -37,6 +37,10 @@ class SpeedOptions:
     cudnn_benchmark: bool = False  # the fast decode is as fast without (bench run 5), and new sizes skip tuning
     fast_decode: bool | None = None  # engine/vae_decode.py; None: on CUDA only (on the CPU the stock decode is faster)
     fp8_fast_mode: bool = True  # fast-mode requests run the transformer blocks' matrix products in FP8
+    # self-attention kernel: None = FlashAttention-4 where installed and supported, else PyTorch's
+    # ("flash4" / "sdpa" to choose; SHOTSKETCH_ATTENTION overrides): engine/attention.py
+    attention: str | None = None
+    host_scheduler: bool = True  # UniPC coefficients from the CPU: the loop never waits for the GPU (engine/schedulers.py)
     batch_cfg_max_tokens: int = 8192  # CFG as one batch-2 forward up to this many video tokens (0: never)
 
 

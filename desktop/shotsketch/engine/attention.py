@@ -1,0 +1,157 @@
+"""The transformer's self-attention through FlashAttention-4 where it is installed.
+
+At 720p the self-attention over 27,280 tokens is over half of a denoising step. PyTorch's fastest
+kernel here is cuDNN's (bench/RESULTS.md); FlashAttention-4 (`pip install shotsketch[fast-attention]`,
+the `flash-attn-4` package: CuTe DSL kernels for Hopper and Blackwell, compiled on first use) is
+exact attention too: the same softmax(QK^T/sqrt(d))V in bf16 with float32 accumulation, so the
+results stay within bf16 rounding of stock diffusers (the bench reports the error).
+
+`FlashSelfAttnProcessor` computes what diffusers' `WanAttnProcessor` computes for self-attention
+(projections, RMS norms, rotary embedding, output projection) and hands only the attention
+itself to the kernel; cross-attention (512 text tokens, a small share of the step) and anything
+else runs the module's previous processor. It is installed with `set_processor` on each block's
+`attn1` (no library code patched) and the kernel is a `torch.library` custom op, so the compiled
+blocks treat it as one opaque call.
+
+`SHOTSKETCH_ATTENTION=sdpa` keeps PyTorch's attention; `=flash4` asks for FlashAttention-4.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # [B, S, H, D] -> [B, S, H, D]
+FLASH4 = "flash4"
+SDPA = "sdpa"
+FLASH4_ARCHES = (9, 10)  # Hopper, Blackwell datacenter parts: the kernels FlashAttention-4 ships
+
+
+def flash4_installed() -> bool:
+    try:
+        return importlib.util.find_spec("flash_attn") is not None and importlib.util.find_spec("flash_attn.cute") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def choose_attention(option: str | None, device: str) -> str:
+    """`flash4` or `sdpa` for this device: the env var, then the option, then FlashAttention-4 on a
+    GPU it supports where the package is installed."""
+    want = os.environ.get("SHOTSKETCH_ATTENTION", "").strip().lower() or (option or "auto")
+    if want not in (FLASH4, SDPA, "auto"):
+        log.warning("unknown attention choice %r; using the default", want)
+        want = "auto"
+    if want == SDPA or device != "cuda" or not torch.cuda.is_available():
+        return SDPA
+    supported = torch.cuda.get_device_capability()[0] in FLASH4_ARCHES
+    if not (supported and flash4_installed()):
+        if want == FLASH4:
+            log.warning("FlashAttention-4 asked for but %s; using PyTorch's attention",
+                        "not installed" if supported else "this GPU is not a Hopper or Blackwell part")
+        return SDPA
+    return FLASH4
+
+
+@torch.library.custom_op("shotsketch::flash4_attention", mutates_args=())
+def flash4_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """softmax(QK^T / sqrt(d)) V over [batch, tokens, heads, head_dim] tensors, by FlashAttention-4."""
+    from flash_attn.cute import flash_attn_func
+
+    out = flash_attn_func(query.contiguous(), key.contiguous(), value.contiguous())
+    return out[0] if isinstance(out, tuple) else out
+
+
+@flash4_attention.register_fake
+def _(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return query.new_empty((*query.shape[:-1], value.shape[-1]))
+
+
+def _rotate(hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The rotary embedding as diffusers' WanAttnProcessor applies it (interleaved pairs)."""
+    x1, x2 = hidden.unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = cos[..., 0::2], sin[..., 1::2]
+    out = torch.empty_like(hidden)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out.type_as(hidden)
+
+
+class FlashSelfAttnProcessor:
+    """Self-attention of a `WanAttention` with the attention product by `attention`; every other
+    call (cross-attention, masks, image keys) goes to `fallback`, the module's previous processor."""
+
+    def __init__(self, attention: AttentionFn, fallback: Callable) -> None:
+        self.attention = attention
+        self.fallback = fallback
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
+        if encoder_hidden_states is not None or attention_mask is not None or attn.add_k_proj is not None:
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+        if getattr(attn, "fused_projections", False):
+            query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
+        else:
+            query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        query, key = attn.norm_q(query), attn.norm_k(key)
+        query, key, value = (t.unflatten(2, (attn.heads, -1)) for t in (query, key, value))
+        if rotary_emb is not None:
+            query, key = _rotate(query, *rotary_emb), _rotate(key, *rotary_emb)
+        out = self.attention(query, key, value).flatten(2, 3).type_as(query)
+        out = attn.to_out[0](out)
+        return attn.to_out[1](out)
+
+
+def install(transformer: torch.nn.Module, attention: AttentionFn) -> int:
+    """Put `FlashSelfAttnProcessor` on every block's self-attention; returns how many."""
+    count = 0
+    for block in getattr(transformer, "blocks", []):
+        module = getattr(block, "attn1", None)
+        if module is None or not hasattr(module, "set_processor"):
+            continue
+        previous = module.processor
+        if isinstance(previous, FlashSelfAttnProcessor):
+            previous = previous.fallback
+        module.set_processor(FlashSelfAttnProcessor(attention, previous))
+        count += 1
+    return count
+
+
+def uninstall(transformer: torch.nn.Module) -> None:
+    for block in getattr(transformer, "blocks", []):
+        module = getattr(block, "attn1", None)
+        if module is not None and isinstance(getattr(module, "processor", None), FlashSelfAttnProcessor):
+            module.set_processor(module.processor.fallback)
+
+
+def enable_kernel_cache() -> None:
+    """Keep FlashAttention-4's compiled kernels in the app's cache dir across starts (as inductor's)."""
+    from shotsketch.core.paths import cache_dir
+
+    folder = cache_dir() / "flash4"
+    os.environ.setdefault("FLASH_ATTENTION_CUTE_DSL_CACHE_ENABLED", "1")
+    os.environ.setdefault("FLASH_ATTENTION_CUTE_DSL_CACHE_DIR", str(folder))
+    os.makedirs(os.environ["FLASH_ATTENTION_CUTE_DSL_CACHE_DIR"], exist_ok=True)
+
+
+def is_kernel_error(exc: BaseException) -> bool:
+    """An error raised inside FlashAttention-4 or the CuTe DSL (no kernel for this GPU, a failed
+    build), seen anywhere in the exception's chain: the job can run again with PyTorch's attention."""
+    import traceback
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        module = type(exc).__module__ or ""
+        if module.startswith(("flash_attn", "cutlass", "tvm_ffi")):
+            return True
+        for frame in traceback.extract_tb(exc.__traceback__):
+            path = frame.filename.replace("\\", "/")
+            if "/flash_attn/" in path or "/cutlass/" in path or "/nvidia_cutlass_dsl/" in path:
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
