@@ -75,7 +75,9 @@ def main() -> None:
                 token.cancel()
 
         gen.generate(GenerationRequest(PROMPT, "blurry", width=832, height=480, frames=17, steps=25), on_event, token)
-    print("RESULT " + json.dumps({"who": what, "load_s": t_loaded - T_START, "first_step_s": first_step["t"] - T_START}),
+    extra = {} if what in ("stock", "write") else {"attention": gen.attention, "compiled": gen.compiled}
+    print("RESULT " + json.dumps({"who": what, "load_s": t_loaded - T_START, "first_step_s": first_step["t"] - T_START,
+                                  **extra}),
           flush=True)
 
 

@@ -123,6 +123,20 @@ def case_floor(comps, args) -> None:
     t = events(lambda: a @ a)
     add("floor", "bf16 matmul 8192^3", None, 2 * 8192**3 / t / 1e12, unit="TFLOP/s")
     del a
+    from shotsketch.engine.fused import linear_gelu_tanh
+
+    for name, m in {"720p": 27280, "preview (CFG batch)": 3900}.items():  # the feed-forward's first product
+        x = torch.randn(m, 3072, device="cuda", dtype=torch.bfloat16)
+        lin = torch.nn.Linear(3072, 14336, device="cuda", dtype=torch.bfloat16)
+        with torch.inference_mode():
+            ref = F.gelu(F.linear(x.float(), lin.weight.float(), lin.bias.float()), approximate="tanh")
+            t_stock = events(lambda: F.gelu(lin(x), approximate="tanh"))
+            t_ours = events(lambda: linear_gelu_tanh(x, lin.weight, lin.bias))
+            errs = (rel_err(F.gelu(lin(x), approximate="tanh"), ref), rel_err(linear_gelu_tanh(x, lin.weight, lin.bias), ref))
+        add("floor", f"{name} feed-forward product + tanh GELU: separate (stock) vs one cuBLASLt call",
+            t_stock * 1000, t_ours * 1000, unit="ms",
+            note=f"rel. L2 error vs float32: stock {errs[0]:.4f}, fused {errs[1]:.4f}")
+        del x, lin, ref
     from shotsketch.engine.attention import choose_attention
 
     have_flash4 = choose_attention("flash4", "cuda") == "flash4"
@@ -309,17 +323,22 @@ def case_step(comps, args) -> None:
                                  extra=(("mode", "fast"),))
     compile_ok = args.device == "cuda"
     from shotsketch.engine.attention import choose_attention, uninstall
+    from shotsketch.engine.fused import unfuse_feed_forward
 
     have_flash4 = choose_attention("flash4", args.device) == "flash4"
+    before = {"attention": "sdpa", "fused_gelu": False}  # the levers of the earlier sessions only
     variants = [
-        ("ours, exact: uniform timestep (eager)", {"attention": "sdpa"}, req, None),
-        ("ours, exact: + regional compile", {"compile": compile_ok, "attention": "sdpa"}, req, 0.67),
+        ("ours, exact: uniform timestep (eager)", before, req, None),
+        ("ours, exact: + regional compile", {"compile": compile_ok, **before}, req, 0.67),
+        ("ours, exact: + regional compile + fused feed-forward GELU", {"compile": compile_ok, "attention": "sdpa"},
+         req, 0.67),
     ]
     if have_flash4:
-        variants.append(("ours, exact: + regional compile + FlashAttention-4", {"compile": compile_ok}, req, 0.67))
+        variants.append(("ours, exact: + regional compile + fused GELU + FlashAttention-4", {"compile": compile_ok},
+                         req, 0.67))
     variants.append(("ours, fast mode: + FP8 matrix products (compiled)", {"compile": compile_ok}, fast_req, None))
     if not args.quick:
-        variants.append(("ours, fast mode: FP8 matrix products, eager", {"attention": "sdpa"}, fast_req, None))
+        variants.append(("ours, fast mode: FP8 matrix products, eager", before, fast_req, None))
     exact_variants = [v[0] for v in variants if v[2] is req]
     latents = {}
     for variant, speed, r, target in variants:
@@ -340,6 +359,7 @@ def case_step(comps, args) -> None:
         add(label, variant, s_step, min(times[1:]), target=target, note=note)
         del gen
         uninstall(comps["transformer"])
+        unfuse_feed_forward(comps["transformer"])
         gc.collect()
     uncompile(comps["transformer"])
     for variant in exact_variants:
@@ -370,12 +390,15 @@ def case_preview(comps, args) -> None:
     del stock
     compile_ok = args.device == "cuda"
     from shotsketch.engine.attention import choose_attention, uninstall
+    from shotsketch.engine.fused import unfuse_feed_forward
 
     variants = [("ours, exact, compiled, CFG batched", {"compile": compile_ok})]
     if choose_attention("flash4", args.device) == "flash4":
         variants.append(("ours, exact, compiled, CFG batched, PyTorch attention", {"compile": compile_ok, "attention": "sdpa"}))
-    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, stock UniPC (waits for the GPU)",
-                     {"compile": compile_ok, "attention": "sdpa", "host_scheduler": False}))
+    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, GELU unfused",
+                     {"compile": compile_ok, "attention": "sdpa", "fused_gelu": False}))
+    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, GELU unfused, stock UniPC (waits for the GPU)",
+                     {"compile": compile_ok, "attention": "sdpa", "fused_gelu": False, "host_scheduler": False}))
     if not args.quick:
         variants += [("ours, exact (eager)", {"attention": "sdpa"}),
                      ("ours, exact, compiled, CFG as two forwards", {"compile": compile_ok, "batch_cfg_max_tokens": 0})]
@@ -406,6 +429,7 @@ def case_preview(comps, args) -> None:
         add(label, f"{variant}: prompt seen before (embeddings cached)", t_stock, min(cached), target=0.5)
         del gen
         uninstall(comps["transformer"])
+        unfuse_feed_forward(comps["transformer"])
         gc.collect()
     uncompile(comps["transformer"])
 
@@ -497,7 +521,8 @@ def case_cold(args) -> None:
     """Separate processes: stock, ours, ours compiled twice (persistent compile cache)."""
     folder = args.model_dir or tempfile.mkdtemp(prefix="shotsketch-bench-")
     cache = tempfile.mkdtemp(prefix="shotsketch-inductor-")
-    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
+    # fresh compile caches (inductor's, FlashAttention-4's): the first start below is a first start ever
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache, FLASH_ATTENTION_CUTE_DSL_CACHE_DIR=os.path.join(cache, "flash4"))
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cold_start.py")
 
     def run(*what: str) -> dict:
@@ -517,7 +542,7 @@ def case_cold(args) -> None:
         r = run(variant, folder)
         n = sum(1 for row in ROWS if row["variant"].startswith(f"ours: {variant} ")) + 1
         add("cold start", f"ours: {variant} (start {n})", stock["first_step_s"], r["first_step_s"],
-            note=f"load {r['load_s']:.1f} s")
+            note=f"load {r['load_s']:.1f} s; attention {r.get('attention')}, compiled {r.get('compiled')}")
 
 
 def main() -> None:

@@ -212,6 +212,10 @@ class Generator:
             from shotsketch.engine.speed import channels_last_convs
 
             channels_last_convs(self._pipe.vae)
+        if self.speed.fused_gelu:
+            from shotsketch.engine.fused import fuse_feed_forward
+
+            fuse_feed_forward(self._pipe.transformer)
         from shotsketch.engine.attention import FLASH4, choose_attention
 
         if choose_attention(self.speed.attention, self.device.device) == FLASH4:

@@ -40,6 +40,7 @@ class SpeedOptions:
     # self-attention kernel: None = FlashAttention-4 where installed and supported, else PyTorch's
     # ("flash4" / "sdpa" to choose; SHOTSKETCH_ATTENTION overrides): engine/attention.py
     attention: str | None = None
+    fused_gelu: bool = True  # CUDA: feed-forward product + tanh GELU in one cuBLASLt call (engine/fused.py)
     host_scheduler: bool = True  # UniPC coefficients from the CPU: the loop never waits for the GPU (engine/schedulers.py)
     batch_cfg_max_tokens: int = 8192  # CFG as one batch-2 forward up to this many video tokens (0: never)
 
