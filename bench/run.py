@@ -137,6 +137,26 @@ def case_floor(comps, args) -> None:
             t_stock * 1000, t_ours * 1000, unit="ms",
             note=f"rel. L2 error vs float32: stock {errs[0]:.4f}, fused {errs[1]:.4f}")
         del x, lin, ref
+    from shotsketch.engine.fused import rms_rope, rotate
+
+    def stock_norm_rope(x, w, cos, sin):  # noqa: ANN001, ANN202 - what diffusers runs, compiled as our blocks are
+        return rotate(F.rms_norm(x, (3072,), w, 1e-6).unflatten(2, (24, 128)), cos, sin)
+
+    compiled_stock = torch.compile(stock_norm_rope, fullgraph=True)
+    for name, (b, s) in {"720p": (1, 27280), "preview (CFG batch)": (2, 1950)}.items():
+        x = torch.randn(b, s, 3072, device="cuda", dtype=torch.bfloat16)
+        w = torch.rand(3072, device="cuda", dtype=torch.bfloat16) + 0.5
+        ang = torch.rand(1, s, 1, 64, device="cuda") * 6
+        # bf16 like the model's rotary buffers once the transformer is cast
+        cos, sin = (t.repeat_interleave(2, -1).to(torch.bfloat16) for t in (ang.cos(), ang.sin()))
+        with torch.inference_mode():
+            t_stock = events(lambda: compiled_stock(x, w, cos, sin))
+            t_ours = events(lambda: rms_rope(x, w, cos, sin, 1e-6, 24))
+            diff = (rms_rope(x, w, cos, sin, 1e-6, 24).float() - stock_norm_rope(x, w, cos, sin).float()).abs()
+        add("floor", f"{name} query norm + rotary: inductor's fusion of the stock ops vs our Triton kernel",
+            t_stock * 1000, t_ours * 1000, unit="ms",
+            note=f"vs eager stock ops: max abs diff {diff.max().item():.4f}, mean {diff.mean().item():.2e}")
+        del x, w, cos, sin
     from shotsketch.engine.attention import choose_attention
 
     have_flash4 = choose_attention("flash4", "cuda") == "flash4"
@@ -326,16 +346,18 @@ def case_step(comps, args) -> None:
     from shotsketch.engine.fused import unfuse_feed_forward
 
     have_flash4 = choose_attention("flash4", args.device) == "flash4"
-    before = {"attention": "sdpa", "fused_gelu": False}  # the levers of the earlier sessions only
+    before = {"attention": "sdpa", "fused_gelu": False, "fused_rope": False}  # the earlier sessions' levers only
     variants = [
         ("ours, exact: uniform timestep (eager)", before, req, None),
         ("ours, exact: + regional compile", {"compile": compile_ok, **before}, req, 0.67),
-        ("ours, exact: + regional compile + fused feed-forward GELU", {"compile": compile_ok, "attention": "sdpa"},
+        ("ours, exact: + regional compile + fused feed-forward GELU",
+         {"compile": compile_ok, "attention": "sdpa", "fused_rope": False}, req, 0.67),
+        ("ours, exact: + regional compile + fused GELU + fused norm/rotary", {"compile": compile_ok, "attention": "sdpa"},
          req, 0.67),
     ]
     if have_flash4:
-        variants.append(("ours, exact: + regional compile + fused GELU + FlashAttention-4", {"compile": compile_ok},
-                         req, 0.67))
+        variants.append(("ours, exact: + regional compile + fused GELU + fused norm/rotary + FlashAttention-4",
+                         {"compile": compile_ok}, req, 0.67))
     variants.append(("ours, fast mode: + FP8 matrix products (compiled)", {"compile": compile_ok}, fast_req, None))
     if not args.quick:
         variants.append(("ours, fast mode: FP8 matrix products, eager", before, fast_req, None))
@@ -395,10 +417,11 @@ def case_preview(comps, args) -> None:
     variants = [("ours, exact, compiled, CFG batched", {"compile": compile_ok})]
     if choose_attention("flash4", args.device) == "flash4":
         variants.append(("ours, exact, compiled, CFG batched, PyTorch attention", {"compile": compile_ok, "attention": "sdpa"}))
-    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, GELU unfused",
-                     {"compile": compile_ok, "attention": "sdpa", "fused_gelu": False}))
-    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, GELU unfused, stock UniPC (waits for the GPU)",
-                     {"compile": compile_ok, "attention": "sdpa", "fused_gelu": False, "host_scheduler": False}))
+    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, GELU and norm/rotary unfused",
+                     {"compile": compile_ok, "attention": "sdpa", "fused_gelu": False, "fused_rope": False}))
+    variants.append(("ours, exact, compiled, CFG batched, PyTorch attention, unfused, stock UniPC (waits for the GPU)",
+                     {"compile": compile_ok, "attention": "sdpa", "fused_gelu": False, "fused_rope": False,
+                      "host_scheduler": False}))
     if not args.quick:
         variants += [("ours, exact (eager)", {"attention": "sdpa"}),
                      ("ours, exact, compiled, CFG as two forwards", {"compile": compile_ok, "batch_cfg_max_tokens": 0})]

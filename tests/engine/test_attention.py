@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from shotsketch.engine import attention as attn_mod
-from shotsketch.engine.attention import FlashSelfAttnProcessor, choose_attention, install, is_kernel_error, uninstall
+from shotsketch.engine.attention import FusedSelfAttnProcessor, choose_attention, install, is_kernel_error, uninstall
 from shotsketch.engine.demo import build_components
 from shotsketch.engine.events import JobFinished
 from shotsketch.engine.generator import Generator
@@ -46,7 +46,7 @@ def test_processor_computes_what_the_stock_processor_computes_through_the_kernel
     torch.testing.assert_close(ours, stock, rtol=1e-5, atol=1e-5)
     # installing again wraps the original processor, not our own
     install(transformer, kernel)
-    assert all(not isinstance(b.attn1.processor.fallback, FlashSelfAttnProcessor) for b in transformer.blocks)
+    assert all(not isinstance(b.attn1.processor.fallback, FusedSelfAttnProcessor) for b in transformer.blocks)
     uninstall(transformer)
     assert transformer.attn_processors == originals
 

@@ -50,3 +50,23 @@ def test_op_has_a_shape_function_for_compiled_graphs() -> None:
     with FakeTensorMode():
         out = torch.ops.shotsketch.linear_gelu_tanh(torch.empty(2, 5, 16), torch.empty(40, 16), torch.empty(40))
     assert out.shape == (2, 5, 40)
+
+
+def test_rms_rope_is_the_stock_norm_then_rotary_embedding() -> None:
+    from shotsketch.engine.fused import rms_rope, rotate
+
+    gen = torch.Generator("cpu").manual_seed(1)
+    heads, head = 3, 8
+    x = torch.randn(2, 5, heads * head, generator=gen)
+    norm = torch.nn.RMSNorm(heads * head, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(heads * head, generator=gen) + 0.5)
+    angles = torch.rand(1, 5, 1, head // 2, generator=gen) * 6
+    cos = angles.cos().repeat_interleave(2, -1)
+    sin = angles.sin().repeat_interleave(2, -1)
+    expected = rotate(norm(x).unflatten(2, (heads, head)), cos, sin)
+    out = rms_rope(x, norm.weight, cos, sin, 1e-6, heads)
+    assert out.shape == (2, 5, heads, head)
+    torch.testing.assert_close(out, expected)
+    # a rotation keeps each pair's length: the check above is not of an identity
+    assert not torch.allclose(out, norm(x).unflatten(2, (heads, head)), atol=1e-3)

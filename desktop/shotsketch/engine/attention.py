@@ -6,7 +6,7 @@ the `flash-attn-4` package: CuTe DSL kernels for Hopper and Blackwell, compiled 
 exact attention too: the same softmax(QK^T/sqrt(d))V in bf16 with float32 accumulation, so the
 results stay within bf16 rounding of stock diffusers (the bench reports the error).
 
-`FlashSelfAttnProcessor` computes what diffusers' `WanAttnProcessor` computes for self-attention
+`FusedSelfAttnProcessor` computes what diffusers' `WanAttnProcessor` computes for self-attention
 (projections, RMS norms, rotary embedding, output projection) and hands only the attention
 itself to the kernel; cross-attention (512 text tokens, a small share of the step) and anything
 else runs the module's previous processor. It is installed with `set_processor` on each block's
@@ -24,6 +24,8 @@ import os
 from collections.abc import Callable
 
 import torch
+
+from shotsketch.engine.fused import rotate
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +74,15 @@ def _(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tens
     return query.new_empty((*query.shape[:-1], value.shape[-1]))
 
 
-def _rotate(hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """The rotary embedding as diffusers' WanAttnProcessor applies it (interleaved pairs)."""
-    x1, x2 = hidden.unflatten(-1, (-1, 2)).unbind(-1)
-    cos, sin = cos[..., 0::2], sin[..., 1::2]
-    out = torch.empty_like(hidden)
-    out[..., 0::2] = x1 * cos - x2 * sin
-    out[..., 1::2] = x1 * sin + x2 * cos
-    return out.type_as(hidden)
+def _fusable_norm(norm: torch.nn.Module) -> bool:
+    return type(norm) is torch.nn.RMSNorm and norm.weight is not None
 
 
-class FlashSelfAttnProcessor:
+def _eps(norm: torch.nn.RMSNorm, x: torch.Tensor) -> float:
+    return norm.eps if norm.eps is not None else torch.finfo(x.dtype).eps
+
+
+class FusedSelfAttnProcessor:
     """Self-attention of a `WanAttention` with the attention product by `attention`; every other
     call (cross-attention, masks, image keys) goes to `fallback`, the module's previous processor."""
 
@@ -97,26 +97,39 @@ class FlashSelfAttnProcessor:
             query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
         else:
             query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        query, key = attn.norm_q(query), attn.norm_k(key)
-        query, key, value = (t.unflatten(2, (attn.heads, -1)) for t in (query, key, value))
-        if rotary_emb is not None:
-            query, key = _rotate(query, *rotary_emb), _rotate(key, *rotary_emb)
+        if rotary_emb is not None and _fusable_norm(attn.norm_q) and _fusable_norm(attn.norm_k):
+            # norm + rotary in one pass each (engine/fused.py)
+            query, key = (torch.ops.shotsketch.rms_rope(t, norm.weight, *rotary_emb, _eps(norm, t), attn.heads)
+                          for t, norm in ((query, attn.norm_q), (key, attn.norm_k)))
+            value = value.unflatten(2, (attn.heads, -1))
+        else:
+            query, key = attn.norm_q(query), attn.norm_k(key)
+            query, key, value = (t.unflatten(2, (attn.heads, -1)) for t in (query, key, value))
+            if rotary_emb is not None:
+                query, key = rotate(query, *rotary_emb), rotate(key, *rotary_emb)
         out = self.attention(query, key, value).flatten(2, 3).type_as(query)
         out = attn.to_out[0](out)
         return attn.to_out[1](out)
 
 
+def sdpa_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """PyTorch's attention (cuDNN's kernel on Hopper) over the [batch, tokens, heads, head_dim] layout,
+    called as diffusers calls it."""
+    out = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (query, key, value)))
+    return out.transpose(1, 2)
+
+
 def install(transformer: torch.nn.Module, attention: AttentionFn) -> int:
-    """Put `FlashSelfAttnProcessor` on every block's self-attention; returns how many."""
+    """Put `FusedSelfAttnProcessor` on every block's self-attention; returns how many."""
     count = 0
     for block in getattr(transformer, "blocks", []):
         module = getattr(block, "attn1", None)
         if module is None or not hasattr(module, "set_processor"):
             continue
         previous = module.processor
-        if isinstance(previous, FlashSelfAttnProcessor):
+        if isinstance(previous, FusedSelfAttnProcessor):
             previous = previous.fallback
-        module.set_processor(FlashSelfAttnProcessor(attention, previous))
+        module.set_processor(FusedSelfAttnProcessor(attention, previous))
         count += 1
     return count
 
@@ -124,7 +137,7 @@ def install(transformer: torch.nn.Module, attention: AttentionFn) -> int:
 def uninstall(transformer: torch.nn.Module) -> None:
     for block in getattr(transformer, "blocks", []):
         module = getattr(block, "attn1", None)
-        if module is not None and isinstance(getattr(module, "processor", None), FlashSelfAttnProcessor):
+        if module is not None and isinstance(getattr(module, "processor", None), FusedSelfAttnProcessor):
             module.set_processor(module.processor.fallback)
 
 

@@ -218,12 +218,16 @@ class Generator:
             fuse_feed_forward(self._pipe.transformer)
         from shotsketch.engine.attention import FLASH4, choose_attention
 
-        if choose_attention(self.speed.attention, self.device.device) == FLASH4:
-            from shotsketch.engine.attention import enable_kernel_cache, flash4_attention, install
+        choice = choose_attention(self.speed.attention, self.device.device)
+        if choice == FLASH4 or self.speed.fused_rope:
+            # our self-attention processor: the fused norm + rotary pass, then FlashAttention-4 or
+            # PyTorch's attention
+            from shotsketch.engine.attention import enable_kernel_cache, flash4_attention, install, sdpa_bshd
 
-            enable_kernel_cache()
-            install(self._pipe.transformer, flash4_attention)
-            self.attention = FLASH4
+            if choice == FLASH4:
+                enable_kernel_cache()
+            install(self._pipe.transformer, flash4_attention if choice == FLASH4 else sdpa_bshd)
+            self.attention = choice
         from shotsketch.engine.speed import compile_wanted
 
         if compile_wanted(self.speed.compile, self.device.device):
@@ -236,7 +240,7 @@ class Generator:
     @property
     def needs_warm_up(self) -> bool:
         """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size)."""
-        return (self.compiled or self.attention != "sdpa") and not self._warmed
+        return (self.compiled or self.attention == "flash4") and not self._warmed
 
     def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
         """Compile the preview-size forward now (the app calls this on its worker thread right after
@@ -389,7 +393,7 @@ class Generator:
                 from shotsketch.engine.attention import is_kernel_error, uninstall
                 from shotsketch.engine.speed import is_compile_error, uncompile_blocks
 
-                if self.attention != "sdpa" and is_kernel_error(exc) and not cancel.cancelled:
+                if self.attention == "flash4" and is_kernel_error(exc) and not cancel.cancelled:
                     # FlashAttention-4 could not build or run its kernel here: PyTorch's attention from now on
                     log.warning("FlashAttention-4 failed (%s); using PyTorch's attention from now on",
                                 exc.__class__.__name__, exc_info=True)

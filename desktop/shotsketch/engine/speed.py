@@ -41,6 +41,7 @@ class SpeedOptions:
     # ("flash4" / "sdpa" to choose; SHOTSKETCH_ATTENTION overrides): engine/attention.py
     attention: str | None = None
     fused_gelu: bool = True  # CUDA: feed-forward product + tanh GELU in one cuBLASLt call (engine/fused.py)
+    fused_rope: bool = True  # CUDA: query/key RMS norm + rotary embedding in one Triton pass (engine/fused.py)
     host_scheduler: bool = True  # UniPC coefficients from the CPU: the loop never waits for the GPU (engine/schedulers.py)
     batch_cfg_max_tokens: int = 8192  # CFG as one batch-2 forward up to this many video tokens (0: never)
 
