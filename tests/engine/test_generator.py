@@ -74,10 +74,28 @@ def test_prompt_embedding_cache_skips_text_encoder():
     assert len(calls) == 2  # served from the cache
     assert again[0] is first[0]
     gen.encode_prompts("a blue car", "blurry")
-    gen.encode_prompts("a green car", "blurry")  # evicts "a red car" (cache of 2)
-    assert len(calls) == 6
+    assert len(calls) == 3  # a new prompt with the same negative: one text encoded
+    gen.encode_prompts("a green car", "blurry")  # evicts "a red car" (cache of 2 texts)
+    assert len(calls) == 4
     gen.encode_prompts("a red car", "blurry")
-    assert len(calls) == 8
+    assert len(calls) == 5
+
+
+def test_text_is_encoded_over_its_own_tokens_with_the_stock_result():
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    lengths = []
+    gen.text_pipeline.text_encoder.register_forward_pre_hook(lambda _m, args: lengths.append(args[0].shape[1]))
+    prompt, negative = "A yellow ball rolls from the left edge to the center", ""
+    ours = gen.encode_prompts(prompt, negative)
+    assert lengths and max(lengths) < 64  # the text's tokens, not all 512 positions
+    with torch.inference_mode():
+        stock = gen.text_pipeline.encode_prompt(prompt=prompt, negative_prompt=negative, do_classifier_free_guidance=True,
+                                                max_sequence_length=512, device=torch.device("cpu"))
+    for a, b in zip(ours, stock):
+        assert a.shape == b.shape == (1, 512, a.shape[-1])
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(ours[0], ours[1])  # prompt and negative differ: the check can fail
 
 
 def test_generation_reuses_cached_embeddings(demo_generator, make_request):
