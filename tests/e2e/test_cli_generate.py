@@ -154,6 +154,7 @@ def test_doctor_reports_versions_and_model_problems(tmp_path, capsys):
     code, out, _ = _run(capsys, "doctor", "--model", "demo")
     assert code == 0
     assert "torch:" in out and "diffusers:" in out and "demo model — random weights" in out and "model: ok" in out
+    assert "attention: PyTorch's (no CUDA GPU)" in out
     code, out, err = _run(capsys, "doctor", "--model", str(tmp_path / "nowhere"))
     assert code == 1
     assert "problem: the model folder" in out and "does not exist" in out

@@ -120,3 +120,15 @@ def test_flash4_op_has_a_shape_function_for_compiled_graphs() -> None:
         v = torch.empty(2, 30, 4, 32, dtype=torch.bfloat16)
         out = torch.ops.shotsketch.flash4_attention(q, torch.empty(2, 30, 4, 64, dtype=torch.bfloat16), v)
     assert out.shape == (2, 100, 4, 32) and out.dtype == torch.bfloat16
+
+
+def test_describe_says_what_would_run_and_how_to_get_the_faster_kernel(monkeypatch) -> None:
+    assert attn_mod.describe("cpu") == "PyTorch's (no CUDA GPU)"
+    monkeypatch.setattr(attn_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(attn_mod.torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    monkeypatch.setattr(attn_mod, "flash4_installed", lambda: False)
+    assert "pip install 'shotsketch[fast-attention]'" in attn_mod.describe("cuda")
+    monkeypatch.setattr(attn_mod, "flash4_installed", lambda: True)
+    assert attn_mod.describe("cuda") == "FlashAttention-4"
+    monkeypatch.setattr(attn_mod.torch.cuda, "get_device_capability", lambda *a: (8, 6))
+    assert "Hopper or Blackwell" in attn_mod.describe("cuda")

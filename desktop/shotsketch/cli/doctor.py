@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"CUDA: {torch.version.cuda}")
     else:
         lines.append("GPU: none found — generation runs on the CPU and is very slow at real sizes")
+    from shotsketch.engine.attention import describe as describe_attention
+
+    lines.append(f"attention: {describe_attention(device.device)}")
     settings = load_settings()
     model_text = args.model or settings.model
     lines.append(f"settings: {settings_path()}")

@@ -74,8 +74,9 @@ def _(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tens
     return query.new_empty((*query.shape[:-1], value.shape[-1]))
 
 
-def _fusable_norm(norm: torch.nn.Module) -> bool:
-    return type(norm) is torch.nn.RMSNorm and norm.weight is not None
+def _fusable_norm(norm: torch.nn.Module, x: torch.Tensor) -> bool:
+    # (weights elsewhere than the activations: an offloading hook that moves them per module)
+    return type(norm) is torch.nn.RMSNorm and norm.weight is not None and norm.weight.device == x.device
 
 
 def _eps(norm: torch.nn.RMSNorm, x: torch.Tensor) -> float:
@@ -97,7 +98,7 @@ class FusedSelfAttnProcessor:
             query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
         else:
             query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        if rotary_emb is not None and _fusable_norm(attn.norm_q) and _fusable_norm(attn.norm_k):
+        if rotary_emb is not None and _fusable_norm(attn.norm_q, query) and _fusable_norm(attn.norm_k, key):
             # norm + rotary in one pass each (engine/fused.py)
             query, key = (torch.ops.shotsketch.rms_rope(t, norm.weight, *rotary_emb, _eps(norm, t), attn.heads)
                           for t, norm in ((query, attn.norm_q), (key, attn.norm_k)))
@@ -168,3 +169,17 @@ def is_kernel_error(exc: BaseException) -> bool:
                 return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def describe(device: str) -> str:
+    """One line for `shotsketch doctor`: which self-attention kernel a job would use, and why."""
+    if device != "cuda" or not torch.cuda.is_available():
+        return "PyTorch's (no CUDA GPU)"
+    choice = choose_attention(None, device)
+    if choice == FLASH4:
+        return "FlashAttention-4"
+    if torch.cuda.get_device_capability()[0] not in FLASH4_ARCHES:
+        return "PyTorch's (FlashAttention-4 needs a Hopper or Blackwell GPU)"
+    if not flash4_installed():
+        return "PyTorch's (pip install 'shotsketch[fast-attention]' adds FlashAttention-4: 720p steps ~10% faster)"
+    return "PyTorch's (SHOTSKETCH_ATTENTION=sdpa)"

@@ -52,7 +52,7 @@ class FusedTanhGELU(GELU):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         proj = self.proj
         if (hidden_states.is_cuda and self.approximate == "tanh" and type(proj) is torch.nn.Linear
-                and proj.bias is not None):
+                and proj.bias is not None and proj.weight.device == hidden_states.device):
             return torch.ops.shotsketch.linear_gelu_tanh(hidden_states, proj.weight, proj.bias)
         return super().forward(hidden_states)
 
