@@ -407,3 +407,19 @@ def test_plain_start_without_a_configured_model_opens_model_setup(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"SHOWN: Set up the model | Use the {DEMO_LABEL}" in proc.stdout
+
+
+def test_a_pause_in_typing_encodes_the_prompt_ahead(qtbot, make_window, fake_engine_cls):
+    engine = fake_engine_cls()
+    encoded: list[tuple[str, str]] = []
+    engine.encode_prompts = lambda prompt, negative: encoded.append((prompt, negative))
+    window = make_window(engine)
+    window.worker.preload()
+    qtbot.waitUntil(lambda: window.worker.state == "ready", timeout=5_000)
+    window.prompt.set_prompt("A red kite rises from the bottom edge")
+    window.prompt.set_prompt("A red kite rises from the bottom edge to the top")
+    qtbot.waitUntil(lambda: bool(encoded), timeout=5_000)
+    qtbot.wait(100)
+    # once, after the pause, with what Generate would send
+    assert encoded == [(window.build_request().prompt, window.build_request().negative_prompt)]
+    assert encoded[0][0].startswith("A red kite rises from the bottom edge to the top")

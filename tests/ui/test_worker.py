@@ -198,3 +198,58 @@ def test_no_warm_up_state_when_there_is_nothing_to_warm(qtbot, fake_engine):
         assert "warming" not in states and w.state == "ready"
     finally:
         w.shutdown()
+
+
+def test_prepare_prompt_encodes_the_newest_text_on_the_worker_thread(qtbot, fake_engine):
+    encoded: list[tuple[str, str, bool]] = []
+    gate, entered = threading.Event(), threading.Event()
+
+    def encode_prompts(prompt, negative):  # noqa: ANN001, ANN202
+        entered.set()
+        gate.wait(5)
+        encoded.append((prompt, negative, threading.current_thread() is threading.main_thread()))
+
+    fake_engine.encode_prompts = encode_prompts
+    w = GpuWorker(lambda: fake_engine)
+    try:
+        w.prepare_prompt("a kite", "blurry")  # no model loaded yet: nothing is loaded for this
+        w.preload()
+        qtbot.waitUntil(lambda: w.state == "ready", timeout=5_000)
+        qtbot.wait(50)
+        assert encoded == [] and fake_engine.load_thread is not None
+        gate.clear()
+        w.prepare_prompt("a red kite", "blurry")  # the worker blocks in this one until the gate opens
+        qtbot.waitUntil(entered.is_set, timeout=5_000)
+        for text in ("a red kite r", "a red kite rises", "a red kite rises slowly"):
+            w.prepare_prompt(text, "blurry")  # while busy: only the newest is kept
+        gate.set()
+        qtbot.waitUntil(lambda: bool(encoded) and encoded[-1][0] == "a red kite rises slowly", timeout=5_000)
+        qtbot.wait(50)
+        assert [e[0] for e in encoded] == ["a red kite", "a red kite rises slowly"]
+        assert not any(on_main for _p, _n, on_main in encoded)
+        w.prepare_prompt("   ", "blurry")  # blank: nothing to encode
+        qtbot.wait(50)
+        assert len(encoded) == 2
+    finally:
+        gate.set()
+        w.shutdown()
+
+
+def test_prepare_prompt_leaves_the_encoding_to_a_queued_job(qtbot, make_request, fake_engine):
+    encoded: list[str] = []
+    fake_engine.encode_prompts = lambda prompt, negative: encoded.append(prompt)
+    fake_engine.gate = threading.Event()  # the job holds the worker at its first step
+    w = GpuWorker(lambda: fake_engine)
+    events, _ = collect(w)
+    try:
+        w.submit("a", make_request(steps=1))
+        qtbot.waitUntil(fake_engine.started.is_set, timeout=5_000)
+        w.prepare_prompt("the next shot", "blurry")  # its turn comes after job a, while job b waits: skipped
+        w.submit("b", make_request(steps=1, prompt="the next shot"))
+        fake_engine.gate.set()
+        qtbot.waitUntil(lambda: sum(isinstance(e, JobFinished) for e in events) == 2, timeout=10_000)
+        qtbot.wait(50)
+        assert encoded == []
+    finally:
+        fake_engine.gate.set()
+        w.shutdown()

@@ -48,6 +48,7 @@ from shotsketch.ui.worker import EngineFactory, GpuWorker, generator_factory
 log = logging.getLogger(__name__)
 
 AUTOSAVE_DELAY_MS = 700
+PREPARE_PROMPT_DELAY_MS = 600  # after the last keystroke: encode the prompt ahead of Generate
 LAYOUT_VERSION = 2  # bump when docks are added or renamed: old saved states are then ignored
 STATE_VERSION = 1
 COMPACT_BELOW = 1500  # window width (px) under which the preview goes above the sketch and prompt
@@ -183,6 +184,11 @@ class MainWindow(QMainWindow):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.autosave_now)
+        # a pause in typing: the worker encodes the prompt ahead, so Generate finds it cached
+        self._prepare_timer = QTimer(self)
+        self._prepare_timer.setSingleShot(True)
+        self._prepare_timer.setInterval(PREPARE_PROMPT_DELAY_MS)
+        self._prepare_timer.timeout.connect(self.prepare_prompt)
         self._connect_panels()
         self._key_router = _KeyRouter(self)
         app = QApplication.instance()
@@ -475,6 +481,7 @@ class MainWindow(QMainWindow):
             signal = getattr(self.prompt, name, None)
             if signal is not None:
                 signal.connect(lambda _t: self._schedule_autosave())
+                signal.connect(lambda _t: self._prepare_timer.start())
         self.prompt.draftRequested.connect(self.draft_layout_from_prompt)
         self.prompt.generateRequested.connect(lambda: self.generate(1))
         for box in (self.frames_box, self.steps_box, self.seed_box):
@@ -827,6 +834,11 @@ class MainWindow(QMainWindow):
             layout_json=layout.to_json(indent=None) if has_layout else None,
             guidance_strength=self.settings.layout_guidance_strength if has_layout else 0.0,
         )
+
+    def prepare_prompt(self) -> None:
+        """Have the worker encode the prompt as it stands now (when the model is loaded and idle)."""
+        if self.worker.state in ("ready", "idle") and not self.worker.pending():
+            self.worker.prepare_prompt(self.prompt.final_prompt().strip(), self.prompt.negative_prompt().strip())
 
     def generate(self, count: int = 1) -> list[str]:
         """Queue ``count`` jobs with seeds s, s+1, ...; returns their job ids."""

@@ -6,6 +6,11 @@ weights take seconds), and every engine event comes back to the UI thread throug
 signal :attr:`GpuWorker.event`. Cancelling a queued job answers with ``JobCancelled(at_step=0)``
 when its turn comes, without touching the model; cancelling a running job sets its CancelToken,
 which the engine checks between steps.
+
+While the user writes, :meth:`GpuWorker.prepare_prompt` has the loaded engine encode the prompt in
+the background (only the newest text, only while no job waits), so that pressing Generate finds the
+embeddings cached; with the text encoder kept off the GPU (24 GiB cards) that hides moving it there
+and back, too.
 """
 
 from __future__ import annotations
@@ -56,12 +61,14 @@ class _Runner(QObject):
     event = Signal(object)
     state = Signal(str, str)  # ("loading" | "ready" | "failed" | "warming" | "idle" | "busy", detail)
 
-    def __init__(self, factory: EngineFactory, cancels: dict[str, CancelToken], lock: threading.Lock) -> None:
+    def __init__(self, factory: EngineFactory, cancels: dict[str, CancelToken], lock: threading.Lock,
+                 prepare_slot: dict[str, tuple[str, str]]) -> None:
         super().__init__()
         self._factory = factory
         self._engine: Engine | None = None
         self._cancels = cancels
         self._lock = lock
+        self._prepare_slot = prepare_slot  # {"next": (prompt, negative)}: only the newest is encoded
         self._load_error: str | None = None
 
     def _ensure_engine(self) -> Engine | None:
@@ -98,6 +105,20 @@ class _Runner(QObject):
             log.warning("warm-up failed", exc_info=True)
         finally:
             self.state.emit("ready", "")
+
+    @Slot()
+    def prepare(self) -> None:
+        """Encode the newest prompt the UI sent, if the model is loaded and no job is waiting."""
+        with self._lock:
+            texts = self._prepare_slot.pop("next", None)
+            busy = bool(self._cancels)
+        encode = getattr(self._engine, "encode_prompts", None)
+        if texts is None or busy or not callable(encode):
+            return  # a job encodes its own prompt; an unloaded model is not loaded for this
+        try:
+            encode(*texts)
+        except Exception:  # noqa: BLE001 - only a head start: the job encodes the prompt itself
+            log.debug("encoding the prompt ahead failed", exc_info=True)
 
     @Slot(str, object)
     def run(self, job_id: str, request: GenerationRequest) -> None:
@@ -152,19 +173,22 @@ class GpuWorker(QObject):
     stateChanged = Signal(str, str)  # ("loading" | "ready" | "failed" | "busy" | "idle", detail)
     _run = Signal(str, object)
     _preload = Signal()
+    _prepare = Signal()
     _release = Signal()
     _replace = Signal(object)
 
     def __init__(self, engine_factory: EngineFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._cancels: dict[str, CancelToken] = {}
+        self._prepare_slot: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._thread = QThread()
         self._thread.setObjectName("shotsketch-gpu")
-        self._runner = _Runner(engine_factory, self._cancels, self._lock)
+        self._runner = _Runner(engine_factory, self._cancels, self._lock, self._prepare_slot)
         self._runner.moveToThread(self._thread)
         self._run.connect(self._runner.run)
         self._preload.connect(self._runner.preload)
+        self._prepare.connect(self._runner.prepare)
         self._release.connect(self._runner.release)
         self._replace.connect(self._runner.replace_factory)
         self._runner.event.connect(self._relay)  # queued: the receiver lives on the UI thread
@@ -187,6 +211,15 @@ class GpuWorker(QObject):
         """Load the model now (on the worker thread), before the first job asks for it."""
         if not self._closed:
             self._preload.emit()
+
+    def prepare_prompt(self, prompt: str, negative: str) -> None:
+        """Encode this prompt pair ahead of the next job, in the background; a newer call before the
+        worker gets to it replaces it."""
+        if self._closed or not prompt.strip():
+            return
+        with self._lock:
+            self._prepare_slot["next"] = (prompt, negative)
+        self._prepare.emit()
 
     def submit(self, job_id: str, request: GenerationRequest) -> None:
         if self._closed:
