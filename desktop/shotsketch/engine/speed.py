@@ -11,6 +11,11 @@
 - CFG as one batch-2 forward for short forwards (previews): `batched_cfg` below.
 - VAE decode in bf16 through `engine/vae_decode.py` (the same function as diffusers' decode with
   fewer bytes and products; its error against float32 is reported in the bench).
+- UniPC steps with coefficients from the CPU (`engine/schedulers.py`): the loop never waits for the GPU.
+- fused kernels (`engine/fused.py`): the feed-forward product + tanh GELU in one cuBLASLt call, the
+  query/key RMS norm + rotary embedding in one Triton pass.
+- FlashAttention-4 for the self-attention where the optional package is installed (`engine/attention.py`).
+- prompts encoded over their own tokens and cached per text (`Generator.encode_prompts`).
 
 Fast mode (chosen per request) adds FP8 matrix products in the transformer blocks (`engine/fp8.py`)
 where the GPU has FP8 units and memory for the FP8 copy of the weights.
