@@ -7,9 +7,10 @@ exact attention too: the same softmax(QK^T/sqrt(d))V in bf16 with float32 accumu
 results stay within bf16 rounding of stock diffusers (the bench reports the error).
 
 `FusedSelfAttnProcessor` computes what diffusers' `WanAttnProcessor` computes for self-attention
-(projections, RMS norms, rotary embedding, output projection) and hands only the attention
-itself to the kernel; cross-attention (512 text tokens, a small share of the step) and anything
-else runs the module's previous processor. It is installed with `set_processor` on each block's
+(projections, RMS norms, rotary embedding, output projection), with the query/key norm and rotary
+embedding as one pass each (`engine/fused.py`, also used with PyTorch's attention on CUDA), and
+hands the attention itself to the kernel; cross-attention (512 text tokens, a small share of the
+step) and anything else runs the module's previous processor. It is installed with `set_processor` on each block's
 `attn1` (no library code patched) and the kernel is a `torch.library` custom op, so the compiled
 blocks treat it as one opaque call.
 
