@@ -158,17 +158,15 @@ def is_kernel_error(exc: BaseException) -> bool:
     build), seen anywhere in the exception's chain: the job can run again with PyTorch's attention."""
     import traceback
 
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        module = type(exc).__module__ or ""
-        if module.startswith(("flash_attn", "cutlass", "tvm_ffi")):
+    from shotsketch.engine.speed import exception_chain
+
+    for e in exception_chain(exc):
+        if (type(e).__module__ or "").startswith(("flash_attn", "cutlass", "tvm_ffi")):
             return True
-        for frame in traceback.extract_tb(exc.__traceback__):
+        for frame in traceback.extract_tb(e.__traceback__):
             path = frame.filename.replace("\\", "/")
             if "/flash_attn/" in path or "/cutlass/" in path or "/nvidia_cutlass_dsl/" in path:
                 return True
-        exc = exc.__cause__ or exc.__context__
     return False
 
 

@@ -22,10 +22,13 @@ bandwidth (45 ms of a 720p step, bench run 17).
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from diffusers.models.activations import GELU
 
+log = logging.getLogger(__name__)
 _rope_kernel = None
 _rope_failed = False  # a launch failed once (no compiler, an old GPU): PyTorch ops from then on
 
@@ -132,15 +135,13 @@ def rms_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torc
             and cos.is_floating_point() and cos.numel() == n * head and sin.shape == cos.shape):
         try:
             out = torch.empty((b, n, heads, head), device=x.device, dtype=x.dtype)
-            block = triton_next_pow2(d // 2)
+            block = 1 << (d // 2 - 1).bit_length()  # the pairs, rounded up to a power of two
             _rope_triton()[(b * n,)](x, weight.contiguous(), cos.reshape(n, head).contiguous(),
                                      sin.reshape(n, head).contiguous(), out, n, eps, D=d, HEAD=head, BLOCK=block,
                                      num_warps=8)
             return out
         except Exception:  # noqa: BLE001 - no Triton, no compiler, an unsupported GPU: PyTorch ops
-            import logging
-
-            logging.getLogger(__name__).warning("the fused norm + rotary kernel failed; using PyTorch ops", exc_info=True)
+            log.warning("the fused norm + rotary kernel failed; using PyTorch ops", exc_info=True)
             _rope_failed = True
     y = F.rms_norm(x, (d,), weight, eps).unflatten(2, (heads, head))
     return rotate(y, cos, sin)
@@ -150,7 +151,3 @@ def rms_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torc
 def _(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, eps: float,
       heads: int) -> torch.Tensor:
     return x.new_empty((x.shape[0], x.shape[1], heads, x.shape[2] // heads))
-
-
-def triton_next_pow2(n: int) -> int:
-    return 1 << (max(n, 1) - 1).bit_length()

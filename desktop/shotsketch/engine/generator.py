@@ -133,14 +133,14 @@ class Generator:
                 raise ModelError(f"the model at {folder} could not be loaded: {exc}") from exc
             components = dict(full.components)
             components.pop("transformer_2", None)
-        # The VAE decodes in float32 unless asked otherwise (as the reference code does); the rest
-        # runs in the device dtype.
         # the same UniPC steps, with coefficients from the CPU: the loop never waits for the GPU
         from shotsketch.engine.schedulers import host_stepping
 
         components = dict(components)  # prebuilt parts stay as they were given
         if self.speed.host_scheduler:
             components["scheduler"] = host_stepping(components["scheduler"])
+        # The VAE decodes in float32 unless asked otherwise (as the reference code does); the rest
+        # runs in the device dtype.
         vae_dtype = dtype if self.speed.vae_bf16 and self.device.device != "cpu" else torch.float32
         for name, want in (("vae", vae_dtype), ("transformer", dtype), ("text_encoder", dtype)):
             if components[name].dtype != want:

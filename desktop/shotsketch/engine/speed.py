@@ -67,17 +67,20 @@ def compile_wanted(option: bool | None, device: str) -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def is_compile_error(exc: BaseException) -> bool:
-    """An error from torch.compile's machinery (no C compiler, no Triton, an unsupported op), seen
-    anywhere in the exception's chain: the model still runs uncompiled."""
+def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception, then its causes and contexts (each once)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        module = type(exc).__module__ or ""
-        if module.startswith(("torch._dynamo", "torch._inductor", "triton")) or "triton" in str(exc).lower()[:2000]:
-            return True
+        yield exc
         exc = exc.__cause__ or exc.__context__
-    return False
+
+
+def is_compile_error(exc: BaseException) -> bool:
+    """An error from torch.compile's machinery (no C compiler, no Triton, an unsupported op), seen
+    anywhere in the exception's chain: the model still runs uncompiled."""
+    return any((type(e).__module__ or "").startswith(("torch._dynamo", "torch._inductor", "triton"))
+               or "triton" in str(e).lower()[:2000] for e in exception_chain(exc))
 
 
 def uncompile_blocks(transformer: torch.nn.Module) -> None:
