@@ -81,6 +81,16 @@ def test_prompt_embedding_cache_skips_text_encoder():
     assert len(calls) == 5
 
 
+def test_a_cached_text_is_not_evicted_by_encoding_its_partner():
+    gen = Generator(ModelSource.demo(), device="cpu", embed_cache_size=2)
+    gen.load()
+    first = gen.encode_prompts("a red car", "blurry")  # cache: "a red car" (older), "blurry"
+    # "a red car" is now the negative and the oldest entry; encoding the new prompt must keep it
+    prompt, negative = gen.encode_prompts("a blue car", "a red car")
+    assert negative is first[0]
+    assert not torch.allclose(prompt, negative)
+
+
 def test_text_is_encoded_over_its_own_tokens_with_the_stock_result():
     gen = Generator(ModelSource.demo(), device="cpu")
     gen.load()

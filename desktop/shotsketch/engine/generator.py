@@ -292,7 +292,11 @@ class Generator:
         """Prompt and negative embeddings; each text from the LRU cache when it was seen before
         (a new prompt with the usual negative encodes one text, not two)."""
         self.load()
-        missing = [t for t in dict.fromkeys((prompt, negative)) if self._cache_key(t) not in self._embed_cache]
+        texts = list(dict.fromkeys((prompt, negative)))
+        missing = [t for t in texts if self._cache_key(t) not in self._embed_cache]
+        for text in texts:  # mark the hits used first: encoding the other one must not evict them
+            if text not in missing:
+                self._embed_cache.move_to_end(self._cache_key(text))
         if missing:
             encoder = self._text_pipe.text_encoder
             offloaded = self.memory_plan in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD)
@@ -306,8 +310,7 @@ class Generator:
                     encoder.to("cpu")
                     if torch.cuda.is_available():
                         torch.cuda.empty_cache()
-        # re-read both through the cache (marks them recently used; the pair itself is never evicted
-        # between the two reads: the cache holds at least two texts)
+        # both are the newest entries now, and the cache holds at least two texts
         return self._cached(prompt), self._cached(negative)
 
     def _cache_key(self, text: str) -> tuple:
