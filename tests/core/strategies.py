@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from shotsketch.core.layout import MIN_BOX_SIZE, Box, Easing, Keyframe, Layout, Subject
+from shotsketch.core.layout import MIN_BOX_SIZE, Band, BandKind, Box, Easing, Group, Keyframe, Layout, Subject
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
@@ -35,16 +35,32 @@ NOUN_PHRASES = [
 
 
 @st.composite
-def layouts(draw, names=None) -> Layout:
+def groups(draw, name: str) -> Group:
+    members = draw(st.lists(subjects(name=name), min_size=1, max_size=4))
+    color = members[0].color
+    return Group(name, color, tuple(Subject(name, color, m.keyframes, m.easing) for m in members))
+
+
+@st.composite
+def bands(draw) -> Band:
+    return Band(draw(st.sampled_from(list(BandKind))), draw(st.sampled_from(["sky", "sea", "grass", "horizon"])),
+                draw(boxes()))
+
+
+@st.composite
+def layouts(draw, names=None, with_groups: bool = True) -> Layout:
     if names is None:
-        names = draw(st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=4,
+        names = draw(st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=5,
                               unique_by=lambda s: " ".join(s.split()).casefold()))
-    subs = tuple(draw(subjects(name=n)) for n in names)
+    n_groups = draw(st.integers(0, min(2, len(names)))) if with_groups else 0
+    subs = tuple(draw(subjects(name=n)) for n in names[n_groups:])
+    grps = tuple(draw(groups(name=n)) for n in names[:n_groups])
+    regions = tuple(draw(st.lists(bands(), max_size=2))) if with_groups else ()
     aspect = draw(st.sampled_from([832 / 480, 1280 / 704, 16 / 9, 1.0, 480 / 832]))
-    return Layout(aspect, subs)
+    return Layout(aspect, subs, grps, regions)
 
 
 @st.composite
 def noun_phrase_layouts(draw) -> Layout:
     names = draw(st.lists(st.sampled_from(NOUN_PHRASES), min_size=1, max_size=4, unique=True))
-    return draw(layouts(names=names))
+    return draw(layouts(names=names, with_groups=False))

@@ -14,6 +14,9 @@ from shotsketch.core.layout import (
     Easing,
     Keyframe,
     Layout,
+    Band,
+    BandKind,
+    Group,
     LayoutError,
     Subject,
     load_layout,
@@ -133,7 +136,8 @@ def test_edits_return_new_objects_and_keep_the_old_ones():
 
 def test_json_shape_matches_the_documented_form():
     data = json.loads(Layout(832 / 480, (ball(),)).to_json())
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert data["groups"] == [] and data["regions"] == []
     assert data["subjects"][0] == {
         "name": "yellow ball", "color": "#dd0", "easing": "linear",
         "keyframes": [{"t": 0.0, "box": [0.0, 0.4, 0.2, 0.6]}, {"t": 1.0, "box": [0.4, 0.4, 0.6, 0.6]}],
@@ -159,9 +163,8 @@ def _with(path, value):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("schema_version",), 2, "newer Shotsketch .*schema version 2"),
+        (("schema_version",), 3, "newer Shotsketch .*schema version 3"),
         (("schema_version",), "1", "whole number"),
-        (("schema_version",), KeyError, "no schema_version"),
         (("aspect",), "wide", "aspect must be a number"),
         (("aspect",), True, "aspect must be a number"),
         (("subjects",), {}, "must be a list"),
@@ -206,6 +209,49 @@ def test_older_versions_go_through_migrations(monkeypatch):
     # versions compare as numbers: 10 is newer than 2, not older
     with pytest.raises(LayoutError, match="newer"):
         Layout.from_dict({"schema_version": 10, "aspect": 1.0, "subjects": []})
+
+
+def test_a_layout_without_schema_version_is_read_as_version_1(caplog):
+    old = {k: v for k, v in GOOD.items() if k != "schema_version"}
+    with caplog.at_level("INFO", logger="shotsketch.core.layout"):
+        layout = Layout.from_dict(old)
+    assert layout.names == ("red car",) and layout.groups == () and layout.regions == ()
+    assert "no schema_version; read as version 1" in caplog.text
+    # version 1 is migrated to version 2; a version-1 file cannot smuggle in version-2 fields
+    assert Layout.from_dict(GOOD).to_dict()["schema_version"] == 2
+    with pytest.raises(LayoutError, match="version 1 layout has no groups"):
+        Layout.from_dict({**GOOD, "groups": []})
+
+
+def test_groups_and_regions_round_trip_and_validate():
+    adults = Group.of_boxes("adults", [Box(0.1, 0.1, 0.2, 0.4), Box(0.8, 0.1, 0.9, 0.4)], "#33d")
+    sky = Band(BandKind.SKY, "sky", Box(0.0, 0.0, 1.0, 0.4))
+    layout = Layout(16 / 9, (ball(),), (adults,), (sky,))
+    data = json.loads(layout.to_json())
+    assert data["groups"][0]["name"] == "adults" and len(data["groups"][0]["members"]) == 2
+    assert data["regions"] == [{"kind": "sky", "name": "sky", "box": [0.0, 0.0, 1.0, 0.4]}]
+    assert Layout.from_json(layout.to_json()) == layout
+    assert layout.guided_names == ("yellow ball", "adults")
+    assert layout.guided_boxes_at(0.0)["adults"] == adults.boxes_at(0.0)
+    assert adults.union_at(0.0) == Box(0.1, 0.1, 0.9, 0.4) and adults.count == 2
+    with pytest.raises(LayoutError, match="names must be unique"):
+        Layout(1.0, (Subject.static("adults", Box(0.1, 0.1, 0.2, 0.2)),), (adults,))
+    with pytest.raises(LayoutError, match="no boxes"):
+        Group("ducks", "#d33", ())
+    bad = json.loads(layout.to_json())
+    bad["regions"][0]["kind"] = "lava"
+    with pytest.raises(LayoutError, match="region 1: kind 'lava'"):
+        Layout.from_dict(bad)
+    bad = json.loads(layout.to_json())
+    bad["groups"][0]["members"][1]["keyframes"][0]["box"] = [0.5, 0.5, 0.4, 0.6]
+    with pytest.raises(LayoutError, match="group 'adults', box 2"):
+        Layout.from_dict(bad)
+
+
+def test_rounded_drops_float_noise():
+    s = Subject.static("car", Box(0.1 + 0.2, 0.7000000000000001, 0.55, 0.9))
+    data = Layout(1.0, (s,)).rounded().to_dict()
+    assert data["subjects"][0]["keyframes"][0]["box"] == [0.3, 0.7, 0.55, 0.9]
 
 
 def test_save_and_load_file(tmp_path):

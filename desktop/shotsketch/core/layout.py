@@ -6,12 +6,21 @@ which is what the canvas's undo stack relies on.
 
 A ``Subject`` and a ``Layout`` validate themselves when they are built, so an invalid
 layout cannot exist; :class:`LayoutError` says which subject and which keyframe is wrong.
+
+Besides subjects (one box each), a layout holds (schema version 2):
+
+- groups: several boxes under one name, the words the prompt uses for them ("five adults",
+  "three ducks"); layout guidance steers the group's words into the union of its boxes;
+- regions: the sky, the ground, water and the horizon, as bands of the frame. The canvas shows
+  them and the drafter puts subjects in them ("a bird in the sky"); they are not guided (see
+  :class:`Band`).
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -19,8 +28,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 1
-"""The layout JSON schema version this code writes (and the newest it reads)."""
+SCHEMA_VERSION = 2
+"""The layout JSON schema version this code writes (and the newest it reads). Version 1 had
+subjects only; version 2 adds ``groups`` and ``regions``. A file without ``schema_version``
+is read as version 1, the format documented before versions existed."""
 
 MIN_BOX_SIZE = 0.005
 """The smallest box width or height, as a fraction of the frame (about 4 px at 832 wide)."""
@@ -30,12 +41,16 @@ MAX_ASPECT = 10.0
 MAX_NAME_LENGTH = 200
 MAX_SUBJECTS = 64
 MAX_KEYFRAMES = 1000
+MAX_GROUP_MEMBERS = 24
+MAX_REGIONS = 8
 T_EPSILON = 1e-9
 
 ASPECT_832x480 = 832 / 480
 ASPECT_1280x704 = 1280 / 704
 
 _COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+log = logging.getLogger(__name__)
 
 
 class LayoutError(ValueError):
@@ -344,29 +359,36 @@ class Subject:
         color = data.get("color", DEFAULT_COLOR)
         if not isinstance(color, str):
             raise LayoutError(f"{label}: colour must be text like '#d33', not {type(color).__name__}")
-        easing_value = data.get("easing", Easing.LINEAR.value)
+        easing = _easing_from(data, label)
+        return cls(name, color, _keyframes_from(data["keyframes"], label), easing)
+
+
+def _easing_from(data: Mapping[str, Any], label: str) -> Easing:
+    easing_value = data.get("easing", Easing.LINEAR.value)
+    try:
+        return Easing(easing_value)
+    except ValueError:
+        raise LayoutError(
+            f"{label}: easing {easing_value!r:.40} is not one of {', '.join(e.value for e in Easing)}"
+        ) from None
+
+
+def _keyframes_from(raw_kfs: Any, label: str) -> tuple[Keyframe, ...]:
+    if not isinstance(raw_kfs, list):
+        raise LayoutError(f"{label}: keyframes must be a list")
+    if len(raw_kfs) > MAX_KEYFRAMES:
+        raise LayoutError(f"{label} has more than {MAX_KEYFRAMES} keyframes")
+    keyframes = []
+    for i, raw in enumerate(raw_kfs, start=1):
+        kwhere = f"{label}, keyframe {i}"
+        if not isinstance(raw, Mapping):
+            raise LayoutError(f"{kwhere} must be an object with t and box")
+        _check_keys(raw, {"t", "box"}, {"t", "box"}, kwhere)
         try:
-            easing = Easing(easing_value)
-        except ValueError:
-            raise LayoutError(
-                f"{label}: easing {easing_value!r:.40} is not one of {', '.join(e.value for e in Easing)}"
-            ) from None
-        raw_kfs = data["keyframes"]
-        if not isinstance(raw_kfs, list):
-            raise LayoutError(f"{label}: keyframes must be a list")
-        if len(raw_kfs) > MAX_KEYFRAMES:
-            raise LayoutError(f"{label} has more than {MAX_KEYFRAMES} keyframes")
-        keyframes = []
-        for i, raw in enumerate(raw_kfs, start=1):
-            kwhere = f"{label}, keyframe {i}"
-            if not isinstance(raw, Mapping):
-                raise LayoutError(f"{kwhere} must be an object with t and box")
-            _check_keys(raw, {"t", "box"}, {"t", "box"}, kwhere)
-            try:
-                keyframes.append(Keyframe(_number(raw["t"], "t"), Box.from_list(raw["box"])))
-            except LayoutError as exc:
-                raise LayoutError(f"{kwhere}: {exc}") from None
-        return cls(name, color, tuple(keyframes), easing)
+            keyframes.append(Keyframe(_number(raw["t"], "t"), Box.from_list(raw["box"])))
+        except LayoutError as exc:
+            raise LayoutError(f"{kwhere}: {exc}") from None
+    return tuple(keyframes)
 
 
 def _check_keys(data: Mapping[str, Any], allowed: set[str], required: set[str], where: str) -> None:
@@ -378,6 +400,172 @@ def _check_keys(data: Mapping[str, Any], allowed: set[str], required: set[str], 
         raise LayoutError(f"{where} has unknown field(s) {', '.join(unknown)}")
 
 
+@dataclass(frozen=True)
+class Group:
+    """Several boxes under one name: the words the prompt uses for them ("adults", "three ducks").
+    Each member is a :class:`Subject` carrying the group's name and colour, with its own
+    keyframes, so members can move apart ("two people walk toward each other"). Layout
+    guidance steers the name's words into the union of the members' boxes."""
+
+    name: str
+    color: str = DEFAULT_COLOR
+    members: tuple[Subject, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.members, tuple):
+            object.__setattr__(self, "members", tuple(self.members))
+        problems = self.problems()
+        if problems:
+            raise LayoutError(problems[0])
+
+    @classmethod
+    def of_boxes(cls, name: str, boxes: Iterable[Box], color: str = DEFAULT_COLOR) -> Group:
+        return cls(name, color, tuple(Subject.static(name, b, color) for b in boxes))
+
+    @classmethod
+    def of_paths(cls, name: str, paths: Iterable[Iterable[Keyframe]], color: str = DEFAULT_COLOR,
+                 easing: Easing = Easing.LINEAR) -> Group:
+        return cls(name, color, tuple(Subject(name, color, tuple(kfs), easing) for kfs in paths))
+
+    def problems(self) -> list[str]:
+        label = f"group {self.name!r}" if isinstance(self.name, str) and self.name.strip() else "a group"
+        if not isinstance(self.name, str) or not self.name.strip():
+            return ["a group has an empty name; give it the words the prompt uses for it"]
+        if not self.members:
+            return [f"{label} has no boxes"]
+        if len(self.members) > MAX_GROUP_MEMBERS:
+            return [f"{label} has more than {MAX_GROUP_MEMBERS} boxes"]
+        out: list[str] = []
+        for i, m in enumerate(self.members, start=1):
+            if not isinstance(m, Subject):
+                out.append(f"{label}, box {i}: must be a Subject, not {type(m).__name__}")
+            elif name_key(m.name) != name_key(self.name):
+                out.append(f"{label}, box {i}: is named {m.name!r}, not the group's name")
+        return out
+
+    @property
+    def count(self) -> int:
+        return len(self.members)
+
+    def boxes_at(self, t: float) -> list[Box]:
+        return [m.box_at(t) for m in self.members]
+
+    def union_at(self, t: float) -> Box:
+        """The smallest box holding every member's box at clip time ``t``."""
+        return union_box(self.boxes_at(t))
+
+    @property
+    def is_static(self) -> bool:
+        return all(m.is_static for m in self.members)
+
+    def translated(self, dx: float, dy: float) -> Group:
+        return replace(self, members=tuple(m.translated(dx, dy) for m in self.members))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "color": self.color,
+            "members": [{"easing": m.easing.value, "keyframes": [kf.to_dict() for kf in m.keyframes]}
+                        for m in self.members],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, index: int = 1) -> Group:
+        where = f"group {index}"
+        if not isinstance(data, Mapping):
+            raise LayoutError(f"{where} must be an object, not {type(data).__name__}")
+        _check_keys(data, {"name", "color", "members"}, {"name", "members"}, where)
+        name = data["name"]
+        if not isinstance(name, str):
+            raise LayoutError(f"{where}: name must be text, not {type(name).__name__}")
+        label = f"group {name!r}" if name.strip() else where
+        color = data.get("color", DEFAULT_COLOR)
+        if not isinstance(color, str):
+            raise LayoutError(f"{label}: colour must be text like '#d33', not {type(color).__name__}")
+        raw = data["members"]
+        if not isinstance(raw, list):
+            raise LayoutError(f"{label}: members must be a list")
+        if len(raw) > MAX_GROUP_MEMBERS:
+            raise LayoutError(f"{label} has more than {MAX_GROUP_MEMBERS} boxes")
+        members = []
+        for i, m in enumerate(raw, start=1):
+            mwhere = f"{label}, box {i}"
+            if not isinstance(m, Mapping):
+                raise LayoutError(f"{mwhere} must be an object with keyframes")
+            _check_keys(m, {"easing", "keyframes"}, {"keyframes"}, mwhere)
+            keyframes = _keyframes_from(m["keyframes"], mwhere)
+            try:
+                members.append(Subject(name, color, keyframes, _easing_from(m, mwhere)))
+            except LayoutError as exc:
+                raise LayoutError(f"{mwhere}: {str(exc).replace(f'subject {name!r}, ', '')}") from None
+        return cls(name, color, tuple(members))
+
+
+def union_box(boxes: Iterable[Box]) -> Box:
+    bs = list(boxes)
+    return Box(min(b.left for b in bs), min(b.top for b in bs), max(b.right for b in bs), max(b.bottom for b in bs))
+
+
+class BandKind(Enum):
+    SKY = "sky"
+    GROUND = "ground"
+    WATER = "water"
+    HORIZON = "horizon"
+
+
+@dataclass(frozen=True)
+class Band:
+    """A region of the frame: the sky, the ground, water or the horizon, with the prompt's word
+    for it ("ocean", "starry sky") and the part of the frame it covers (a full-width band, or
+    narrower: "a pond on the left").
+
+    Bands are not guided. They cover a third of the frame or more, where the model already puts
+    sky above and ground below on its own; a bias over such an area would pull attention away
+    from the subjects inside it (the bird in the sky, the boat on the lake), whose boxes overlap
+    the band. They shape the words (the drafter places subjects in them, the clause names them)
+    and the sketch."""
+
+    kind: BandKind
+    name: str
+    box: Box
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise LayoutError(problems[0])
+
+    def problems(self) -> list[str]:
+        if not isinstance(self.kind, BandKind):
+            return [f"a region's kind must be one of {', '.join(k.value for k in BandKind)}, not {self.kind!r:.40}"]
+        if not isinstance(self.name, str) or not self.name.strip():
+            return [f"the {self.kind.value} region has an empty name; give it the prompt's word for it"]
+        if len(self.name) > MAX_NAME_LENGTH:
+            return [f"region {self.name!r:.40}: name is longer than {MAX_NAME_LENGTH} characters"]
+        if not isinstance(self.box, Box):
+            return [f"region {self.name!r}: box must be a Box"]
+        return [f"region {self.name!r}: {p}" for p in self.box.problems()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "name": self.name, "box": self.box.to_list()}
+
+    @classmethod
+    def from_dict(cls, data: Any, index: int = 1) -> Band:
+        where = f"region {index}"
+        if not isinstance(data, Mapping):
+            raise LayoutError(f"{where} must be an object, not {type(data).__name__}")
+        _check_keys(data, {"kind", "name", "box"}, {"kind", "name", "box"}, where)
+        try:
+            kind = BandKind(data["kind"])
+        except ValueError:
+            raise LayoutError(
+                f"{where}: kind {data['kind']!r:.40} is not one of {', '.join(k.value for k in BandKind)}"
+            ) from None
+        name = data["name"]
+        if not isinstance(name, str):
+            raise LayoutError(f"{where}: name must be text, not {type(name).__name__}")
+        return cls(kind, name, Box.from_list(data["box"], f"{where} box"))
+
+
 def name_key(name: str) -> str:
     """How subject names are compared: case-insensitive, spaces collapsed."""
     return " ".join(name.split()).casefold()
@@ -385,14 +573,17 @@ def name_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """The frame's aspect ratio (width / height) and its subjects."""
+    """The frame's aspect ratio (width / height), its subjects, groups and regions."""
 
     aspect: float = 16 / 9
     subjects: tuple[Subject, ...] = field(default=())
+    groups: tuple[Group, ...] = field(default=())
+    regions: tuple[Band, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if not isinstance(self.subjects, tuple):
-            object.__setattr__(self, "subjects", tuple(self.subjects))
+        for name in ("subjects", "groups", "regions"):
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         problems = self.problems()
         if problems:
             raise LayoutError(problems[0])
@@ -417,6 +608,21 @@ class Layout:
             if key in seen:
                 out.append(f"subject {s.name!r} appears twice (also as {seen[key]!r}); names must be unique")
             seen[key] = s.name
+        if len(self.groups) > MAX_SUBJECTS:
+            out.append(f"a layout holds at most {MAX_SUBJECTS} groups")
+        for g in self.groups:
+            if not isinstance(g, Group):
+                out.append(f"groups must be Group values, not {type(g).__name__}")
+                continue
+            key = name_key(g.name)
+            if key in seen:
+                out.append(f"group {g.name!r} has the name of another subject or group ({seen[key]!r}); "
+                           "names must be unique")
+            seen[key] = g.name
+        if len(self.regions) > MAX_REGIONS:
+            out.append(f"a layout holds at most {MAX_REGIONS} regions")
+        out.extend(f"regions must be Band values, not {type(r).__name__}" for r in self.regions
+                   if not isinstance(r, Band))
         return out
 
     def validate(self) -> Layout:
@@ -434,6 +640,28 @@ class Layout:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.subjects)
+
+    @property
+    def guided_names(self) -> tuple[str, ...]:
+        """The names layout guidance looks for in the prompt: subjects, then groups."""
+        return self.names + tuple(g.name for g in self.groups)
+
+    def guided_boxes_at(self, t: float) -> dict[str, list[Box]]:
+        """For each guided name, its boxes at clip time ``t`` (one for a subject, a group's all)."""
+        out: dict[str, list[Box]] = {s.name: [s.box_at(t)] for s in self.subjects}
+        out.update({g.name: g.boxes_at(t) for g in self.groups})
+        return out
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.subjects or self.groups or self.regions)
+
+    def group(self, name: str) -> Group:
+        key = name_key(name)
+        for g in self.groups:
+            if name_key(g.name) == key:
+                return g
+        raise KeyError(f"no group named {name!r} in this layout")
 
     def subject(self, name: str) -> Subject:
         key = name_key(name)
@@ -484,7 +712,26 @@ class Layout:
             "schema_version": SCHEMA_VERSION,
             "aspect": self.aspect,
             "subjects": [s.to_dict() for s in self.subjects],
+            "groups": [g.to_dict() for g in self.groups],
+            "regions": [r.to_dict() for r in self.regions],
         }
+
+    def rounded(self, places: int = 4) -> Layout:
+        """This layout with every box and keyframe time rounded to ``places`` decimals (drafts
+        are written so, without float noise such as 0.7000000000000001)."""
+
+        def rbox(b: Box) -> Box:
+            return Box(*(round(v, places) for v in b.to_list()))
+
+        def rsubject(s: Subject) -> Subject:
+            return replace(s, keyframes=tuple(Keyframe(round(k.t, places), rbox(k.box)) for k in s.keyframes))
+
+        return replace(
+            self,
+            subjects=tuple(rsubject(s) for s in self.subjects),
+            groups=tuple(replace(g, members=tuple(rsubject(m) for m in g.members)) for g in self.groups),
+            regions=tuple(replace(r, box=rbox(r.box)) for r in self.regions),
+        )
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
@@ -495,7 +742,8 @@ class Layout:
         if not isinstance(data, Mapping):
             raise LayoutError(f"a layout must be a JSON object, not {type(data).__name__}")
         data = migrate(data)
-        _check_keys(data, {"schema_version", "aspect", "subjects"}, {"aspect", "subjects"}, "the layout")
+        _check_keys(data, {"schema_version", "aspect", "subjects", "groups", "regions"}, {"aspect", "subjects"},
+                    "the layout")
         aspect = _number(data["aspect"], "aspect")
         raw_subjects = data["subjects"]
         if not isinstance(raw_subjects, list):
@@ -503,7 +751,17 @@ class Layout:
         if len(raw_subjects) > MAX_SUBJECTS:
             raise LayoutError(f"a layout holds at most {MAX_SUBJECTS} subjects")
         subjects = tuple(Subject.from_dict(s, i) for i, s in enumerate(raw_subjects, start=1))
-        return cls(aspect, subjects)
+        raw_groups = data.get("groups", [])
+        raw_regions = data.get("regions", [])
+        if not isinstance(raw_groups, list) or not isinstance(raw_regions, list):
+            raise LayoutError("the layout's groups and regions must be lists")
+        if len(raw_groups) > MAX_SUBJECTS:
+            raise LayoutError(f"a layout holds at most {MAX_SUBJECTS} groups")
+        if len(raw_regions) > MAX_REGIONS:
+            raise LayoutError(f"a layout holds at most {MAX_REGIONS} regions")
+        groups = tuple(Group.from_dict(g, i) for i, g in enumerate(raw_groups, start=1))
+        regions = tuple(Band.from_dict(r, i) for i, r in enumerate(raw_regions, start=1))
+        return cls(aspect, subjects, groups, regions)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Layout:
@@ -524,15 +782,25 @@ def _reject_constant(name: str) -> Any:
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
-MIGRATIONS: dict[int, Migration] = {}
-"""``MIGRATIONS[n]`` turns a version-``n`` layout dict into a version ``n + 1`` one.
-There are none yet: version 1 is the first."""
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 adds groups and regions; a version-1 layout has neither."""
+    for key in ("groups", "regions"):
+        if key in data:
+            raise LayoutError(f"a schema version 1 layout has no {key}; set \"schema_version\": 2")
+    return {**data, "groups": [], "regions": []}
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+"""``MIGRATIONS[n]`` turns a version-``n`` layout dict into a version ``n + 1`` one."""
 
 
 def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Bring a layout dict to :data:`SCHEMA_VERSION`, or raise a clear :class:`LayoutError`."""
+    """Bring a layout dict to :data:`SCHEMA_VERSION`, or raise a clear :class:`LayoutError`.
+    A layout without ``schema_version`` is read as version 1 (the format documented before
+    versions existed), which the log says."""
     if "schema_version" not in data:
-        raise LayoutError("the layout has no schema_version; expected e.g. \"schema_version\": 1")
+        log.info("the layout has no schema_version; read as version 1 (the first layout format)")
+        data = {**data, "schema_version": 1}
     version = data["schema_version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise LayoutError(f"the layout's schema_version must be a whole number, not {version!r:.40}")
