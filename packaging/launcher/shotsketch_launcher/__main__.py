@@ -1,0 +1,5 @@
+import sys
+
+from shotsketch_launcher.main import main
+
+sys.exit(main())
