@@ -85,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def gui_main(args: argparse.Namespace | None = None) -> int:
+    from shotsketch.qtcheck import window_problem
+
+    problem = window_problem()  # before Qt starts: a missing X11 library would abort it
+    if problem:
+        print(problem, file=sys.stderr)
+        return 3
     try:
         from shotsketch.ui.app import run_app
     except ModuleNotFoundError as exc:
