@@ -34,6 +34,17 @@ class FakeEngine:
         self.started = threading.Event()
         self.gate: threading.Event | None = None  # when set to an Event, step 1 waits for it
 
+    needs_warm_up = False
+
+    def warm_up(self) -> bool:
+        return False
+
+    def encode_prompts(self, prompt: str, negative: str) -> tuple[str, str]:
+        return prompt, negative
+
+    def unload(self) -> None:
+        pass
+
     def load(self) -> None:
         self.load_thread = threading.current_thread()
         time.sleep(self.load_s)

@@ -54,7 +54,7 @@ class StallMeter:
 def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_window):
     window = make_window(engine_factory=generator_factory("demo", device="cpu"))
     window.worker.preload()  # as the app does at start: load the model before the first Generate
-    qtbot.waitUntil(lambda: window.worker.state == "ready", timeout=120_000)
+    qtbot.waitUntil(lambda: window.worker.state.value == "ready", timeout=120_000)
     events = []
     window.worker.event.connect(events.append)
     previews = []
@@ -415,7 +415,7 @@ def test_a_pause_in_typing_encodes_the_prompt_ahead(qtbot, make_window, fake_eng
     engine.encode_prompts = lambda prompt, negative: encoded.append((prompt, negative))
     window = make_window(engine)
     window.worker.preload()
-    qtbot.waitUntil(lambda: window.worker.state == "ready", timeout=5_000)
+    qtbot.waitUntil(lambda: window.worker.state.value == "ready", timeout=5_000)
     window.prompt.set_prompt("A red kite rises from the bottom edge")
     window.prompt.set_prompt("A red kite rises from the bottom edge to the top")
     qtbot.waitUntil(lambda: bool(encoded), timeout=5_000)

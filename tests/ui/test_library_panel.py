@@ -61,22 +61,26 @@ def panel(qtbot, lib, content):
 
 
 def item_for(panel, kind, node_id):
-    item = panel._find(kind, node_id)
-    assert item is not None, (kind, node_id)
-    return item
+    index = panel.index_of(kind, node_id)
+    assert index.isValid(), (kind, node_id)
+    return index
+
+
+def children(panel, index):
+    return [panel.tree_model.index(i, 0, index).data() for i in range(panel.tree_model.rowCount(index))]
 
 
 def test_tree_lists_projects_shots_and_variant_history(panel, content):
     v1, v2, v3, v4 = content["variants"]
     project = item_for(panel, NodeKind.PROJECT, content["project"].id)
-    assert project.text(0) == "Film"
-    assert [project.child(i).text(0) for i in range(project.childCount())] == ["Ball", "Bird"]
+    assert project.data() == "Film"
+    assert children(panel, project) == ["Ball", "Bird"]
     first = item_for(panel, NodeKind.VARIANT, v1.id)
-    assert first.parent() is item_for(panel, NodeKind.SHOT, content["ball"].id)
-    assert item_for(panel, NodeKind.VARIANT, v2.id).parent() is first  # a variant sits under its parent
-    assert item_for(panel, NodeKind.VARIANT, v3.id).parent() is item_for(panel, NodeKind.VARIANT, v2.id)
-    assert "yellow ball" in first.text(0) and "(2)" in first.text(0)
-    assert item_for(panel, NodeKind.TRASH, 0).text(0) == "Trash (0)"
+    assert first.parent() == item_for(panel, NodeKind.SHOT, content["ball"].id)
+    assert item_for(panel, NodeKind.VARIANT, v2.id).parent() == first  # a variant sits under its parent
+    assert item_for(panel, NodeKind.VARIANT, v3.id).parent() == item_for(panel, NodeKind.VARIANT, v2.id)
+    assert "yellow ball" in first.data() and "(2)" in first.data()
+    assert item_for(panel, NodeKind.TRASH, 0).data() == "Trash (0)"
 
 
 def test_selecting_shows_takes_with_lazily_loaded_thumbnails(qtbot, panel, content, monkeypatch):
@@ -98,7 +102,7 @@ def test_selecting_shows_takes_with_lazily_loaded_thumbnails(qtbot, panel, conte
     assert model.data(model.index(0)) == f"v{content['variants'][0].id} · take {content['takes'][0].id} · seed 100"
 
     with qtbot.waitSignal(panel.variantSelected) as sig:
-        panel.tree.setCurrentItem(item_for(panel, NodeKind.VARIANT, content["variants"][1].id))
+        panel.tree.setCurrentIndex(item_for(panel, NodeKind.VARIANT, content["variants"][1].id))
     assert sig.args == [content["variants"][1].id]
     assert [t.id for t in panel.shown_takes()] == [content["takes"][2].id]
 
@@ -108,8 +112,8 @@ def test_search_filters_variants_and_takes(panel, content):
     panel.select_shot(content["ball"].id)
     panel.set_search("balloon")
     assert panel.visible_variant_ids() == [v2.id]
-    assert item_for(panel, NodeKind.SHOT, content["bird"].id).isHidden()
-    assert not item_for(panel, NodeKind.VARIANT, v1.id).isHidden()  # shown (dimmed) as v2's ancestor
+    assert panel.is_hidden(item_for(panel, NodeKind.SHOT, content["bird"].id))
+    assert not panel.is_hidden(item_for(panel, NodeKind.VARIANT, v1.id))  # shown (dimmed) as v2's ancestor
     assert [t.id for t in panel.shown_takes()] == [content["takes"][2].id]
     panel.set_search("forest")
     assert panel.visible_variant_ids() == [v4.id]
@@ -151,7 +155,7 @@ def test_delete_to_trash_and_undo(qtbot, panel, lib, content):
     panel.trash_button.click()
     assert lib.get_take(doomed).deleted
     assert doomed not in [t.id for t in panel.shown_takes()]
-    assert item_for(panel, NodeKind.TRASH, 0).text(0) == "Trash (1)"
+    assert item_for(panel, NodeKind.TRASH, 0).data() == "Trash (1)"
     assert panel.notice.isVisible() and "trash" in panel.notice.label.text()
     panel.notice.action_button.click()  # "Undo"
     assert not lib.get_take(doomed).deleted
@@ -159,7 +163,7 @@ def test_delete_to_trash_and_undo(qtbot, panel, lib, content):
     panel.undo_stack.redo()
     assert lib.get_take(doomed).deleted
     # the trash lists it and can restore it
-    panel.tree.setCurrentItem(item_for(panel, NodeKind.TRASH, 0))
+    panel.tree.setCurrentIndex(item_for(panel, NodeKind.TRASH, 0))
     assert [t.id for t in panel.shown_takes()] == [doomed] and panel.restore_button.isVisible()
     panel.select_takes([doomed])
     panel.restore_button.click()
@@ -175,10 +179,9 @@ def test_branch_from_here_and_other_signals(qtbot, panel, content):
     assert sig.args == [v2.id]
 
     shot_item = item_for(panel, NodeKind.SHOT, content["bird"].id)
-    rect = panel.tree.visualItemRect(shot_item)
-    with qtbot.waitSignal(panel.shotOpened) as sig:
-        QTest.mousePress(panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-        QTest.mouseDClick(panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    rect = panel.tree.visualRect(shot_item)
+    with qtbot.waitSignal(panel.shotOpened) as sig:  # one click opens a shot (defect 1)
+        QTest.mouseClick(panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert sig.args == [content["bird"].id]
 
     panel.select_shot(content["ball"].id)
@@ -241,3 +244,60 @@ def test_refresh_keeps_the_selected_node_and_shows_new_takes(qtbot, panel, lib, 
     panel.refresh()
     assert panel._current_key() == (NodeKind.VARIANT, v2.id)
     assert [t.id for t in panel.shown_takes()] == [content["takes"][2].id, new.id]
+
+
+def test_a_takes_attention_share_is_named_so_and_shown_whole(qtbot, panel, lib, content):
+    """Defect 10: "fit 0.91" read as a quality score and was cut off in the card."""
+    from PySide6.QtGui import QFontMetrics
+
+    from shotsketch.media.heatmaps import adherence_summary
+
+    v1 = content["variants"][0]
+    recipe = {"request": {"seed": 123456}, "layout_guidance": {"adherence": {"ball": 0.93, "cube": 0.89}}}
+    take = lib.add_take(v1.id, make_clip(lib.new_media_path(".mp4"), (9, 9, 9)), recipe)
+    assert adherence_summary(recipe) == "91% attention in boxes"
+    panel.refresh()
+    panel.select_variant(v1.id)
+    row = panel.takes_model.row_of(take.id)
+    assert "fit" not in panel.takes_model.data(panel.takes_model.index(row))
+    g = card(panel, row)
+    font = panel.take_view.font()
+    assert QFontMetrics(font).horizontalAdvance("91% attention in boxes") <= g.share.width()
+    assert "attention" in panel.takes_model.data(panel.takes_model.index(row), Qt.ItemDataRole.ToolTipRole)
+
+
+def test_the_tree_is_one_model_updated_in_place_when_a_take_is_saved(qtbot, panel, lib, content, monkeypatch):
+    """One query for the whole tree; a saved take changes its variant's row, nothing is rebuilt."""
+    v1, v2, v3, v4 = content["variants"]
+    panel.select_variant(v2.id)
+    panel.tree.collapse(item_for(panel, NodeKind.SHOT, content["bird"].id))
+    per_variant = []
+    monkeypatch.setattr(lib, "variant_tree", lambda *a: per_variant.append(a))
+    resets = []
+    panel.tree_model.modelReset.connect(lambda: resets.append(1))
+    take = lib.add_take(v2.id, make_clip(lib.new_media_path(".mp4"), (1, 2, 3)), {})
+    panel.take_saved(take)
+    assert "(2)" in item_for(panel, NodeKind.VARIANT, v2.id).data()
+    assert take.id in [t.id for t in panel.shown_takes()]
+    # a take of a new variant inserts that variant under its parent; the rest stays as it was
+    v5 = lib.create_variant(content["ball"].id, "a ball in the rain", parent_id=v3.id)
+    inserted = []
+    panel.tree_model.rowsInserted.connect(lambda parent, first, last: inserted.append((parent, first, last)))
+    panel.take_saved(lib.add_take(v5.id, make_clip(lib.new_media_path(".mp4"), (3, 2, 1)), {}))
+    assert inserted == [(item_for(panel, NodeKind.VARIANT, v3.id), 0, 0)]
+    assert item_for(panel, NodeKind.VARIANT, v5.id).parent() == item_for(panel, NodeKind.VARIANT, v3.id)
+    assert panel._current_key() == (NodeKind.VARIANT, v2.id)
+    assert not panel.tree.isExpanded(item_for(panel, NodeKind.SHOT, content["bird"].id))
+    assert resets == [] and per_variant == []
+
+
+def test_the_open_shot_is_bold_and_selected_without_a_signal(qtbot, panel, content):
+    opened = []
+    panel.shotOpened.connect(opened.append)
+    panel.set_open_shot(content["bird"].id)
+    index = item_for(panel, NodeKind.SHOT, content["bird"].id)
+    assert index.data(Qt.ItemDataRole.FontRole).bold()
+    assert panel.tree.currentIndex() == index and opened == []
+    panel.set_open_shot(content["ball"].id)
+    assert item_for(panel, NodeKind.SHOT, content["ball"].id).data(Qt.ItemDataRole.FontRole).bold()
+    assert item_for(panel, NodeKind.SHOT, content["bird"].id).data(Qt.ItemDataRole.FontRole) is None

@@ -22,8 +22,8 @@ timer = QTimer(); timer.setInterval(1); timer.timeout.connect(tick)
 def start():
     state["last"] = time.perf_counter(); timer.start(); w.worker.preload()
 def check():
-    if w.worker.state in ("ready", "failed"):
-        print(f"STALL {state['max'] * 1000:.1f} {state['ticks']} {w.worker.state}", flush=True)
+    if w.worker.state.value in ("ready", "failed"):
+        print(f"STALL {state['max'] * 1000:.1f} {state['ticks']} {w.worker.state.value}", flush=True)
         w.shutdown(); app.quit()
     else:
         QTimer.singleShot(50, check)

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QThread
 
 from shotsketch.engine.events import JobCancelled, JobFailed, JobFinished, JobStarted, JobStep
-from shotsketch.ui.worker import GpuWorker
+from shotsketch.ui.worker import GpuWorker, WorkerState
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_load_failure_fails_each_job_once_and_the_worker_lives_on(qtbot, make_re
         failed = [e for e in events if isinstance(e, JobFailed)]
         assert len(failed) == 1
         assert "could not be loaded" in failed[0].message and "/nowhere" in failed[0].message
-        assert "failed" in states
+        assert WorkerState.FAILED in states
         engine.fail_load = False
         worker.submit("b", make_request(steps=1))
         qtbot.waitUntil(lambda: any(isinstance(e, JobFinished) for e in events), timeout=10_000)
@@ -151,19 +151,19 @@ def test_preload_warms_up_on_the_worker_thread_before_the_first_job(qtbot, make_
     fake_engine.warm_up = warm_up
     fake_engine.needs_warm_up = True
     w = GpuWorker(lambda: fake_engine)
-    states: list[str] = []
+    states: list[WorkerState] = []
     w.stateChanged.connect(lambda s, _d: states.append(s))
     events, _ = collect(w)
     try:
         w.preload()
-        qtbot.waitUntil(lambda: "warming" in states, timeout=5_000)
+        qtbot.waitUntil(lambda: WorkerState.WARMING in states, timeout=5_000)
         w.submit("a", make_request(steps=1))  # sent while warming: waits, then runs
         assert not events  # the UI thread was not blocked, and the job did not start yet
         gate.set()
         qtbot.waitUntil(lambda: bool(events) and isinstance(events[-1], JobFinished), timeout=10_000)
         assert order == ["warm:False"]
-        assert states.index("warming") < states.index("busy")
-        assert states[states.index("warming") + 1] == "ready"  # the model is ready again after warming
+        assert states.index(WorkerState.WARMING) < states.index(WorkerState.BUSY)
+        assert states[states.index(WorkerState.WARMING) + 1] is WorkerState.READY  # the model is ready again after warming
     finally:
         gate.set()
         w.shutdown()
@@ -189,13 +189,13 @@ def test_no_warm_up_state_when_there_is_nothing_to_warm(qtbot, fake_engine):
     fake_engine.warm_up = lambda: (_ for _ in ()).throw(AssertionError("must not be called"))
     fake_engine.needs_warm_up = False  # e.g. the demo model on a CPU: nothing compiled
     w = GpuWorker(lambda: fake_engine)
-    states: list[str] = []
+    states: list[WorkerState] = []
     w.stateChanged.connect(lambda s, _d: states.append(s))
     try:
         w.preload()
-        qtbot.waitUntil(lambda: w.state == "ready", timeout=5_000)
+        qtbot.waitUntil(lambda: w.state is WorkerState.READY, timeout=5_000)
         qtbot.wait(100)
-        assert "warming" not in states and w.state == "ready"
+        assert "warming" not in states and w.state is WorkerState.READY
     finally:
         w.shutdown()
 
@@ -214,7 +214,7 @@ def test_prepare_prompt_encodes_the_newest_text_on_the_worker_thread(qtbot, fake
     try:
         w.prepare_prompt("a kite", "blurry")  # no model loaded yet: nothing is loaded for this
         w.preload()
-        qtbot.waitUntil(lambda: w.state == "ready", timeout=5_000)
+        qtbot.waitUntil(lambda: w.state is WorkerState.READY, timeout=5_000)
         qtbot.wait(50)
         assert encoded == [] and fake_engine.load_thread is not None
         gate.clear()

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(final, JobFailed):
         raise CliError(final.message, code=1)
     assert isinstance(final, JobFinished)
-    info = final.extras.get("guidance", {})
-    scores = final.extras.get("adherence", {})
+    info = final.guidance
+    scores = final.adherence
     missing = info.get("missing", [])
     for name in missing:
         print(f"shotsketch: subject {name!r} is not named in the prompt; it was not guided or scored", file=sys.stderr)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.heatmaps:
         from shotsketch.media.heatmaps import npz_bytes
 
-        write_bytes_atomic(args.heatmaps, npz_bytes(final.extras.get("heatmaps", {})))
+        write_bytes_atomic(args.heatmaps, npz_bytes(final.heatmaps))
     if args.json:
         print(json.dumps(result))
     else:

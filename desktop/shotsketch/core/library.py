@@ -107,6 +107,20 @@ class VariantNode:
     children: tuple[VariantNode, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class VariantRow:
+    """One row of :meth:`Library.variant_rows`: a project, one of its shots and one of that shot's
+    variants with its count of takes (not in the trash). A project without shots comes as one row
+    with ``shot_id`` None; a shot without variants as one row with ``variant`` None."""
+
+    project_id: int
+    project_name: str
+    shot_id: int | None
+    shot_name: str | None
+    variant: Variant | None
+    take_count: int
+
+
 # -- schema and migrations --------------------------------------------------------------------------
 
 
@@ -564,6 +578,22 @@ class Library:
         )
         return [_variant(r) for r in rows]
 
+    def variant_rows(self) -> list[VariantRow]:
+        """Every project, shot and variant with its take count, in one query (the library panel's
+        tree): projects by id, shots by position, variants by id."""
+        rows = self._read(
+            """
+            SELECT p.id AS p_id, p.name AS p_name, s.id AS s_id, s.name AS s_name, v.*,
+                   (SELECT COUNT(*) FROM takes t WHERE t.variant_id = v.id AND t.deleted_at IS NULL) AS take_count
+            FROM projects p
+            LEFT JOIN shots s ON s.project_id = p.id
+            LEFT JOIN variants v ON v.shot_id = s.id
+            ORDER BY p.id, s.position, s.id, v.id
+            """
+        )
+        return [VariantRow(r["p_id"], r["p_name"], r["s_id"], r["s_name"],
+                           _variant(r) if r["id"] is not None else None, int(r["take_count"] or 0)) for r in rows]
+
     # -- takes
     def new_media_path(self, suffix: str = ".mp4", prefix: str = "take") -> Path:
         """A fresh file path in the media folder for a new clip or thumbnail."""
@@ -754,5 +784,5 @@ def copy_into_media(library: Library, source: Path | str, suffix: str | None = N
 
 __all__ = [
     "DB_NAME", "SCHEMA_VERSION", "MIGRATIONS", "Library", "LibraryError", "LibraryDamaged", "Project", "Shot",
-    "Variant", "Take", "VariantNode", "copy_into_media",
+    "Variant", "Take", "VariantNode", "VariantRow", "copy_into_media",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -33,8 +34,19 @@ class JobFinished:
     job_id: str
     frames: np.ndarray = field(compare=False)  # uint8 [count, height, width, 3]
     recipe: dict[str, Any] = field(compare=False)
-    latents: Any = field(default=None, compare=False, repr=False)
-    extras: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    latents: object | None = field(default=None, compare=False, repr=False)  # the normalized latents (a tensor)
+    heatmaps: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    """Layout guidance: each subject's attention map, float32 [latent frames, rows, columns]."""
+    adherence: Mapping[str, float] = field(default_factory=dict, compare=False)
+    """Layout guidance: each subject's share of attention inside its boxes (0..1)."""
+    guidance: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Layout guidance as applied (enabled, strength, subjects, missing names); empty without a sketch."""
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """The layout-guidance fields as one mapping, for callers written before they were typed."""
+        return {k: v for k, v in (("guidance", self.guidance), ("heatmaps", self.heatmaps),
+                                  ("adherence", self.adherence)) if v}
 
 
 @dataclass(frozen=True)

@@ -510,7 +510,8 @@ class Generator:
                            "batched_cfg_steps": cfg_stats["batched"]}
         if "guidance" in extras:
             recipe["layout_guidance"] = dict(extras["guidance"], adherence=extras.get("adherence", {}))
-        return JobFinished(job_id, frames, recipe, latents=latents, extras=extras)
+        return JobFinished(job_id, frames, recipe, latents=latents, heatmaps=extras.get("heatmaps", {}),
+                           adherence=extras.get("adherence", {}), guidance=extras.get("guidance", {}))
 
     def batches_cfg(self, request: GenerationRequest) -> bool:
         """CFG as one batch-2 forward: short forwards (previews), plans that keep the transformer on

@@ -69,6 +69,13 @@ def adherence_of(recipe: Any) -> dict[str, float]:
 
 
 def adherence_summary(recipe: Any) -> str:
-    """'fit 0.85' (mean over subjects), or '' for a take without a layout."""
+    """'85% attention in boxes': the share of the model's attention to each subject's words that
+    fell inside that subject's boxes, averaged over the subjects (not a quality score); '' for a
+    take without a layout."""
     scores = adherence_of(recipe)
-    return f"fit {sum(scores.values()) / len(scores):.2f}" if scores else ""
+    return f"{round(100 * sum(scores.values()) / len(scores))}% attention in boxes" if scores else ""
+
+
+ADHERENCE_EXPLAINED = ("The share of the model's attention to each subject's words that fell inside "
+                       "that subject's boxes, averaged over the subjects: how closely the take followed "
+                       "the sketch, not a measure of quality.")

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
@@ -27,11 +26,13 @@ from PySide6.QtCore import (QAbstractListModel, QEvent, QItemSelectionModel, QMo
 from PySide6.QtGui import (QAction, QColor, QFont, QFontMetrics, QImage, QKeySequence, QMouseEvent, QPainter,
                            QPalette, QPixmap, QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QMenu, QPushButton, QSplitter, QStyle, QStyledItemDelegate,
-                               QStyleOptionViewItem, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QListView, QMenu, QPushButton, QSizePolicy, QSplitter, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem, QToolButton, QTreeView, QVBoxLayout, QWidget)
 
-from shotsketch.core.library import Library, LibraryError, Take, VariantNode
+from shotsketch.core.library import Library, LibraryError, Take
+from shotsketch.media.heatmaps import ADHERENCE_EXPLAINED, adherence_summary
 from shotsketch.ui.dragout import URI_LIST, DragOffer, run_drag, take_mime_data
+from shotsketch.ui.library_tree import LibraryTreeModel, NodeKey, NodeKind, short_prompt
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +42,8 @@ SEARCH_DELAY_MS = 200
 NOTICE_MS = 12000
 
 
-class NodeKind(Enum):
-    PROJECT = "project"
-    SHOT = "shot"
-    VARIANT = "variant"
-    TRASH = "trash"
-
-
-KIND_ROLE = Qt.ItemDataRole.UserRole + 1
-ID_ROLE = Qt.ItemDataRole.UserRole + 2
 TAKE_ROLE = Qt.ItemDataRole.UserRole + 10
 MISSING_ROLE = Qt.ItemDataRole.UserRole + 11
-
-
-from shotsketch.media.heatmaps import adherence_summary  # noqa: E402
 
 
 def take_seed(take: Take) -> int | None:
@@ -65,14 +54,7 @@ def take_seed(take: Take) -> int | None:
 
 def take_caption(take: Take) -> str:
     seed = take_seed(take)
-    fit = adherence_summary(take.recipe)
-    return (f"v{take.variant_id} · take {take.id}" + (f" · seed {seed}" if seed is not None else "")
-            + (f" · {fit}" if fit else ""))
-
-
-def short_prompt(prompt: str, limit: int = 70) -> str:
-    text = " ".join(prompt.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return f"v{take.variant_id} · take {take.id}" + (f" · seed {seed}" if seed is not None else "")
 
 
 # ----------------------------------------------------------------------------- thumbnails
@@ -175,6 +157,9 @@ class TakeListModel(QAbstractListModel):
             return self._pixmaps[take.id]
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [take_caption(take), f"Rating {take.rating}/5" + (" · favourite" if take.favourite else "")]
+            share = adherence_summary(take.recipe)
+            if share:
+                lines.append(f"{share}: {ADHERENCE_EXPLAINED[0].lower()}{ADHERENCE_EXPLAINED[1:]}")
             prompt = (take.recipe.get("request") or {}).get("prompt") if isinstance(take.recipe, dict) else None
             if isinstance(prompt, str) and prompt:
                 lines.append(short_prompt(prompt, 200))
@@ -225,6 +210,7 @@ class TakeCardGeometry:
 
     thumb: QRect
     caption: QRect
+    share: QRect  # the attention share inside the boxes, on a line of its own
     stars: tuple[QRect, ...]
     heart: QRect
 
@@ -240,7 +226,7 @@ class TakeDelegate(QStyledItemDelegate):
 
     def card_size(self, font: QFont) -> QSize:
         line = QFontMetrics(font).height()
-        return QSize(THUMB_SIZE.width() + 2 * self.PAD, THUMB_SIZE.height() + 2 * line + 3 * self.PAD + 4)
+        return QSize(THUMB_SIZE.width() + 2 * self.PAD, THUMB_SIZE.height() + 3 * line + 3 * self.PAD + 4)
 
     def geometry(self, rect: QRect, font: QFont) -> TakeCardGeometry:
         line = QFontMetrics(font).height()
@@ -248,11 +234,12 @@ class TakeDelegate(QStyledItemDelegate):
         w = rect.width() - 2 * self.PAD
         thumb = QRect(x + (w - THUMB_SIZE.width()) // 2, y, THUMB_SIZE.width(), THUMB_SIZE.height())
         caption = QRect(x, thumb.bottom() + 1 + self.PAD // 2, w, line)
-        row_y = caption.bottom() + 1 + self.PAD // 2
+        share = QRect(x, caption.bottom() + 1, w, line)
+        row_y = share.bottom() + 1 + self.PAD // 2
         size = max(self.STAR, line)
         stars = tuple(QRect(x + i * size, row_y, size, size) for i in range(MAX_RATING))
         heart = QRect(x + w - size, row_y, size, size)
-        return TakeCardGeometry(thumb, caption, stars, heart)
+        return TakeCardGeometry(thumb, caption, share, stars, heart)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
         return self.card_size(option.font)
@@ -295,6 +282,13 @@ class TakeDelegate(QStyledItemDelegate):
         painter.drawText(g.caption, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          fm.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "", Qt.TextElideMode.ElideRight,
                                        g.caption.width()))
+        share = adherence_summary(take.recipe)
+        if share:
+            dim_text = QColor(text_colour)
+            dim_text.setAlpha(190)
+            painter.setPen(dim_text)
+            painter.drawText(g.share, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             fm.elidedText(share, Qt.TextElideMode.ElideRight, g.share.width()))
         star_font = QFont(option.font)
         star_font.setPixelSize(max(12, g.stars[0].height() - 2))
         painter.setFont(star_font)
@@ -441,7 +435,12 @@ class Notice(QFrame):
 
 
 class LibraryPanel(QWidget):
-    """Projects, shots and variant history; the selected node's takes as thumbnails."""
+    """Projects, shots and variant history; the selected node's takes as thumbnails.
+
+    Clicking a shot (or one of its variants) opens it: :attr:`shotOpened` (:attr:`variantSelected`)
+    is emitted, and the window puts that shot in the editors, so the shot the library shows is
+    always the one Generate adds to. The open shot is drawn in bold.
+    """
 
     shotOpened = Signal(int)
     variantSelected = Signal(int)
@@ -467,13 +466,17 @@ class LibraryPanel(QWidget):
         self._search_timer.timeout.connect(self._apply_search)
         self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
 
-        self.tree = QTreeWidget()
+        self.tree_model = LibraryTreeModel(self)
+        self.tree = QTreeView()
+        self.tree.setModel(self.tree_model)
         self.tree.setHeaderHidden(True)
         self.tree.setUniformRowHeights(True)
+        self.tree.setIndentation(14)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._tree_menu)
-        self.tree.currentItemChanged.connect(self._on_tree_current)
-        self.tree.itemActivated.connect(self._on_tree_activated)
+        self.tree.selectionModel().currentChanged.connect(self._on_tree_current)
+        self.tree.activated.connect(self._on_tree_activated)
+        self.tree_model.rowsInserted.connect(self._on_rows_inserted)
 
         self._thumbs = ThumbnailLoader(self)
         self.takes_model = TakeListModel(self._thumbs, self)
@@ -491,6 +494,7 @@ class LibraryPanel(QWidget):
         self.favourites_box = QCheckBox("Favourites only")
         self.favourites_box.toggled.connect(lambda _on: self._show_takes())
         self.takes_label = QLabel()
+        self.takes_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Export the selected takes (all shown takes when none is selected)")
         self.export_button.clicked.connect(self.request_export)
@@ -523,11 +527,11 @@ class LibraryPanel(QWidget):
         buttons.addWidget(self.trash_button)
         buttons.addWidget(self.export_button)
         lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addLayout(takes_bar)
-        lower_layout.addWidget(self.take_view, 1)
-        lower_layout.addLayout(buttons)
+        self.lower_layout = QVBoxLayout(lower)
+        self.lower_layout.setContentsMargins(0, 0, 0, 0)
+        self.lower_layout.addLayout(takes_bar)
+        self.lower_layout.addWidget(self.take_view, 1)
+        self.lower_layout.addLayout(buttons)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(lower)
@@ -540,67 +544,71 @@ class LibraryPanel(QWidget):
         root.addWidget(self.notice)
 
         self.refresh()
+        self.tree.expandAll()  # the whole variant history in view
+        self.tree.collapse(self.index_of(NodeKind.TRASH, 0))
 
     # -- public API
     def refresh(self) -> None:
-        """Re-read the library: the tree (keeping selection and expansion) and the takes shown."""
-        current = self._current_key()
-        expanded = self._expanded_keys()
-        first_time = self.tree.topLevelItemCount() == 0
-        self._programmatic = True
+        """Re-read the library (one query) and show what changed; selection and expansion stay."""
         try:
-            self.tree.clear()
-            for project in self.library.list_projects():
-                p_item = self._item(self.tree, f"{project.name}", NodeKind.PROJECT, project.id)
-                p_item.setToolTip(0, f"Project {project.name}")
-                for shot in self.library.list_shots(project.id):
-                    s_item = self._item(p_item, shot.name, NodeKind.SHOT, shot.id)
-                    s_item.setToolTip(0, f"Shot {shot.name} — double-click to open it")
-                    for node in self.library.variant_tree(shot.id):
-                        self._add_variant(s_item, node)
-            trash = self.library.list_trash()
-            t_item = self._item(self.tree, f"Trash ({len(trash)})", NodeKind.TRASH, 0)
-            t_item.setForeground(0, self.palette().color(QPalette.ColorRole.PlaceholderText))
-            if first_time:
-                self.tree.expandAll()  # the whole variant history in view
-                t_item.setExpanded(False)
-            else:
-                self._expand(expanded)
-            self._apply_filter()
-            item = self._find(*current) if current else None
-            if item is not None:
-                self.tree.setCurrentItem(item)
-        finally:
-            self._programmatic = False
-        self._show_takes()
-
-    def select_shot(self, shot_id: int) -> None:
-        """Select (and reveal) a shot without emitting :attr:`shotOpened`."""
-        item = self._find(NodeKind.SHOT, shot_id)
-        if item is None:
-            self.refresh()
-            item = self._find(NodeKind.SHOT, shot_id)
-        if item is None:
+            rows = self.library.variant_rows()
+            trash = len(self.library.list_trash())
+        except LibraryError as exc:
+            self._say(str(exc))
             return
         self._programmatic = True
         try:
-            self.tree.setCurrentItem(item)
-            item.setExpanded(True)
-            self.tree.scrollToItem(item)
+            self.tree_model.reload(rows, trash)
+            self._apply_filter()
         finally:
             self._programmatic = False
         self._show_takes()
 
-    def select_variant(self, variant_id: int) -> None:
-        item = self._find(NodeKind.VARIANT, variant_id)
-        if item is not None:
-            self._programmatic = True
-            try:
-                self.tree.setCurrentItem(item)
-                self.tree.scrollToItem(item)
-            finally:
-                self._programmatic = False
+    def take_saved(self, take: Take) -> None:
+        """A new take is in the library: count it in the tree, show it if its node is shown."""
+        if not self.tree_model.take_added(take.variant_id):
+            self.refresh()  # a new variant: it is inserted where it belongs
+            return
+        key = self._current_key()
+        if key is not None and key[0] is not NodeKind.TRASH and take.variant_id in self._variant_ids_under(key):
             self._show_takes()
+
+    def set_open_shot(self, shot_id: int | None) -> None:
+        """The shot the editors hold: drawn in bold, selected and revealed (emits nothing)."""
+        self.tree_model.set_open_shot(shot_id)
+        if shot_id is None:
+            return
+        key = self._current_key()
+        if key is not None and key[0] is NodeKind.VARIANT and self._shot_of(key[1]) == shot_id:
+            return  # a variant of that shot is selected: keep it
+        self.select_shot(shot_id)
+
+    def select_shot(self, shot_id: int) -> None:
+        """Select (and reveal) a shot without emitting :attr:`shotOpened`."""
+        index = self.index_of(NodeKind.SHOT, shot_id)
+        if not index.isValid():
+            self.refresh()
+            index = self.index_of(NodeKind.SHOT, shot_id)
+        if not index.isValid():
+            return
+        self._select(index)
+        self.tree.expand(index)
+
+    def select_variant(self, variant_id: int) -> None:
+        index = self.index_of(NodeKind.VARIANT, variant_id)
+        if index.isValid():
+            self._select(index)
+
+    def index_of(self, kind: NodeKind, node_id: int) -> QModelIndex:
+        return self.tree_model.index_of((kind, node_id))
+
+    def is_hidden(self, index: QModelIndex) -> bool:
+        """Whether the search hides this row (or one above it)."""
+        while index.isValid():
+            if self.tree.isRowHidden(index.row(), index.parent()):
+                return True
+            index = index.parent()
+        return False
 
     def shown_takes(self) -> list[Take]:
         return self.takes_model.takes()
@@ -665,57 +673,46 @@ class LibraryPanel(QWidget):
         rows = [self.takes_model.row_of(t) for t in take_ids]
         return self.takes_model.drag_offer(self.takes_model.index(r) for r in rows if r >= 0)
 
+    def add_below_takes(self, widget: QWidget) -> None:
+        """Another view under the takes (e.g. the selected take's exports)."""
+        self.lower_layout.insertWidget(self.lower_layout.count() - 1, widget)
+
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self._thumbs.shutdown()
         super().closeEvent(event)
 
-    # -- tree building
-    def _item(self, parent, text: str, kind: NodeKind, node_id: int) -> QTreeWidgetItem:  # noqa: ANN001
-        item = QTreeWidgetItem(parent, [text])
-        item.setData(0, KIND_ROLE, kind.value)
-        item.setData(0, ID_ROLE, node_id)
-        return item
+    # -- tree
+    def _select(self, index: QModelIndex) -> None:
+        self._programmatic = True
+        try:
+            self.tree.setCurrentIndex(index)
+            self.tree.scrollTo(index)
+        finally:
+            self._programmatic = False
+        self._show_takes()
 
-    def _add_variant(self, parent: QTreeWidgetItem, node: VariantNode) -> None:
-        v = node.variant
-        n = len(self.library.list_takes(v.id))
-        label = f"v{v.id}  {short_prompt(v.prompt, 60) or '(no prompt)'}"
-        item = self._item(parent, label + (f"  ({n})" if n else ""), NodeKind.VARIANT, v.id)
-        tip = [f"Variant {v.id}" + (f", branched from variant {v.parent_id}" if v.parent_id else ""), v.prompt]
-        if v.negative_prompt:
-            tip.append(f"Negative: {short_prompt(v.negative_prompt, 200)}")
-        if v.note:
-            tip.append(f"Note: {v.note}")
-        tip.append(f"{n} take{'s' if n != 1 else ''} · right-click to branch from here")
-        item.setToolTip(0, "\n".join(tip))
-        for child in node.children:
-            self._add_variant(item, child)
+    def _current_key(self) -> NodeKey | None:
+        return self.tree_model.key(self.tree.currentIndex())
 
-    def _iter_items(self) -> Iterable[QTreeWidgetItem]:
-        stack = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
-        while stack:
-            item = stack.pop()
-            yield item
-            stack.extend(item.child(i) for i in range(item.childCount()))
+    def _shot_of(self, variant_id: int) -> int | None:
+        index = self.index_of(NodeKind.VARIANT, variant_id)
+        while index.isValid():
+            key = self.tree_model.key(index)
+            if key is not None and key[0] is NodeKind.SHOT:
+                return key[1]
+            index = index.parent()
+        return None
 
-    @staticmethod
-    def _key(item: QTreeWidgetItem) -> tuple[NodeKind, int]:
-        return NodeKind(item.data(0, KIND_ROLE)), int(item.data(0, ID_ROLE))
-
-    def _find(self, kind: NodeKind, node_id: int) -> QTreeWidgetItem | None:
-        return next((i for i in self._iter_items() if self._key(i) == (kind, node_id)), None)
-
-    def _current_key(self) -> tuple[NodeKind, int] | None:
-        item = self.tree.currentItem()
-        return self._key(item) if item is not None else None
-
-    def _expanded_keys(self) -> set[tuple[NodeKind, int]]:
-        return {self._key(i) for i in self._iter_items() if i.isExpanded()}
-
-    def _expand(self, keys: set[tuple[NodeKind, int]]) -> None:
-        for item in self._iter_items():
-            if self._key(item) in keys:
-                item.setExpanded(True)
+    def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        """New shots and variants appear expanded (the history stays in view), hidden when a search
+        is on and they do not match it."""
+        for row in range(first, last + 1):
+            index = self.tree_model.index(row, 0, parent)
+            key = self.tree_model.key(index)
+            if key is not None and key[0] is not NodeKind.TRASH:
+                self.tree.expandRecursively(index)
+        if self._search_ids is not None:
+            self._apply_filter()
 
     # -- search
     def _apply_search(self) -> None:
@@ -731,34 +728,35 @@ class LibraryPanel(QWidget):
     def _apply_filter(self) -> None:
         """Hide what does not match the search; a matching variant keeps its shot and project visible."""
         ids = self._search_ids
-        dim = self.palette().color(QPalette.ColorRole.PlaceholderText)
-        normal = self.palette().color(QPalette.ColorRole.Text)
+        self.tree_model.set_matches(ids)
+        model = self.tree_model
 
-        def visit(item: QTreeWidgetItem) -> bool:
-            kind, node_id = self._key(item)
-            shown_children = [visit(item.child(i)) for i in range(item.childCount())]
+        def visit(index: QModelIndex) -> bool:
+            key = model.key(index)
+            assert key is not None
+            kind, node_id = key
+            shown_children = [visit(model.index(i, 0, index)) for i in range(model.rowCount(index))]
             if kind is NodeKind.TRASH:
-                item.setHidden(ids is not None)
+                self.tree.setRowHidden(index.row(), index.parent(), ids is not None)
                 return False
             match = ids is None or (kind is NodeKind.VARIANT and node_id in ids)
             visible = match or any(shown_children)
-            item.setHidden(not visible)
-            if kind is NodeKind.VARIANT:
-                item.setForeground(0, normal if match else dim)
+            self.tree.setRowHidden(index.row(), index.parent(), not visible)
             if ids is not None and any(shown_children):
-                item.setExpanded(True)
+                self.tree.expand(index)
             return visible
 
-        for i in range(self.tree.topLevelItemCount()):
-            visit(self.tree.topLevelItem(i))
+        for i in range(model.rowCount()):
+            visit(model.index(i, 0))
 
     def visible_variant_ids(self) -> list[int]:
         """Variants the tree shows as matches (all of them when there is no search)."""
         out = []
-        for item in self._iter_items():
-            kind, node_id = self._key(item)
-            if kind is NodeKind.VARIANT and not item.isHidden() and (self._search_ids is None or node_id in self._search_ids):
-                out.append(node_id)
+        for node in self.tree_model.nodes():
+            kind, node_id = node.key
+            if kind is NodeKind.VARIANT and (self._search_ids is None or node_id in self._search_ids):
+                if not self.is_hidden(self.index_of(kind, node_id)):
+                    out.append(node_id)
         return sorted(out)
 
     # -- takes shown
@@ -766,34 +764,27 @@ class LibraryPanel(QWidget):
         key = self._current_key()
         return key is not None and key[0] is NodeKind.TRASH
 
-    def _variant_ids_under(self, item: QTreeWidgetItem) -> list[int]:
-        out = []
-        stack = [item]
-        while stack:
-            it = stack.pop()
-            kind, node_id = self._key(it)
-            if kind is NodeKind.VARIANT and (self._search_ids is None or node_id in self._search_ids):
-                out.append(node_id)
-            stack.extend(it.child(i) for i in range(it.childCount()))
-        return sorted(out)
+    def _variant_ids_under(self, key: NodeKey) -> list[int]:
+        ids = self.tree_model.variant_ids_under(key)
+        return ids if self._search_ids is None else [v for v in ids if v in self._search_ids]
 
     def _show_takes(self) -> None:
-        item = self.tree.currentItem()
+        key = self._current_key()
         kept = set(self.selected_take_ids())
         takes: list[Take] = []
         title = ""
         try:
-            if item is None and self._search_ids is not None:
+            if key is None and self._search_ids is not None:
                 for vid in sorted(self._search_ids):
                     takes.extend(self.library.list_takes(vid))
                 title = "Takes matching the search"
-            elif item is not None:
-                kind, node_id = self._key(item)
+            elif key is not None:
+                kind, node_id = key
                 if kind is NodeKind.TRASH:
                     takes = self.library.list_trash()
                     title = "In the trash"
                 else:
-                    for vid in self._variant_ids_under(item):
+                    for vid in self._variant_ids_under(key):
                         takes.extend(self.library.list_takes(vid))
                     title = {NodeKind.PROJECT: "Takes of the project", NodeKind.SHOT: "Takes of the shot",
                              NodeKind.VARIANT: f"Takes of variant {node_id}"}[kind]
@@ -804,6 +795,7 @@ class LibraryPanel(QWidget):
         takes.sort(key=lambda t: t.id)
         self.takes_model.set_takes(takes)
         self.takes_label.setText(f"{title} ({len(takes)})" if title else "Select a shot or variant")
+        self.takes_label.setToolTip(self.takes_label.text())
         if kept:
             self.select_takes(kept)
         self._sync_buttons()
@@ -832,48 +824,56 @@ class LibraryPanel(QWidget):
         self.export_button.setEnabled(not trash and self.takes_model.rowCount() > 0)
 
     # -- reactions
-    def _on_tree_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+    def _on_tree_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._programmatic:
             return
         self._show_takes()
-        if current is not None:
-            kind, node_id = self._key(current)
-            if kind is NodeKind.VARIANT:
-                self.variantSelected.emit(node_id)
+        key = self.tree_model.key(current)
+        if key is None:
+            return
+        kind, node_id = key
+        if kind is NodeKind.SHOT:
+            self.shotOpened.emit(node_id)
+        elif kind is NodeKind.VARIANT:
+            self.variantSelected.emit(node_id)
 
-    def _on_tree_activated(self, item: QTreeWidgetItem, _column: int) -> None:
-        kind, node_id = self._key(item)
+    def _on_tree_activated(self, index: QModelIndex) -> None:
+        key = self.tree_model.key(index)
+        if key is None:
+            return
+        kind, node_id = key
         if kind is NodeKind.SHOT:
             self.shotOpened.emit(node_id)
         elif kind is NodeKind.VARIANT:
             self.variantSelected.emit(node_id)
 
     def _tree_menu(self, pos: QPoint) -> None:
-        item = self.tree.itemAt(pos)
-        if item is None:
+        index = self.tree.indexAt(pos)
+        if not index.isValid():
             return
-        menu = self.tree_menu(item)
+        menu = self.tree_menu(index)
         if not menu.isEmpty():
             menu.exec(self.tree.viewport().mapToGlobal(pos))
 
-    def tree_menu(self, item: QTreeWidgetItem) -> QMenu:
-        """The context menu of a tree item (built separately so tests can trigger its actions)."""
-        kind, node_id = self._key(item)
+    def tree_menu(self, index: QModelIndex) -> QMenu:
+        """The context menu of a tree row (built separately so tests can trigger its actions)."""
+        key = self.tree_model.key(index)
         menu = QMenu(self)
+        if key is None:
+            return menu
+        kind, node_id = key
         if kind is NodeKind.VARIANT:
             menu.addAction("Branch from here", lambda: self.branchRequested.emit(node_id))
-            menu.addAction("Show its takes", lambda: self.tree.setCurrentItem(item))
-            v = self.library.get_variant(node_id)
-            menu.addAction("Open its shot", lambda: self.shotOpened.emit(v.shot_id))
+            menu.addAction("Show its takes", lambda: self.tree.setCurrentIndex(self.index_of(kind, node_id)))
         elif kind is NodeKind.SHOT:
             menu.addAction("Open shot", lambda: self.shotOpened.emit(node_id))
-            menu.addAction("Export its takes…", lambda: self._export_under(item))
+            menu.addAction("Export its takes…", lambda: self._export_under(key))
         elif kind is NodeKind.PROJECT:
-            menu.addAction("Export its takes…", lambda: self._export_under(item))
+            menu.addAction("Export its takes…", lambda: self._export_under(key))
         return menu
 
-    def _export_under(self, item: QTreeWidgetItem) -> None:
-        ids = [t.id for vid in self._variant_ids_under(item) for t in self.library.list_takes(vid)]
+    def _export_under(self, key: NodeKey) -> None:
+        ids = [t.id for vid in self._variant_ids_under(key) for t in self.library.list_takes(vid)]
         if ids:
             self.exportRequested.emit(ids)
 

@@ -43,7 +43,7 @@ from shotsketch.ui import placeholders
 from shotsketch.ui.errors import ErrorReporter, sentence
 from shotsketch.ui.queue_panel import JobState, QueuedJob, QueuePanel
 from shotsketch.ui.takes import TakeWriter, VariantSnapshot
-from shotsketch.ui.worker import EngineFactory, GpuWorker, generator_factory
+from shotsketch.ui.worker import EngineFactory, GpuWorker, WorkerState, generator_factory, status_text
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         self._open_initial_shot(demo)
         self._restore_queue()
         self._update_model_labels()
-        self._on_worker_state("idle", "")
+        self._on_worker_state(WorkerState.IDLE, "")
 
     # ------------------------------------------------------------------ panels
     def _build_panels(self) -> None:
@@ -837,7 +837,7 @@ class MainWindow(QMainWindow):
 
     def prepare_prompt(self) -> None:
         """Have the worker encode the prompt as it stands now (when the model is loaded and idle)."""
-        if self.worker.state in ("ready", "idle") and not self.worker.pending():
+        if self.worker.state in (WorkerState.READY, WorkerState.IDLE) and not self.worker.pending():
             self.worker.prepare_prompt(self.prompt.final_prompt().strip(), self.prompt.negative_prompt().strip())
 
     def generate(self, count: int = 1) -> list[str]:
@@ -948,7 +948,7 @@ class MainWindow(QMainWindow):
     async def _save_take(self, job: _Job, event: JobFinished) -> None:
         try:
             take = await self._in_background(self._take_writer.write, job.snapshot, event.frames, event.recipe,
-                                             float(job.request.fps), event.extras.get("heatmaps"))
+                                             float(job.request.fps), event.heatmaps)
         except Exception as exc:  # noqa: BLE001 - one message, details in the log
             log.exception("saving the take of job %s failed", job.job_id)
             self.queue.set_state(job.job_id, JobState.FAILED, "The clip could not be saved.")
@@ -1048,27 +1048,20 @@ class MainWindow(QMainWindow):
         shot = f"{self._shot.name} — " if self._shot else ""
         self.setWindowTitle(f"{shot}Shotsketch — {model_label(self.model)}")
 
-    def _on_worker_state(self, state: str, detail: str) -> None:
-        if state in ("loading", "ready", "failed"):
-            self._model_state = state
-        model_state = getattr(self, "_model_state", "")
-        idle = {"ready": "Ready", "failed": "Model failed to load"}.get(model_state, "Model loads on first use")
-        text = {"loading": "Loading the model…", "ready": "Model ready", "failed": "Model failed to load",
-                "busy": "Generating…", "idle": idle,
-                "warming": "Preparing the GPU kernels for previews…"}.get(state, state)
-        self.status_worker.setText(text)
+    def _on_worker_state(self, state: WorkerState, detail: str) -> None:
+        self.status_worker.setText(status_text(state, self.worker.model_state))
         self.status_worker.setToolTip(detail)
-        if state == "busy":
+        if state is WorkerState.BUSY:
             self._busy_job = detail
-        elif state == "idle":
+        elif state is WorkerState.IDLE:
             self._busy_job = None
-        elif state == "loading" and getattr(self, "_busy_job", None):
+        elif state is WorkerState.LOADING and getattr(self, "_busy_job", None):
             if self.queue.state(self._busy_job) is JobState.QUEUED:
                 self.queue.set_state(self._busy_job, JobState.LOADING, "once per session; this can take a minute")
 
     def set_model(self, model: str) -> None:
         """Use another model (a folder, ``hf:ORG/NAME`` or ``demo``) from the next job on."""
-        self._model_state = ""
+        self.worker.forget_model_state()
         self.model = model
         self.demo = model == "demo"
         self.worker.set_engine_factory(generator_factory(model, self.settings.memory_plan))
@@ -1132,6 +1125,9 @@ class MainWindow(QMainWindow):
                 self.library.set_last_open_shot(self._shot.id)
         except LibraryError as exc:
             log.error("could not save the shot on close: %s", exc)
+        if self._strength_save.isActive():  # a slider change not yet written: write it now
+            self._strength_save.stop()
+            self._run_background(save_settings, self.settings)
         self.save_window_layout()
         self.errors.close_dialog()
         self.worker.shutdown()

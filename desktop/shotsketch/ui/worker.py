@@ -15,32 +15,69 @@ and back, too.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from shotsketch.engine.events import CancelToken, JobCancelled, JobEvent, JobFailed
+from shotsketch.engine.events import CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed
 from shotsketch.engine.requests import GenerationRequest
 
 log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
-    """What the worker needs of a Generator (tests pass a scripted fake)."""
+    """Every method the worker calls on a Generator (engine/generator.py); tests pass a scripted
+    fake with the same methods (tests/ui/conftest.py)."""
 
     def load(self) -> None: ...
 
+    @property
+    def needs_warm_up(self) -> bool: ...
+
+    def warm_up(self) -> bool: ...
+
+    def encode_prompts(self, prompt: str, negative: str) -> object: ...
+
     def generate(self, request: GenerationRequest, on_event: Callable[[JobEvent], None] | None = None,
-                 cancel: CancelToken | None = None, job_id: str | None = None) -> Any: ...
+                 cancel: CancelToken | None = None, job_id: str | None = None) -> FinalEvent: ...
+
+    def unload(self) -> None: ...
+
+
+class WorkerState(enum.Enum):
+    """What the GPU worker is doing; :attr:`GpuWorker.stateChanged` carries it with a detail."""
+
+    IDLE = "idle"          # no job; the model may or may not be loaded
+    LOADING = "loading"    # creating and loading the model
+    READY = "ready"        # the model is loaded
+    FAILED = "failed"      # the model could not be loaded (detail: the sentence to show)
+    WARMING = "warming"    # compiling the preview-size forward ahead of the first job
+    BUSY = "busy"          # running a job (detail: its id)
+
+    @property
+    def about_the_model(self) -> bool:
+        """Whether this state says something about the model (loaded, loading, failed)."""
+        return self in (WorkerState.LOADING, WorkerState.READY, WorkerState.FAILED)
 
 
 EngineFactory = Callable[[], Engine]
+
+
+def status_text(state: WorkerState, model_state: WorkerState) -> str:
+    """The status bar's words for what the worker is doing (``model_state``: see GpuWorker)."""
+    if state is WorkerState.IDLE:
+        return {WorkerState.READY: "Ready", WorkerState.FAILED: "Model failed to load"}.get(
+            model_state, "Model loads on first use")
+    return {WorkerState.LOADING: "Loading the model…", WorkerState.READY: "Model ready",
+            WorkerState.FAILED: "Model failed to load", WorkerState.BUSY: "Generating…",
+            WorkerState.WARMING: "Preparing the GPU kernels for previews…"}[state]
 
 
 def load_failure_message(exc: BaseException) -> str:
@@ -59,7 +96,7 @@ class _Runner(QObject):
     """Lives on the worker thread; its slots run there."""
 
     event = Signal(object)
-    state = Signal(str, str)  # ("loading" | "ready" | "failed" | "warming" | "idle" | "busy", detail)
+    state = Signal(object, str)  # (WorkerState, detail)
 
     def __init__(self, factory: EngineFactory, cancels: dict[str, CancelToken], lock: threading.Lock,
                  prepare_slot: dict[str, tuple[str, str]]) -> None:
@@ -74,7 +111,7 @@ class _Runner(QObject):
     def _ensure_engine(self) -> Engine | None:
         if self._engine is not None:
             return self._engine
-        self.state.emit("loading", "")
+        self.state.emit(WorkerState.LOADING, "")
         t0 = time.perf_counter()
         try:
             engine = self._factory()
@@ -82,29 +119,28 @@ class _Runner(QObject):
         except Exception as exc:  # noqa: BLE001 - reported as one message, details in the log
             log.exception("loading the model failed")
             self._load_error = load_failure_message(exc)
-            self.state.emit("failed", self._load_error)
+            self.state.emit(WorkerState.FAILED, self._load_error)
             return None
         self._engine = engine
         self._load_error = None
         log.info("model ready in %.1fs", time.perf_counter() - t0)
-        self.state.emit("ready", "")
+        self.state.emit(WorkerState.READY, "")
         return engine
 
     @Slot()
     def preload(self) -> None:
         engine = self._ensure_engine()
-        warm_up = getattr(engine, "warm_up", None)
-        if engine is None or not callable(warm_up) or not getattr(engine, "needs_warm_up", False):
+        if engine is None or not engine.needs_warm_up:
             return
         # Compile the preview-size forward while the user writes the first prompt; a job sent
         # meanwhile waits for it (the same work would otherwise slow that job down).
-        self.state.emit("warming", "")
+        self.state.emit(WorkerState.WARMING, "")
         try:
-            warm_up()
+            engine.warm_up()
         except Exception:  # noqa: BLE001 - only a head start: the first job compiles instead
             log.warning("warm-up failed", exc_info=True)
         finally:
-            self.state.emit("ready", "")
+            self.state.emit(WorkerState.READY, "")
 
     @Slot()
     def prepare(self) -> None:
@@ -112,11 +148,11 @@ class _Runner(QObject):
         with self._lock:
             texts = self._prepare_slot.pop("next", None)
             busy = bool(self._cancels)
-        encode = getattr(self._engine, "encode_prompts", None)
-        if texts is None or busy or not callable(encode):
+        engine = self._engine
+        if texts is None or busy or engine is None:
             return  # a job encodes its own prompt; an unloaded model is not loaded for this
         try:
-            encode(*texts)
+            engine.encode_prompts(*texts)
         except Exception:  # noqa: BLE001 - only a head start: the job encodes the prompt itself
             log.debug("encoding the prompt ahead failed", exc_info=True)
 
@@ -128,13 +164,13 @@ class _Runner(QObject):
             self._finish(job_id)
             self.event.emit(JobCancelled(job_id, 0))
             return
-        self.state.emit("busy", job_id)
+        self.state.emit(WorkerState.BUSY, job_id)
         engine = self._ensure_engine()
         if engine is None:
             self._finish(job_id)
             self.event.emit(JobFailed(job_id, self._load_error or "The model could not be loaded.",
                                       detail="see the log for the load failure"))
-            self.state.emit("idle", "")
+            self.state.emit(WorkerState.IDLE, "")
             return
         try:
             engine.generate(request, on_event=self.event.emit, cancel=token, job_id=job_id)
@@ -144,7 +180,7 @@ class _Runner(QObject):
                                       detail=traceback.format_exc()))
         finally:
             self._finish(job_id)
-            self.state.emit("idle", "")
+            self.state.emit(WorkerState.IDLE, "")
 
     def _finish(self, job_id: str) -> None:
         with self._lock:
@@ -157,20 +193,19 @@ class _Runner(QObject):
 
     @Slot()
     def release(self) -> None:
-        unload = getattr(self._engine, "unload", None)
-        if callable(unload):
+        engine, self._engine = self._engine, None
+        if engine is not None:
             try:
-                unload()
-            except Exception:  # noqa: BLE001
+                engine.unload()
+            except Exception:  # noqa: BLE001 - the model is dropped either way
                 log.debug("unload failed", exc_info=True)
-        self._engine = None
 
 
 class GpuWorker(QObject):
     """Runs generation jobs on one long-lived thread. Construct on the UI thread."""
 
     event = Signal(object)  # engine events, delivered on the UI thread
-    stateChanged = Signal(str, str)  # ("loading" | "ready" | "failed" | "busy" | "idle", detail)
+    stateChanged = Signal(object, str)  # (WorkerState, detail)
     _run = Signal(str, object)
     _preload = Signal()
     _prepare = Signal()
@@ -196,16 +231,23 @@ class GpuWorker(QObject):
         self._thread.finished.connect(self._runner.deleteLater)
         self._thread.start()
         self._closed = False
-        self.state = "idle"
+        self.state = WorkerState.IDLE
+        self.model_state = WorkerState.IDLE  # the last of LOADING / READY / FAILED (IDLE: not asked yet)
 
     @Slot(object)
     def _relay(self, event: JobEvent) -> None:
         self.event.emit(event)
 
-    @Slot(str, str)
-    def _relay_state(self, state: str, detail: str) -> None:
+    @Slot(object, str)
+    def _relay_state(self, state: WorkerState, detail: str) -> None:
         self.state = state
+        if state.about_the_model:
+            self.model_state = state
         self.stateChanged.emit(state, detail)
+
+    def forget_model_state(self) -> None:
+        """The model setting changed: what was loaded says nothing about the next one."""
+        self.model_state = WorkerState.IDLE
 
     def preload(self) -> None:
         """Load the model now (on the worker thread), before the first job asks for it."""
