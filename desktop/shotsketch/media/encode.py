@@ -12,7 +12,9 @@ Formats (see :class:`ClipFormat`):
   smaller clips (the demo model's) are enlarged by a whole-number factor, pixel for pixel.
 * PNG  - a folder of ``frame_00001.png`` ... (RGB, lossless).
 * GIF  - one palette per clip (palettegen + paletteuse in one filter graph), for previews.
-  GIF frame delays are whole hundredths of a second, so 24 fps plays at 25 fps.
+  GIF frame delays are whole hundredths of a second, so a GIF is written at the nearest rate it
+  can hold with every frame shown for the same time (:func:`gif_rate`: 24 fps -> 25 fps, 4/100 s
+  a frame) rather than 24 fps on average with a 4/4/5 stutter; that rate is the one reported.
 
 Video formats are converted to Y'CbCr with the BT.709 matrix and tagged as BT.709, limited
 range, which is what editors assume for HD material.
@@ -32,6 +34,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -239,6 +242,29 @@ def _check_fps(fps: float) -> float:
     return value
 
 
+GIF_MIN_DELAY_CS = 2  # browsers show a GIF frame of 0 or 1 hundredths for 10 hundredths
+
+
+def gif_rate(fps: float) -> Fraction:
+    """The rate a GIF really plays at when ``fps`` is asked: 100 / whole hundredths per frame."""
+    delay = min(65535, max(GIF_MIN_DELAY_CS, round(100 / _check_fps(fps))))
+    return Fraction(100, delay)
+
+
+def written_rate(fmt: ClipFormat | str, fps: float) -> Fraction | float:
+    """The frame rate a file in ``fmt`` has when written at ``fps`` (only GIF differs)."""
+    return gif_rate(fps) if ClipFormat.parse(fmt) is ClipFormat.GIF else fps
+
+
+def rate_note(fmt: ClipFormat | str, fps: float) -> str:
+    """One sentence when ``fmt`` cannot hold ``fps`` exactly (a GIF), else ``""``."""
+    real = written_rate(fmt, fps)
+    if real == fps or float(real) == float(fps):
+        return ""
+    return (f"GIF frame times are whole hundredths of a second, so it plays at {float(real):.4g} fps "
+            f"({100 / float(real):.0f}/100 s a frame) instead of {float(fps):.4g} fps")
+
+
 def _fps_arg(fps: float) -> str:
     """ffmpeg rate text; NTSC rates as exact fractions (23.976 -> 24000/1001)."""
     for base in (24, 30, 48, 60, 120):
@@ -411,6 +437,10 @@ def _encode(
     on_exists: str,
 ) -> Path:
     fps = _check_fps(fps)
+    rate_arg = _fps_arg(fps)
+    if fmt is ClipFormat.GIF:
+        real = gif_rate(fps)
+        rate_arg = f"{real.numerator}/{real.denominator}"
     dest = _check_destination(Path(path), fmt, on_exists)
     geometry = frame_geometry(fmt, width, height)
     if geometry.changes_frames:
@@ -440,7 +470,7 @@ def _encode(
 
         cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-nostats", "-loglevel", "error",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{geometry.out_width}x{geometry.out_height}",
-               "-r", _fps_arg(fps), "-i", "-"]
+               "-r", rate_arg, "-i", "-"]
         if meta_file is not None:
             cmd += ["-f", "ffmetadata", "-i", str(meta_file), "-map", "0:v", "-map_metadata", "1"]
             if any(k not in _STANDARD_TAGS for k in tags):

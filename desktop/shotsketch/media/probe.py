@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from shotsketch.media.encode import PNG_PATTERN, EncodeError, _require_source, count_frames, ffmpeg_exe
+from shotsketch.media.encode import PNG_PATTERN, EncodeError, _require_source, count_frames, ffmpeg_exe, gif_rate
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class VideoInfo:
 
     @property
     def rate(self) -> Fraction:
+        if self.codec == "gif":  # frame times in whole hundredths: ffmpeg prints 16.67 for 100/6
+            return gif_rate(self.fps)
         return exact_rate(self.fps)
 
     @property
