@@ -34,6 +34,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--wheelhouse", type=Path)
     parser.add_argument("--launcher-screenshot", type=Path)
     parser.add_argument("--launcher-help", action="store_true")
+    parser.add_argument("--install-desktop-entry", action="store_true")
     args, rest = parser.parse_known_args(list(argv))
     if rest[:1] == ["--"]:
         rest = rest[1:]
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.launcher_help:
         print(__doc__)
         return 0
+    if args.install_desktop_entry:
+        return install_desktop_entry()
     folder = EngineFolder()
     payload = Payload.find()
     engine = folder.current()
@@ -108,6 +111,23 @@ def open_window(folder: EngineFolder, payload: Payload, mode: str, engine: Insta
     backend = Backend(args.backend) if args.backend else (Backend(engine.backend) if engine and mode == "update" else None)
     return run_window(folder, payload, proposal, mode, lambda e: start_app(folder, e, app_args), wheelhouse,
                       backend, args.install_now, args.launcher_screenshot)
+
+
+def install_desktop_entry() -> int:
+    """For the .tar.gz: a menu entry pointing at this folder (the .deb installs its own)."""
+    here = Path(sys.executable).resolve().parent
+    template = here / "shotsketch.desktop"
+    if not template.exists():
+        print(f"{PROGRAM}: no shotsketch.desktop beside the launcher in {here}", file=sys.stderr)
+        return 2
+    text = template.read_text(encoding="utf-8")
+    text = text.replace("Exec=shotsketch", f"Exec={here / 'shotsketch'}").replace("Icon=shotsketch",
+                                                                                f"Icon={here / 'shotsketch.png'}")
+    apps = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "applications"
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / "shotsketch.desktop").write_text(text, encoding="utf-8")
+    print(f"{PROGRAM}: menu entry written to {apps / 'shotsketch.desktop'}")
+    return 0
 
 
 def status_line(folder: EngineFolder, engine: InstalledEngine | None, payload: Payload) -> str:
