@@ -49,6 +49,8 @@ BACKEND_LABELS = {
 # 580 / 570 / 560), and CUDA 13 drops GPUs older than Turing (compute capability 7.5).
 CUDA_MIN_DRIVER = {Backend.CUDA130: (580, 0), Backend.CUDA128: (570, 0), Backend.CUDA126: (525, 60)}
 CUDA13_MIN_CAPABILITY = (7, 5)
+# Maxwell and Pascal (< 7.0) are left out of the CUDA 12.8 and 13.0 builds.
+PASCAL_LAST = (7, 0)
 # Blackwell (10.x datacenter, 12.x consumer) needs CUDA 12.8 or newer.
 BLACKWELL_MIN_MAJOR = 10
 # FlashAttention-4 is built for Hopper (9.x) and datacenter Blackwell (10.x).
@@ -181,15 +183,16 @@ def _propose_cuda(gpu: Gpu, system: str) -> Proposal:
     if driver < CUDA_MIN_DRIVER[Backend.CUDA126]:
         return Proposal(Backend.CPU, f"the NVIDIA driver {gpu.driver_version or '(unknown)'} is too old for "
                         "PyTorch: update it to 570 or newer, then choose Repair", gpu=gpu)
-    new_enough_for_13 = cap is None or cap >= CUDA13_MIN_CAPABILITY
-    if driver >= CUDA_MIN_DRIVER[Backend.CUDA130] and new_enough_for_13:
-        return Proposal(Backend.CUDA130, f"{gpu.describe()}", fast, gpu)
+    if cap and cap < PASCAL_LAST:
+        return Proposal(Backend.CUDA126, gpu.describe(), fast, gpu)  # only the CUDA 12.6 builds keep sm_5x/6x
+    if driver >= CUDA_MIN_DRIVER[Backend.CUDA130] and (cap is None or cap >= CUDA13_MIN_CAPABILITY):
+        return Proposal(Backend.CUDA130, gpu.describe(), fast, gpu)
     if driver >= CUDA_MIN_DRIVER[Backend.CUDA128]:
-        return Proposal(Backend.CUDA128, f"{gpu.describe()}", fast, gpu)
+        return Proposal(Backend.CUDA128, gpu.describe(), fast, gpu)
     if cap and cap[0] >= BLACKWELL_MIN_MAJOR:
         return Proposal(Backend.CPU, f"{gpu.name} needs NVIDIA driver 570 or newer (this one is "
                         f"{gpu.driver_version}): update it, then choose Repair", gpu=gpu)
-    return Proposal(Backend.CUDA126, f"{gpu.describe()}", fast, gpu)
+    return Proposal(Backend.CUDA126, gpu.describe(), fast, gpu)
 
 
 def _version_pair(text: str) -> tuple[int, int] | None:
