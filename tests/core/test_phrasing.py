@@ -162,7 +162,7 @@ def test_drafting_never_raises(text, aspect):
     draft = draft_layout(text, aspect)
     assert draft.layout.validate() is draft.layout
     assert set(draft.unplaced) <= set(draft.subjects_found)
-    assert len(draft.layout.subjects) == len(draft.subjects_found)
+    assert len(draft.layout.subjects) + len(draft.layout.groups) == len(draft.subjects_found)
 
 
 @settings(max_examples=100, deadline=None)

@@ -600,8 +600,12 @@ def _shift(region: Region, dh: int, dv: int) -> Region:
 
 
 def draft_layout(prompt: str, aspect: float = 16 / 9, *, subjects: Sequence[str] | None = None) -> Draft:
-    """Draft a layout from a prompt's spatial phrases. Never raises on any text; an aspect
-    outside the allowed range is clamped."""
+    """Draft a layout from a prompt's spatial language (:mod:`shotsketch.core.spatial` reads it,
+    :mod:`shotsketch.core.staging` places it). Never raises on any text; an aspect outside the
+    allowed range is clamped. Boxes are rounded to 4 decimals."""
+    from shotsketch.core.spatial import read_prompt
+    from shotsketch.core.staging import stage
+
     try:
         aspect = float(aspect)
     except (TypeError, ValueError):
@@ -609,113 +613,11 @@ def draft_layout(prompt: str, aspect: float = 16 / 9, *, subjects: Sequence[str]
     if not math.isfinite(aspect):
         aspect = 16 / 9
     aspect = min(10.0, max(0.1, aspect))
-    parse = parse_prompt(prompt if isinstance(prompt, str) else "", subjects)
-    keys = list(parse.subjects)
-    paths: dict[str, list[Region | tuple[float, float]]] = {}
-    scale: dict[str, float] = {k: 1.0 for k in keys}
-    pending: dict[str, list[SpatialPhrase]] = {k: [] for k in keys}
-
-    for key in keys:
-        phrases = parse.phrases_for(key)
-        path = next((p for p in phrases if p.kind is PhraseKind.PATH), None)
-        place = next((p for p in phrases if p.kind is PhraseKind.PLACE), None)
-        start = next((p for p in phrases if p.kind is PhraseKind.FROM), None)
-        to = next((p for p in phrases if p.kind is PhraseKind.TO), None)
-        move = next((p for p in phrases if p.kind in (PhraseKind.VERTICAL, PhraseKind.HORIZONTAL)), None)
-        for p in phrases:
-            if p.kind is PhraseKind.RELATION and p.relation is Relation.IN_FRONT_OF:
-                scale[key] = 1.3
-            elif p.kind is PhraseKind.RELATION and p.relation is Relation.BEHIND:
-                scale[key] = 0.75
-        base = place.regions[0] if place else None
-        if path:
-            paths[key] = list(path.regions)
-        elif start and to:
-            paths[key] = [start.regions[0], to.regions[0]]
-        elif start:
-            a = start.regions[0]
-            if move:
-                end = _shift(a, 4 * move.direction[0], 2 * move.direction[1])
-            elif a.h is HRegion.CENTER:
-                end = _shift(a, 0, -2 if a.v is VRegion.BOTTOM else 2)
-            else:
-                end = Region(HRegion.CENTER, a.v)
-            paths[key] = [a, end]
-        elif to:
-            b = to.regions[0]
-            a = base if base is not None and base != b else b.mirrored() if b.mirrored() != b else Region(HRegion.LEFT_EDGE, b.v)
-            paths[key] = [a, b]
-        elif move:
-            a = base or CENTER
-            dx, dy = move.direction
-            if dy:
-                a = Region(a.h, VRegion.BOTTOM if dy < 0 else VRegion.TOP) if base is None or base.v is VRegion.MIDDLE else a
-                paths[key] = [a, Region(a.h, _V_MIRROR[a.v] if a.v is not VRegion.MIDDLE else (VRegion.TOP if dy < 0 else VRegion.BOTTOM))]
-            else:
-                if base is None or base.h is HRegion.CENTER:
-                    a = Region(HRegion.RIGHT_EDGE if dx < 0 else HRegion.LEFT_EDGE, a.v)
-                paths[key] = [a, _shift(a, 4 * dx, 0) if _shift(a, 4 * dx, 0) != a else Region(HRegion.CENTER, a.v)]
-        elif base:
-            paths[key] = [base]
-        else:
-            pending[key] = [p for p in phrases if p.kind in (PhraseKind.RELATION, PhraseKind.TOWARD)]
-
-    # relations place subjects relative to ones already placed, a few rounds for chains
-    def placed_point(key: str, at_end: bool) -> tuple[float, float] | None:
-        if key not in paths:
-            return None
-        p = paths[key][-1 if at_end else 0]
-        return p.anchor if isinstance(p, Region) else p
-
-    for _ in range(len(keys) + 1):
-        progressed = False
-        for key in keys:
-            if key in paths or not pending[key]:
-                continue
-            for p in pending[key]:
-                if p.other is None or p.other not in paths:
-                    continue
-                ox, oy = placed_point(p.other, at_end=p.kind is PhraseKind.TOWARD) or (0.5, 0.5)
-                if p.kind is PhraseKind.TOWARD:
-                    sx = 0.1 if ox >= 0.5 else 0.9
-                    paths[key] = [(sx, oy), (ox + (-0.1 if sx < ox else 0.1), oy)]
-                else:
-                    paths[key] = [_relative_point(p.relation, ox, oy)]
-                    if p.relation is Relation.INSIDE:
-                        scale[key] = 0.5
-                progressed = True
-                break
-        if not progressed:
-            break
-
-    # everything else: a default slot in a free column, reported as unplaced
-    unplaced: list[str] = []
-    used = {Region.of_point(*(placed_point(k, False) or (0.5, 0.5))).h for k in paths}
-    slots = [h for h in _DEFAULT_SLOTS if h not in used] + list(_DEFAULT_SLOTS)
-    for key in keys:
-        if key in paths:
-            continue
-        related = [p for p in pending[key] if p.other is not None and p.other != key]
-        if related and related[0].other not in paths:
-            # the other subject is unplaced too: put it in a slot, then this one beside it
-            other = related[0].other
-            paths[other] = [Region(slots.pop(0), VRegion.MIDDLE)]
-            unplaced.append(other)
-            ox, oy = placed_point(other, False) or (0.5, 0.5)
-            paths[key] = [_relative_point(related[0].relation, ox, oy)]
-            continue
-        paths[key] = [Region(slots.pop(0), VRegion.MIDDLE)]
-        unplaced.append(key)
-
-    subjects_out = []
-    for i, key in enumerate(keys):
-        name = parse.subjects[key]
-        kfs = _path_keyframes(paths[key], aspect, scale[key])
-        subjects_out.append(Subject(name, _color_for(name, i), kfs))
-    layout = Layout(aspect, tuple(subjects_out))
-    found = tuple(parse.subjects[k] for k in keys)
-    ordered_unplaced = tuple(parse.subjects[k] for k in keys if k in unplaced)
-    return Draft(layout, found, ordered_unplaced, parse.phrases)
+    reading = read_prompt(prompt if isinstance(prompt, str) else "", subjects)
+    staged = stage(reading, aspect, _color_for)
+    layout = Layout(aspect, staged.subjects, staged.groups, staged.regions).rounded()
+    found = tuple(t.name for t in reading.boxed())
+    return Draft(layout, found, staged.guessed)
 
 
 def _relative_point(relation: Relation | None, ox: float, oy: float) -> tuple[float, float]:
