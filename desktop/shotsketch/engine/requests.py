@@ -137,8 +137,22 @@ def load_first_frame(path: str, width: int, height: int):
             rgb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RequestError(f"the first-frame image {p} could not be read as an image ({exc.__class__.__name__})") from exc
-    scale = max(width / rgb.width, height / rgb.height)
-    resized = rgb.resize((max(width, round(rgb.width * scale)), max(height, round(rgb.height * scale))), Image.LANCZOS)
-    left = (resized.width - width) // 2
-    top = (resized.height - height) // 2
-    return resized.crop((left, top, left + width, top + height))
+    return _cover_and_crop(rgb, width, height)
+
+
+def _cover_and_crop(img, width: int, height: int):
+    """``img`` scaled to cover ``width x height`` and centre-cropped, with the work bounded by the
+    output size. Scaling a 30000x1 picture whole to cover 832x480 made a 14,400,000x480 picture;
+    where the covering picture would be more than 4 times the output, only the kept part of the
+    source is resampled (Pillow's ``box``). Other pictures take the original path, so that replays
+    of existing recipes give the same frame bit for bit."""
+    from PIL import Image
+
+    scale = max(width / img.width, height / img.height)
+    covered_w, covered_h = max(width, round(img.width * scale)), max(height, round(img.height * scale))
+    left, top = (covered_w - width) // 2, (covered_h - height) // 2
+    if covered_w * covered_h <= 4 * width * height:
+        return img.resize((covered_w, covered_h), Image.LANCZOS).crop((left, top, left + width, top + height))
+    sx, sy = img.width / covered_w, img.height / covered_h
+    return img.resize((width, height), Image.LANCZOS,
+                      box=(left * sx, top * sy, (left + width) * sx, (top + height) * sy))
