@@ -218,6 +218,7 @@ class Step:
     region: Region | None = None
     direction: tuple[int, int] = (0, 0)
     other: str | None = None
+    axes: str = "hv"  # for PLACE: which axes the words gave ("to the right": h)
 
 
 @dataclass
@@ -373,6 +374,7 @@ def _looks_like_verb(word: str, collected: int, next_word: str | None) -> bool:
     return False
 
 
+_LY_NOUNS = frozenset("lily jelly belly holly bully family rally ally anomaly assembly monopoly jellyfish".split())
 _ING_NOUNS = frozenset("building ceiling painting ring king wing swing string thing spring sling duckling seedling "
                        "pudding wedding morning evening clothing earring sibling darling ping railing".split())
 
@@ -432,7 +434,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             nxt = words[k + 1][0] if k + 1 < len(words) else None
             if _looks_like_verb(cw, len(collected), nxt):
                 break
-            if cw.endswith("ly") and len(cw) > 4 and cw not in ("lily", "jelly", "belly", "fly", "holly", "bully"):
+            if cw.endswith("ly") and len(cw) > 4 and not cw.endswith("fly") and cw not in _LY_NOUNS:
                 break
             if cw in ("'s",) or cw.endswith("'s"):
                 break
@@ -632,6 +634,9 @@ class _Reader:
             candidates.append((start + off, key))
         if candidates:
             at, key = candidates[-1]
+            lead = self.things[key].companion_of
+            if lead is not None:  # "walks his dog along the river": the man walks, the dog goes along
+                key = lead
             between = text[at:pos]
             verb = _first_verb(between)
             if verb is not None and re.search(r"(?:\band|,|\bthen)\s+(?:then\s+)?(?:\w+ly\s+)?$", between[:verb]):
@@ -831,8 +836,6 @@ class _Reader:
                     self.things[owner].steps.append(Step(StepKind.ONTO, self._span(m.start(), m.end()), other=other))
                     o.related = True
                     continue
-                if o.role is Role.BACKDROP and rel is not Rel.ABOVE:
-                    continue
                 self._link(owner, rel, (other,), (m.start(), m.end()))
         # "to its left", "to the left of it"
         for m in re.finditer(r"\b(?:to|on) (?:its|his|her|their) (left|right)\b|\bto #(\d+) of (?:it|them)\b", text):
@@ -854,6 +857,8 @@ class _Reader:
         self.things[owner].links.append(Link(rel, others, self._span(*tspan), part))
         for o in others:
             self.things[o].related = True
+            if self.things[o].role is Role.BACKDROP:  # "above a forest": the forest is drawn
+                self.things[o].role = Role.SUBJECT
 
     def _set_place(self, key: str, region: Region, axes: str, tspan: tuple[int, int]) -> None:
         t = self.things[key]
@@ -869,7 +874,7 @@ class _Reader:
         target = r"(?:" + R + r"|" + M + r"|it|them|him|her)"
         pattern = re.compile(
             r"\b(?P<from>from|out of|off(?: of)?|away from|leaves?|leaving|exits?|exiting) (?:the )?(?P<src>" + _ANY + r"|it)"
-            r"|\b(?P<back>back)(?: again)?(?: (?:to|toward|towards|into) (?P<btgt>" + _ANY + r"))?"
+            r"|\b(?P<back>back)\b(?: again)?(?: (?:to|toward|towards|into) (?P<btgt>" + _ANY + r"))?"
             r"|\b(?P<to>to|toward|towards|into|onto|up to|down to|until|reaching|reaches|reach|enters?|entering)"
             r" (?P<tgt>" + target + r")"
             r"|\b(?P<follow>chases|chase|chasing|follows|follow|following|pursues|pursue|after) (?P<ftgt>" + target + r")"
@@ -899,11 +904,12 @@ class _Reader:
                 if m.group("from") == "away from" and step.other is not None and src != "it":
                     pass
                 if step.kind is StepKind.TOWARD or step.kind is StepKind.INTO:
-                    step.kind = StepKind.INTO  # out of / from a subject: starts at it
+                    # out of / from a subject: starts in it; off a table: starts on it
+                    step.kind = StepKind.ONTO if m.group("from").startswith("off") else StepKind.INTO
                 if m.group("from") == "away from" and step.region is None:
                     t.steps.append(Step(StepKind.SHRINK if step.other is None else StepKind.MOVE, span))
                     continue
-                if t.start is None and _no_waypoint_yet(t):
+                if t.start is None:
                     t.start = step
                 else:
                     t.steps.append(step)
@@ -1006,7 +1012,8 @@ class _Reader:
 
     def _target_step(self, target: str, pos: int, owner: str, span: tuple[int, int], kind: StepKind) -> Step | None:
         if target.startswith("#"):
-            return Step(StepKind.PLACE, span, region=self.regions[int(target[1:])][1])
+            _, region, axes = self.regions[int(target[1:])]
+            return Step(StepKind.PLACE, span, region=region, axes=axes)
         refs = self._refs(target, pos, owner)
         if not refs or refs[0] == owner:
             return None
@@ -1050,7 +1057,9 @@ class _Reader:
                 if thrown != owner:
                     self.things[thrown].start = Step(StepKind.INTO, span, other=owner)
         elif verb in MOTION_VERBS and verb not in FOLLOW_VERBS and verb not in PASS_VERBS:
-            if not t.steps and not any(ch for ch in ()):
+            if re.match(r" " + M, text[b:]):
+                return  # "flies a kite": the kite is what moves, if anything
+            if not t.steps:
                 t.steps.append(Step(StepKind.MOVE, span))
 
     def _places(self, text: str) -> None:
@@ -1074,10 +1083,10 @@ class _Reader:
                     self._take(m.start(), m.end())
                     continue
             if word in ("to", "toward", "towards", "into"):
-                t.steps.append(Step(StepKind.PLACE, self._span(m.start(), m.end()), region=region))
+                t.steps.append(Step(StepKind.PLACE, self._span(m.start(), m.end()), region=region, axes=axes))
             elif word == "from":
                 step = Step(StepKind.PLACE, self._span(m.start(), m.end()), region=region)
-                if t.start is None and _no_waypoint_yet(t):
+                if t.start is None:
                     t.start = step
                 else:
                     t.steps.append(step)
@@ -1120,6 +1129,13 @@ class _Reader:
                 self.things[owner].still = True
 
     def _settle_roles(self) -> None:
+        for t in self.things.values():  # "a vase between two candles on a table": the vase is on it too
+            on = [link for link in t.links if link.rel is Rel.ON]
+            for link in t.links:
+                if link.rel is Rel.FLANK and on:
+                    for o in link.others:
+                        if not any(x.rel is Rel.ON for x in self.things[o].links):
+                            self.things[o].links.append(Link(Rel.ON, on[0].others, on[0].span))
         for t in self.things.values():  # what sits on a thing, or goes with it, shares its depth
             support = next((link.others[0] for link in t.links if link.rel is Rel.ON), t.companion_of)
             if t.depth == 0 and support is not None and support in self.things:
@@ -1152,10 +1168,9 @@ def _lands_before(text: str, pos: int) -> bool:
 
 
 def _after_arrival_verb(text: str, pos: int) -> bool:
-    return bool(re.search(r"\b(?:lands?|landing|stops?|stopping|arrives?|arriving|ends?|ending|settles?|comes to rest"
-                          r"|halts?|parks?)(?: \w+)? (?:in|at|on) $", text[max(0, pos - 40):pos] + " ")) or bool(
-        re.search(r"\b(?:lands?|landing|stops?|stopping|arrives?|arriving|ends?|ending|settles?|halts?|parks?) "
-                  r"(?:in|at|on) $", text[max(0, pos - 30):pos]))
+    """Whether the words before ``pos`` end in an arrival: "lands", "stops", "ends up"."""
+    return bool(re.search(r"\b(?:lands?|landing|stops?|stopping|arrives?|arriving|ends?(?: up)?|ending(?: up)?|settles?"
+                          r"|comes to (?:a )?(?:rest|stop)|halts?|parks?)(?: \w+ly)? $", text[max(0, pos - 40):pos]))
 
 
 def _static_verb_before(text: str, pos: int) -> bool:

@@ -195,6 +195,15 @@ class Stage:
             self.staged[t.key] = Staged(t, _size(t, self.aspect, self.crowd))
             if t.role is Role.GROUP:
                 self.staged[t.key].offsets = self.formation(t)
+        for t in self.boxed:  # a table is long enough for the cups in a row on it
+            for link in t.links:
+                if link.rel is Rel.ON and link.others[0] in self.staged:
+                    support = self.staged[link.others[0]]
+                    st = self.staged[t.key]
+                    xs = [o[0] for o in st.offsets]
+                    need = st.size[0] + max(xs) - min(xs) + 0.04
+                    if need > support.size[0]:
+                        support.size = (min(0.95, need), support.size[1])
         pending = [t for t in self.boxed if t.companion_of is None]
         # rounds: things with a frame place, then relations to placed things, then guesses
         for _ in range(len(pending) + 2):
@@ -235,7 +244,7 @@ class Stage:
             if t.moves:
                 start = self.default_start(t)
             else:
-                return False
+                return False  # a band alone ("grazes in the field") gives no side: guessed later
         st.points = [start]
         st.scales = [1.0]
         if t.place is not None:
@@ -327,6 +336,9 @@ class Stage:
 
     def region_point(self, t: Thing, region: Region, axes: str = "hv") -> tuple[float, float]:
         x, y = H_ANCHOR[region.h], V_ANCHOR[region.v]
+        band = next((link for link in t.links if link.rel in (Rel.INSIDE, Rel.ON) and link.others[0] in self.bands), None)
+        if region.v is VRegion.MIDDLE and band is not None:
+            return x, self.in_band(self.bands[band.others[0]], self.staged[t.key].size[1], on=band.rel is Rel.ON)
         if region.v is VRegion.MIDDLE:
             # the middle row: grounded things stand on the ground line, others keep their usual
             # height as far as the row allows
@@ -346,12 +358,16 @@ class Stage:
             return p
         if t.start is not None and t.start.other in self.staged and self.staged[t.start.other].points:
             ob = self.staged[t.start.other].union(0)
+            if t.start.kind is StepKind.ONTO:  # off it: starts on it
+                return ob.center_x, _clamp(ob.top + 0.25 * ob.height - h / 2, h / 2, 1 - h / 2)
             if t.start.kind is StepKind.INTO:  # out of / from it: starts inside it
                 return ob.center_x, _clamp(ob.bottom - h / 2, h / 2, 1 - h / 2)
             return ob.center
         if t.place is not None:
             return self.region_point(t, t.place, t.place_words)
         for link in t.links:
+            if link.others[0] in self.bands and link.rel in (Rel.INSIDE, Rel.ON):
+                continue  # a band gives the height only
             p = self.relative_point(t, link)
             if p is not None:
                 return p
@@ -373,6 +389,8 @@ class Stage:
             band = self.bands[link.others[0]]
             return (0.5, self.in_band(band, h, on=True))
         if link.rel is Rel.ABOVE and link.others[0] in self.bands:
+            if any(x.rel in (Rel.INSIDE, Rel.ON) and x.others[0] in self.bands for x in t.links):
+                return None  # "in the sky above the beach": the sky says where
             b = self.bands[link.others[0]].box
             return (0.5, _clamp(b.top - h / 2 - GAP, h / 2, 1 - h / 2))
         if link.rel in (Rel.UNDER, Rel.BELOW) and link.others[0] in self.bands:
@@ -430,6 +448,9 @@ class Stage:
             shift = 0.0 if w < ob.width else 0.0
             return _clamp(ox + shift, w / 2, 1 - w / 2), _clamp(ob.bottom + 0.06 - h / 2, h / 2, 1 - h / 2)
         if link.rel is Rel.BEHIND:
+            if t.head in FLYERS or singular(t.head) in FLYERS:  # the sun behind the hills: above their top
+                sets = any(s.kind is StepKind.DIRECTION and s.direction[1] > 0 for s in t.steps)
+                return ox, _clamp(ob.top - (0.3 if sets else h * 0.2), h / 2, 1 - h / 2)
             return ox, _clamp(ob.bottom - 0.06 - h / 2, h / 2, 1 - h / 2)
         if link.rel is Rel.AROUND or link.rel is Rel.FLANK:
             return ox, oy if link.rel is Rel.AROUND else _clamp(ob.bottom - h / 2, h / 2, 1 - h / 2)
@@ -442,7 +463,8 @@ class Stage:
     def default_start(self, t: Thing) -> tuple[float, float]:
         """Where a moving thing starts when the words name only where it goes."""
         y = self.default_y(t)
-        first = t.steps[0] if t.steps else None
+        first = next((s for s in t.steps if s.kind not in (StepKind.MOVE, StepKind.ACROSS, StepKind.GROW,
+                                                              StepKind.SHRINK)), t.steps[0] if t.steps else None)
         w, h = self.staged[t.key].size
         if first is None:
             return 0.5, y
@@ -513,7 +535,14 @@ class Stage:
             nxt: tuple[float, float] | None = None
             scale = s
             k = step.kind
-            if k is StepKind.PLACE and step.region is not None:
+            if k is StepKind.PLACE and step.region is not None and step.axes == "h" and t.start is None and (
+                    step.region.v is VRegion.MIDDLE and len(st.points) == 1 and t.place is None):
+                # "drifts to the right (above the mountains)": sideways at its height, from the other side
+                tx = H_ANCHOR[step.region.h]
+                if abs(tx - cx) < 0.3:
+                    st.points[0] = (_clamp(tx - 0.4 if tx > 0.5 else tx + 0.4, w / 2, 1 - w / 2), cy)
+                nxt = (tx, cy)
+            elif k is StepKind.PLACE and step.region is not None:
                 nxt = self.region_point(t, step.region)
                 if step.region.v is VRegion.MIDDLE and t.place is not None and t.place.v is not VRegion.MIDDLE:
                     nxt = (nxt[0], V_ANCHOR[t.place.v])
@@ -533,7 +562,8 @@ class Stage:
                 nxt = (nx, ny)
                 nxt = self._keep_relation_while_moving(t, nxt, (cx, cy))
             elif k is StepKind.ACROSS:
-                if any(s2.kind in (StepKind.DIRECTION, StepKind.PLACE) for s2 in t.steps if s2 is not step):
+                if any(s2.kind in (StepKind.DIRECTION, StepKind.PLACE, StepKind.TOWARD, StepKind.INTO, StepKind.ONTO,
+                                   StepKind.PASS, StepKind.FOLLOW) for s2 in t.steps if s2 is not step):
                     continue
                 half = self._half_extent(st)
                 if len(st.points) == 1 and t.start is None and (t.place is None or "h" not in t.place_words):
@@ -554,8 +584,9 @@ class Stage:
                 if step.other in self.bands:
                     band = self.bands[step.other]
                     nxt = (cx, self.in_band(band, h))
-                    if band.kind is BandKind.GROUND:
-                        nxt = (_clamp(cx + 0.1 if cx < 0.5 else cx - 0.1), nxt[1])
+                    if band.kind is BandKind.GROUND:  # falls to the floor: lands low in it, beside where it was
+                        nxt = (_clamp(cx + 0.15 if cx < 0.5 else cx - 0.15),
+                               _clamp(band.box.top + 0.75 * band.box.height, h / 2, 1 - h / 2))
                 elif step.other in self.staged and self.staged[step.other].points:
                     ob = self.staged[step.other].union(0)
                     if k is StepKind.ONTO:
@@ -604,11 +635,26 @@ class Stage:
                 continue
             st.points.append(nxt)
             st.scales.append(scale)
+        self._spread_ends(st)
         growth = [s.kind for s in t.steps if s.kind in (StepKind.GROW, StepKind.SHRINK)]
         if growth and has_path and len(st.points) > 1:
             st.scales[-1] *= 2.0 if growth[0] is StepKind.GROW else 0.45
         if t.role is Role.GROUP and len(st.points) > 1:
             self._keep_formation_inside(st)
+
+    @staticmethod
+    def _spread_ends(st: Staged) -> None:
+        """Start and end a little further apart, inside the same parts of the frame (a path drawn
+        "from the left to the right" starts left of the left column's middle)."""
+        if len(st.points) < 2:
+            return
+        (x0, y0), (x1, y1) = st.points[0], st.points[-1]
+        dx = 0.03 * ((x1 > x0 + 0.05) - (x1 < x0 - 0.05))
+        dy = 0.03 * ((y1 > y0 + 0.05) - (y1 < y0 - 0.05))
+        for i, (x, y, sign) in ((0, (x0, y0, -1)), (len(st.points) - 1, (x1, y1, 1))):
+            moved = (_clamp(x + sign * dx), _clamp(y + sign * dy))
+            if Region.of_point(*moved) == Region.of_point(x, y):
+                st.points[i] = moved
 
     def _said_outright(self, step: Step) -> bool:
         """A direction said as an adverb ("float up", "to the right") rather than by a verb ("rises")."""
@@ -712,7 +758,7 @@ class Stage:
     def _keep_formation_inside(self, st: Staged) -> None:
         if st.member_paths is not None:
             return
-        half = self._half_extent(st) + 0.05
+        half = self._half_extent(st) + 0.02
         st.points = [(_clamp(x, min(half, 0.5), max(1 - half, 0.5)), y) for x, y in st.points]
 
     # -- groups -------------------------------------------------------------------------------------
@@ -724,7 +770,7 @@ class Stage:
             kind = "circle"
         if any(link.rel is Rel.FLANK for link in t.links):
             kind = "flank"
-        step = w + max(0.03, w * 0.4)
+        step = max(w * 1.5, w + 0.05, 0.3 / (n - 1) if n > 1 else 0.0)
         if kind == "circle":
             around = next((link.others[0] for link in t.links if link.rel is Rel.AROUND), None)
             inner = _size(self.reading.things[around], self.aspect, self.crowd) if around else (0.1, 0.1)
