@@ -34,8 +34,7 @@ from shotsketch import __version__ as VERSION  # noqa: E402
 # `python -m shotsketch.qtcheck` (ldd on PySide6's libraries) and the launcher in a bare
 # `debootstrap --variant=minbase bookworm` chroot (packaging/test-deb.sh), plus python3 for an
 # engine built offline, and fonts (without them every letter is a box).
-DEB_DEPENDS = [
-    "libc6 (>= 2.36)", "libgl1", "libegl1", "libopengl0", "libglib2.0-0", "libfontconfig1", "libfreetype6",
+DEB_DEPENDS = [ "libgl1", "libegl1", "libopengl0", "libglib2.0-0", "libfontconfig1", "libfreetype6",
     "fontconfig", "fonts-dejavu-core", "libdbus-1-3", "libx11-6", "libx11-xcb1", "libxcb1", "libxcb-cursor0",
     "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0",
     "libxcb-render0", "libxcb-shape0", "libxcb-shm0", "libxcb-sync1", "libxcb-xfixes0", "libxcb-xkb1",
@@ -181,9 +180,11 @@ def build_deb(out: Path, work: Path, args: argparse.Namespace) -> Path:
     debian = root / "DEBIAN"
     debian.mkdir()
     installed_kb = _size(root) // 1024
+    glibc = os.confstr("CS_GNU_LIBC_VERSION").split()[-1]  # the frozen launcher needs the build machine's
+    depends = [f"libc6 (>= {glibc})", *DEB_DEPENDS]
     (debian / "control").write_text(
         f"Package: shotsketch\nVersion: {VERSION}\nArchitecture: amd64\nMaintainer: Shotsketch <shotsketch@localhost>\n"
-        f"Installed-Size: {installed_kb}\nDepends: {', '.join(DEB_DEPENDS)}\nRecommends: {', '.join(DEB_RECOMMENDS)}\n"
+        f"Installed-Size: {installed_kb}\nDepends: {', '.join(depends)}\nRecommends: {', '.join(DEB_RECOMMENDS)}\n"
         "Section: video\nPriority: optional\nDescription: Sketch a shot, generate it locally with Wan2.2 TI2V-5B\n"
         " The launcher sets up the video engine (PyTorch for this computer's GPU) on first start,\n"
         " in the user's data folder, and keeps it up to date.\n")
@@ -191,7 +192,8 @@ def build_deb(out: Path, work: Path, args: argparse.Namespace) -> Path:
     postrm.write_text(POSTRM)
     postrm.chmod(0o755)
     deb = out / f"shotsketch_{VERSION}_amd64.deb"
-    run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", root, deb])
+    # zstd: xz took over 7 minutes on a busy 2-core machine; dpkg reads zstd since Debian 12 and Ubuntu 21.10
+    run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z9", "--build", root, deb])
     return deb
 
 
@@ -213,7 +215,10 @@ def build_tarball(out: Path, work: Path, args: argparse.Namespace) -> Path:
 def build_nsis(out: Path, work: Path, args: argparse.Namespace) -> Path:
     stage = work / "nsis"
     shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(args.frozen, stage / "app") if args.frozen else stand_in_launcher(stage / "app", "windows")
+    if args.frozen or os.name == "nt":
+        shutil.copytree(args.frozen or freeze_launcher(work, windowed=True), stage / "app")
+    else:
+        stand_in_launcher(stage / "app", "windows")
     make_payload(stage / "app", "windows", work, args.wheelhouse)
     shutil.copy2(PACKAGING / "windows" / "shotsketch.nsi", stage / "shotsketch.nsi")
     _write_ico(PACKAGING / "icons" / "shotsketch-256.png", stage / "shotsketch.ico")

@@ -6,6 +6,7 @@
 # package, and show that the user's library is still there. Prints sizes and times.
 #
 #   bash packaging/test-deb.sh [WORK_FOLDER]      (root; needs debootstrap, xvfb; ~15 min, ~4 GB)
+#   DEB=dist/shotsketch_0.1.0_amd64.deb bash packaging/test-deb.sh   (test a .deb built before)
 #
 # Heavy (debootstrap, PyInstaller): not part of .ci/run.
 set -euo pipefail
@@ -41,12 +42,18 @@ if [ ! -x "$WORK/build-venv/bin/pyinstaller" ]; then
 fi
 export PATH="$WORK/build-venv/bin:$PATH"
 
-say "build the .deb"
-t0=$(seconds)
-rm -rf "$WORK/dist"
-python packaging/build.py --target deb --out "$WORK/dist" --work "$WORK/build" 2>&1 | grep -v "^WARNING: Location" | tail -3
-DEB=$(ls "$WORK"/dist/shotsketch_*_amd64.deb)
-echo "built in $(elapsed "$t0" "$(seconds)") s"
+if [ -n "${DEB:-}" ]; then
+    say "the .deb given: $DEB"
+    rm -rf "$WORK/build/deb-root" && mkdir -p "$WORK/build/deb-root" && dpkg-deb -x "$DEB" "$WORK/build/deb-root"
+else
+    say "build the .deb"
+    t0=$(seconds)
+    rm -rf "$WORK/dist"
+    # FROZEN=dir reuses a launcher frozen before (PyInstaller takes minutes on a busy machine)
+    python packaging/build.py --target deb --out "$WORK/dist" --work "$WORK/build" ${FROZEN:+--frozen "$FROZEN"} 2>&1 | grep -v "^WARNING: Location" | tail -3
+    DEB=$(ls "$WORK"/dist/shotsketch_*_amd64.deb)
+    echo "built in $(elapsed "$t0" "$(seconds)") s"
+fi
 
 say "wheelhouse of the CPU backend (from $(basename "$LOCK"); torch's CPU wheel as pip finds it here)"
 mkdir -p "$WORK/wheelhouse"

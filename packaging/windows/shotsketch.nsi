@@ -4,7 +4,7 @@
 ; library, clips or models (%LOCALAPPDATA%\Shotsketch, the Hugging Face cache).
 ; Built by `python packaging/build.py --target nsis --out dist/` from the folder it stages (app\).
 
-Unicode true
+Target amd64-unicode  ; the launcher is 64-bit; per-user, so no Program Files redirection
 !ifndef VERSION
   !define VERSION "0.0.0"
 !endif

@@ -44,6 +44,7 @@ class LauncherWindow(QWidget):
         self.folder, self.payload, self.proposal, self.mode = folder, payload, proposal, mode
         self.start_app_callback = start_app
         self.wheelhouse = wheelhouse
+        self.screenshot: Path | None = None  # saved once the package install shows progress (package test)
         self.cancel_event = threading.Event()
         self.worker: threading.Thread | None = None
         self.signals = _Signals()
@@ -207,6 +208,8 @@ class LauncherWindow(QWidget):
         self.status.setText(f"{step.phase}… {step.detail}".strip())
         if step.unit != "bytes" and step.done in (0, step.total):
             self.details.appendPlainText(f"{step.phase}: {step.detail}" if step.detail else step.phase)
+        if self.screenshot and step.unit == "files" and 0 < step.done < step.total and not self.screenshot.exists():
+            self.grab().save(str(self.screenshot))
 
     def on_finished(self, engine: InstalledEngine) -> None:
         self.worker = None
@@ -269,17 +272,9 @@ def run_window(folder: EngineFolder, payload: Payload, proposal: Proposal, mode:
     app.setApplicationName("Shotsketch")
     app.setDesktopFileName("shotsketch")
     window = LauncherWindow(folder, payload, proposal, mode, start_app, wheelhouse, backend)
+    window.screenshot = screenshot
     window.show()
-    if screenshot is not None:
-        _save_when_installing(window, screenshot)
     if install_now or mode == "update":
         QTimer.singleShot(100, window.start_install)
     return app.exec()
 
-
-def _save_when_installing(window: LauncherWindow, path: Path) -> None:
-    """Save the window's picture once the package install shows progress (for the package test)."""
-    def maybe_save(step: Step) -> None:
-        if step.phase == "Installing packages" and 0 < step.done < step.total and not path.exists():
-            window.grab().save(str(path))
-    window.signals.step.connect(maybe_save)
