@@ -25,8 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shotsketch.core import paths
+from shotsketch.core import leftovers, paths
 from shotsketch.core.layout import Layout
+from shotsketch.core.library_file import create_whole, statements, wal_damage, wal_has_saved_changes, wal_path
 
 DB_NAME = "library.sqlite3"
 SCHEMA_VERSION = 2
@@ -244,12 +245,15 @@ class Library:
         recover: bool = False,
         media_dir: Path | str | None = None,
         busy_timeout: float = BUSY_TIMEOUT_S,
+        salvage_from: Path | None = None,
     ) -> Library:
         """Open (creating if need be) the library at ``path`` (default: the user data dir).
 
         A damaged file is moved aside and :class:`LibraryDamaged` raised, saying where it is kept;
         with ``recover=True`` a fresh library is started instead (``recovered_from`` says where the
-        damaged one went). A library from a newer Shotsketch raises :class:`LibraryError`."""
+        damaged one went), holding what SQLite can still read of the damaged file (the one found
+        now, or ``salvage_from``: the ``kept_at`` of an earlier :class:`LibraryDamaged`). A library
+        from a newer Shotsketch raises :class:`LibraryError`."""
         db_path = Path(path) if path is not None else paths.data_dir() / DB_NAME
         media = Path(media_dir) if media_dir is not None else db_path.parent / "media"
         try:
@@ -257,16 +261,22 @@ class Library:
             media.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LibraryError(f"Cannot create the library folder {db_path.parent}: {exc.strerror or exc}") from None
+        leftovers.clean(db_path.parent)  # a library creation or backup a killed start left behind
         try:
+            # a fresh library after damage keeps what can be read of the damaged one (kept aside)
+            cls._create_if_missing(db_path, salvage_from=salvage_from if recover else None)
             db = cls._connect_checked(db_path, busy_timeout)
         except _Damaged as damage:
             kept = cls._move_aside(db_path)
+            journal = wal_path(kept)
+            also = f" (with its journal, {journal})" if journal.exists() else ""
             if not recover:
                 raise LibraryDamaged(
-                    f"The library file {db_path} is damaged ({damage}). It was kept, unchanged, at {kept}. "
-                    "Start a fresh library to go on; the damaged file can be sent for repair.",
+                    f"The library file {db_path} is damaged ({damage}). It was kept, unchanged, at {kept}{also}. "
+                    "Start again to go on with what can still be read; the damaged file can be sent for repair.",
                     kept,
                 ) from None
+            cls._create_if_missing(db_path, salvage_from=kept)
             db = cls._connect_checked(db_path, busy_timeout)
             lib = cls(db, db_path, media, recovered_from=kept)
         else:
@@ -279,17 +289,43 @@ class Library:
         return lib
 
     @staticmethod
+    def _create_if_missing(db_path: Path, salvage_from: Path | None = None) -> None:
+        """A new library file is made whole (its schema complete) before it appears under its name,
+        so that two processes starting at once never see a half-made one. ``salvage_from``: a
+        damaged library kept aside; what SQLite can still read of it goes into the new file."""
+        if db_path.exists():
+            return
+
+        def build(db: sqlite3.Connection) -> None:
+            if salvage_from is not None and _salvage(salvage_from, db):
+                return
+            _run_migrations(db, 0)
+
+        try:
+            create_whole(db_path, build)
+        except (OSError, sqlite3.Error) as exc:
+            raise LibraryError(f"Cannot create the library file {db_path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    @staticmethod
     def _connect_checked(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
-        if db_path.exists() and db_path.stat().st_size > 0:
+        if db_path.exists():
             try:
                 with open(db_path, "rb") as fh:
                     header = fh.read(len(_SQLITE_HEADER))
             except OSError as exc:
                 raise LibraryError(f"Cannot read the library file {db_path}: {exc.strerror or exc}") from None
-            if header != _SQLITE_HEADER:
+            if not header and not wal_has_saved_changes(db_path):
+                # new libraries appear whole (see _create_if_missing): an empty one lost its content
+                raise _Damaged("the file is empty (0 bytes)")
+            if header and header != _SQLITE_HEADER:
                 raise _Damaged("it is not a database file")
+            damage = wal_damage(db_path)
+            if damage:
+                raise _Damaged(damage)
         try:
-            db = sqlite3.connect(db_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            # mode=rw: never create an empty file here (a moved or deleted library is an error)
+            db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=rw", uri=True, timeout=busy_timeout,
+                                 isolation_level=None, check_same_thread=False)
         except sqlite3.OperationalError as exc:
             raise LibraryError(f"Cannot open the library file {db_path}: {exc}") from None
         try:
@@ -331,13 +367,16 @@ class Library:
             ) from None
         return kept
 
-    def _migrate(self) -> None:
-        version = self.schema_version()
+    def _refuse_if_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise LibraryError(
                 f"The library {self.path} was made by a newer Shotsketch (library version {version}; this one "
                 f"reads up to {SCHEMA_VERSION}). Update Shotsketch to open it; the file was not changed."
             )
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        self._refuse_if_newer(version)
         # WAL (readers never block the writer); set only once the file is known to be ours to change
         try:
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -345,24 +384,41 @@ class Library:
             pass  # another connection is busy switching it; the library works in either mode
         if version == SCHEMA_VERSION:
             return
-        if version > 0:
-            self.backup(_aside_path(self.path, f"before-v{SCHEMA_VERSION}"))
-        for target, script in MIGRATIONS:
-            if target <= version:
-                continue
-            # executescript commits a pending transaction first, so the transaction is in the script
-            with self._lock:
-                try:
-                    self._db.executescript(
-                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {int(target)};\nCOMMIT;"
-                    )
-                except sqlite3.Error as exc:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise LibraryError(
-                        f"Could not upgrade the library {self.path} to version {target}: {exc}. "
-                        "The file was left as it was."
-                    ) from None
+        # The version is read again under the write lock: another process (a second window, a CLI
+        # command) may have upgraded the file since; the upgrade and its backup happen once.
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                version = self.schema_version()
+                if version < SCHEMA_VERSION:
+                    if version > 0:
+                        self._backup_committed(_aside_path(self.path, f"before-v{SCHEMA_VERSION}"))
+                    _run_migrations(self._db, version)
+                self._db.execute("COMMIT")
+            except (sqlite3.Error, OSError) as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise LibraryError(
+                    f"Could not upgrade the library {self.path} to version {SCHEMA_VERSION}: {exc}. "
+                    "The file was left as it was."
+                ) from None
+        self._refuse_if_newer(version)
+
+    def _backup_committed(self, dest: Path) -> None:
+        """A copy of the library as last committed, through a second connection (this one holds the
+        write lock, which readers do not wait for)."""
+        reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        tmp = dest.with_name(leftovers.owned_name(dest.name, "tmp"))
+        try:
+            target = sqlite3.connect(tmp)
+            try:
+                reader.backup(target)
+            finally:
+                target.close()
+            os.replace(tmp, dest)
+        finally:
+            reader.close()
+            tmp.unlink(missing_ok=True)
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -740,6 +796,46 @@ class Library:
 
 class _Damaged(Exception):
     pass
+
+
+def _run_migrations(db: sqlite3.Connection, version: int) -> None:
+    """Bring a database at ``version`` to :data:`SCHEMA_VERSION` inside the caller's transaction
+    (or, on a file being created, in one of its own)."""
+    own = not db.in_transaction
+    if own:
+        db.execute("BEGIN IMMEDIATE")
+    for target, script in MIGRATIONS:
+        if target > version:
+            for statement in statements(script):
+                db.execute(statement)
+    db.execute(f"PRAGMA user_version = {int(SCHEMA_VERSION)}")
+    if own:
+        db.execute("COMMIT")
+
+
+def _salvage(kept: Path, into: sqlite3.Connection) -> bool:
+    """Copy what SQLite can still read of a damaged library (kept aside, left unchanged: it is read
+    from a copy) into ``into``; False when nothing sound can be read."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=leftovers.owned_name("library", "salvage")) as folder:
+        copy = Path(folder) / "library.sqlite3"
+        try:
+            shutil.copyfile(kept, copy)
+            if wal_path(kept).exists():
+                shutil.copyfile(wal_path(kept), wal_path(copy))
+            source = sqlite3.connect(copy)
+            try:
+                sound = [tuple(r) for r in source.execute("PRAGMA quick_check").fetchall()] == [("ok",)]
+                version = int(source.execute("PRAGMA user_version").fetchone()[0])
+                if not sound or not 0 < version <= SCHEMA_VERSION:
+                    return False
+                source.backup(into)
+            finally:
+                source.close()
+        except (OSError, sqlite3.Error):
+            return False
+    return True
 
 
 def _clean_name(name: str, what: str) -> str:
