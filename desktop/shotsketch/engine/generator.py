@@ -26,7 +26,9 @@ from shotsketch.engine.events import (
 )
 from shotsketch.engine.memory import DeviceChoice, MemoryPlan, choose_plan, pick_device
 from shotsketch.engine.requests import GenerationRequest, RequestError, load_first_frame, validate_request
-from shotsketch.engine.sources import ModelError, ModelSource, SourceKind, folder_revision, resolve_folder
+from shotsketch.engine.sources import (
+    ModelError, ModelSource, SourceKind, folder_revision, quiet_loading_bars, resolve_folder,
+)
 from shotsketch.engine.speed import SpeedOptions
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,7 @@ class Generator:
         else:
             folder = resolve_folder(self.source)
             self.revision = self.revision or folder_revision(folder)
+            quiet_loading_bars()
             try:
                 full = WanPipeline.from_pretrained(
                     folder, dtype={"default": dtype, "vae": torch.float32},

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shotsketch.engine.demo import DEMO_MODEL_ID, DEMO_REVISION
 
@@ -87,25 +88,90 @@ class ModelSource:
         return cls(SourceKind.FOLDER, text)
 
 
+_MAX_JSON_BYTES = 16 * 1024 * 1024  # model_index.json, config.json, a shard index: far smaller in practice
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit on a header
+
+
+def _read_json(path: Path) -> Any:
+    """A small JSON file of the model folder; ValueError (with a reason) when it is not one."""
+    if not path.is_file():
+        raise ValueError("it is not a file")
+    if path.stat().st_size > _MAX_JSON_BYTES:
+        raise ValueError(f"it is larger than {_MAX_JSON_BYTES // (1024 * 1024)} MB")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(type(exc).__name__) from None
+
+
+def safetensors_problem(path: Path, name: str) -> str | None:
+    """What is wrong with a .safetensors file, from its header and size alone (nothing is loaded),
+    or ``None``. ``name`` is how the message names the file."""
+    again = "download the model again"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if size == 0:
+                return f"{name} is empty (0 bytes): {again}"
+            if length < 2 or length > _MAX_HEADER_BYTES or 8 + length > size:
+                return f"{name} is not a safetensors file (its header is damaged or cut short): {again}"
+            header = json.loads(fh.read(length).decode("utf-8"))
+    except OSError as exc:
+        return f"{name} cannot be read ({exc.strerror or exc})"
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return f"{name} is not a safetensors file (its header is not readable): {again}"
+    if not isinstance(header, dict):
+        return f"{name} is not a safetensors file: {again}"
+    end = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            return f"{name} is not a safetensors file (tensor {str(key)[:60]!r} has no valid place): {again}"
+        end = max(end, offsets[1])
+    data = size - 8 - length
+    if end > data:
+        return f"{name} is cut short ({end - data} bytes missing): the download did not finish; {again}"
+    if end < data:
+        return f"{name} has extra bytes after its weights ({data - end}): {again}"
+    return None
+
+
 def _has_safetensors(folder: Path) -> tuple[bool, str | None]:
-    """(ok, problem) for a model component folder's weights."""
+    """(ok, problem) for a model component folder's weights: every weight file's header and size
+    are checked before anything loads (a truncated file used to fail seconds into loading)."""
     index_files = list(folder.glob("*.safetensors.index.json"))
     for index in index_files:
         try:
-            data = json.loads(index.read_text(encoding="utf-8"))
+            data = _read_json(index)
             shards = set(data["weight_map"].values())
+            if not all(isinstance(s, str) for s in shards):
+                raise TypeError
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return False, f"{folder.name}/{index.name} is not a valid shard index"
         missing = sorted(s for s in shards if not (folder / s).is_file())
         if missing:
             return False, f"{folder.name} is missing weight shard(s): {', '.join(missing[:3])}"
-        return True, None
-    if list(folder.glob("*.safetensors")):
-        return True, None
+        return _weights_problem(folder, sorted(folder / s for s in shards))
+    weights = sorted(folder.glob("*.safetensors"))
+    if weights:
+        return _weights_problem(folder, weights)
     if list(folder.glob("*.bin")) or list(folder.glob("*.pt")) or list(folder.glob("*.ckpt")):
         return False, (f"{folder.name} has only pickle weights (.bin/.pt); Shotsketch loads .safetensors only "
                        "for safety — download the safetensors version of the model")
     return False, f"{folder.name} has no .safetensors weights"
+
+
+def _weights_problem(folder: Path, files: list[Path]) -> tuple[bool, str | None]:
+    for file in files:
+        problem = safetensors_problem(file, f"{folder.name}/{file.name}")
+        if problem:
+            return False, problem
+    return True, None
 
 
 def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
@@ -120,14 +186,17 @@ def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
         return [f"{root} has no model_index.json — choose the folder that contains model_index.json "
                 f"(a diffusers download of {HUB_REPO_ID})"]
     try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return [f"{index_path} is not valid JSON ({exc})"]
+        index = _read_json(index_path)
+    except (OSError, ValueError) as exc:
+        return [f"{index_path} is not valid JSON ({str(exc)[:200]})"]
     if not isinstance(index, dict):
         return [f"{index_path} is not a JSON object"]
     problems: list[str] = []
-    if index.get("_class_name") not in PIPELINE_CLASSES:
-        problems.append(f"model_index.json describes a {index.get('_class_name')!r}, not a Wan pipeline")
+    pipeline = index.get("_class_name")
+    if not isinstance(pipeline, str) or pipeline not in PIPELINE_CLASSES:
+        problems.append(f"model_index.json describes a {str(pipeline)[:80]!r}, not a Wan pipeline")
+    if not isinstance(index.get("_diffusers_version", ""), str):
+        problems.append("model_index.json's _diffusers_version is not text")
     for name, (libs, classes, kind) in _COMPONENTS.items():
         entry = index.get(name)
         if not (isinstance(entry, list) and len(entry) == 2):
@@ -135,7 +204,7 @@ def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
             continue
         lib, cls = entry
         if not (isinstance(lib, str) and isinstance(cls, str)) or lib not in libs or cls not in classes:
-            problems.append(f"the {name} component is {lib!s}.{cls!s}, which Shotsketch does not load")
+            problems.append(f"the {name} component is {str(lib)[:80]}.{str(cls)[:80]}, which Shotsketch does not load")
             continue
         folder = root / name
         if not folder.is_dir():
@@ -144,6 +213,8 @@ def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
         if kind == "model":
             if not (folder / "config.json").is_file():
                 problems.append(f"{name}/config.json is missing")
+            elif not isinstance(_json_or_none(folder / "config.json"), dict):
+                problems.append(f"{name}/config.json is not a JSON object")
             ok, problem = _has_safetensors(folder)
             if not ok and problem:
                 problems.append(problem)
@@ -164,6 +235,23 @@ def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
         if isinstance(value, list) and value and value[0] is not None:
             problems.append(f"model_index.json names an unexpected component {key!r}")
     return problems
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return _read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def quiet_loading_bars() -> None:
+    """diffusers' and transformers' own progress bars while a model loads: off (the app reports
+    its progress itself, and ``--quiet`` means quiet)."""
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _cache_dir() -> str | None:
