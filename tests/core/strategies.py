@@ -41,10 +41,14 @@ def groups(draw, name: str) -> Group:
     return Group(name, color, tuple(Subject(name, color, m.keyframes, m.easing) for m in members))
 
 
+BAND_NAMES = {"sky": BandKind.SKY, "sea": BandKind.WATER, "lake": BandKind.WATER, "grass": BandKind.GROUND,
+              "road": BandKind.GROUND, "horizon": BandKind.HORIZON}
+
+
 @st.composite
-def bands(draw) -> Band:
-    return Band(draw(st.sampled_from(list(BandKind))), draw(st.sampled_from(["sky", "sea", "grass", "horizon"])),
-                draw(boxes()))
+def bands(draw, name: str | None = None) -> Band:
+    name = name or draw(st.sampled_from(sorted(BAND_NAMES)))
+    return Band(BAND_NAMES[name], name, draw(boxes()))
 
 
 @st.composite
@@ -64,3 +68,23 @@ def layouts(draw, names=None, with_groups: bool = True) -> Layout:
 def noun_phrase_layouts(draw) -> Layout:
     names = draw(st.lists(st.sampled_from(NOUN_PHRASES), min_size=1, max_size=4, unique=True))
     return draw(layouts(names=names, with_groups=False))
+
+
+GROUP_NOUNS = ["ducks", "adults", "red cars", "trees", "birds", "lanterns"]
+
+
+@st.composite
+def scene_layouts(draw) -> Layout:
+    """Layouts a person could sketch for a shot: named subjects, groups of 2 to 6 boxes, and at
+    most one band of each kind of region."""
+    base = draw(noun_phrase_layouts())
+    group_names = draw(st.lists(st.sampled_from(GROUP_NOUNS), max_size=2, unique=True))
+    grps = []
+    for name in group_names:
+        count = draw(st.integers(2, 6))
+        members = [draw(subjects(name=name)) for _ in range(count)]
+        grps.append(Group(name, "#33d", tuple(Subject(name, "#33d", m.keyframes, m.easing) for m in members)))
+    band_names = draw(st.lists(st.sampled_from(sorted(BAND_NAMES)), max_size=2,
+                               unique_by=lambda n: BAND_NAMES[n]))
+    regions = tuple(draw(bands(name=n)) for n in band_names)
+    return Layout(base.aspect, base.subjects, tuple(grps), regions)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shotsketch.core.layout import Box, Keyframe, Layout, Subject
+from shotsketch.core.layout import Band, BandKind, Box, Group, Keyframe, Layout, Subject
 from shotsketch.core.phrasing import (
     CENTER,
     HRegion,
@@ -14,11 +14,12 @@ from shotsketch.core.phrasing import (
     draft_layout,
     find_noun_phrases,
     find_subject_spans,
+    group_center_subject,
     motion_of,
     parse_region,
 )
 
-from .strategies import layouts, noun_phrase_layouts
+from .strategies import layouts, noun_phrase_layouts, scene_layouts
 
 YELLOW_BALL = (
     "A yellow ball rolls from the left edge to the center of the screen, "
@@ -169,7 +170,7 @@ def test_drafting_never_raises(text, aspect):
 @given(layouts())
 def test_describing_never_raises(layout):
     text = describe(layout)
-    assert (text == "") == (not layout.subjects)
+    assert (text == "") == layout.is_empty
 
 
 @settings(max_examples=100, deadline=None)
@@ -188,3 +189,44 @@ def test_describe_draft_describe_keeps_regions_and_directions(layout):
             assert after.waypoints[0] == before.waypoints[0], text
         assert after.direction == before.direction, text
     assert describe(draft.layout).count("from ") == text.count("from ")
+
+
+def _placements(layout: Layout) -> dict[str, object]:
+    """What describing a layout keeps: each subject's and group's regions along its path (the
+    first only when it stays), each group's count, each region band's place."""
+    out: dict[str, object] = {}
+    for s in layout.subjects:
+        m = motion_of(s)
+        out[s.name] = m.waypoints if m.moving and len(m.waypoints) > 1 else m.waypoints[:1]
+    for g in layout.groups:
+        m = motion_of(group_center_subject(g))
+        out[g.name] = (g.count, m.waypoints if m.moving and len(m.waypoints) > 1 else m.waypoints[:1])
+    for b in layout.regions:
+        out[b.name] = Region.of_box(b.box)
+    return out
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scene_layouts())
+def test_describe_then_draft_gives_the_same_placements(layout):
+    """`layout describe` is the inverse of drafting: the description of any sketch with subjects,
+    groups and regions drafts back to the same places, counts and paths."""
+    text = describe(layout)
+    draft = draft_layout(text, layout.aspect)
+    assert sorted(draft.subjects_found) == sorted(layout.guided_names), text
+    assert draft.unplaced == (), text
+    before, after = _placements(layout), _placements(draft.layout)
+    for name, placement in before.items():
+        if isinstance(placement, tuple) and len(placement) == 2 and isinstance(placement[0], int):
+            members_move = any(m.path_length() >= 0.15 for m in layout.group(name).members)
+            if members_move and len(placement[1]) == 1:
+                assert after[name][0] == placement[0], text  # toward / past each other: count and motion
+                continue
+        assert after.get(name) == placement, text
+
+
+def test_describe_groups_and_regions():
+    adults = Group.of_boxes("adults", [Box(0.1 + 0.2 * i, 0.7, 0.15 + 0.2 * i, 0.9) for i in range(4)])
+    sky = Band(BandKind.SKY, "sky", Box(0.0, 0.0, 1.0, 0.4))
+    text = describe(Layout(16 / 9, (), (adults,), (sky,)))
+    assert text == "Four adults in a row remain stationary at the bottom. The sky spans the top."

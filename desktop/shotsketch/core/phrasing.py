@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from shotsketch.core.layout import Box, Keyframe, Layout, Subject, name_key
+from shotsketch.core.layout import Band, Box, Group, Keyframe, Layout, Subject, name_key
 
 # -- regions ---------------------------------------------------------------------------------
 
@@ -746,9 +746,22 @@ def _relation_between(a: Box, b: Box) -> Relation | None:
 
 def describe(layout: Layout) -> str:
     """The spatial clause for a layout, e.g. "The yellow ball moves from the left edge to the
-    center, while the blue cube remains stationary on the right." Empty for no subjects."""
-    if not layout.subjects:
+    center, while the blue cube remains stationary on the right." Groups are counted ("three
+    ducks in a row move from the left to the center") and regions named where they lie ("The
+    sky spans the top"). Empty for an empty layout."""
+    if layout.is_empty:
         return ""
+    sentences = []
+    things = _thing_clauses(layout)
+    if things:
+        sentences.append(_join_clauses(things))
+    bands = [_band_clause(b) for b in layout.regions]
+    if bands:
+        sentences.append(_join_clauses(bands, final="and"))
+    return " ".join(sentences)
+
+
+def _thing_clauses(layout: Layout) -> list[str]:
     motions = [motion_of(s) for s in layout.subjects]
     clauses = [_subject_clause(s, m) for s, m in zip(layout.subjects, motions)]
     # relations make still subjects that share a region (or overlap) explicit
@@ -768,13 +781,88 @@ def describe(layout: Layout) -> str:
                 related.add(i)
                 related.add(j)
                 break
+    clauses += [_group_clause(g) for g in layout.groups]
+    return clauses
+
+
+def _join_clauses(clauses: list[str], final: str = "while") -> str:
     if len(clauses) == 1:
         text = clauses[0]
     elif len(clauses) == 2:
-        text = f"{clauses[0]}, while {clauses[1]}"
+        text = f"{clauses[0]}, {final} {clauses[1]}" if final == "while" else f"{clauses[0]} and {clauses[1]}"
     else:
         text = ", ".join(clauses[:-1]) + f", and {clauses[-1]}"
     return text[0].upper() + text[1:] + "."
+
+
+COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten",
+               11: "eleven", 12: "twelve"}
+
+
+def group_center_subject(group: Group) -> Subject:
+    """One box standing for the group: at each keyframe time, a small box at the mean of the
+    members' centres (how the group's place and motion are described)."""
+    times = sorted({k.t for m in group.members for k in m.keyframes})
+    kfs = []
+    for t in times:
+        centers = [m.box_at(t).center for m in group.members]
+        x = sum(c[0] for c in centers) / len(centers)
+        y = sum(c[1] for c in centers) / len(centers)
+        kfs.append(Keyframe(t, Box.from_center(x, y, 0.01, 0.01).fitted()))
+    return Subject(group.name, group.color, tuple(kfs))
+
+
+def _formation_words(group: Group) -> str:
+    if group.count < 2:
+        return ""
+    centers = [m.start.center for m in group.members]
+    xs, ys = [c[0] for c in centers], [c[1] for c in centers]
+    if max(ys) - min(ys) <= 0.1 and max(xs) - min(xs) > max(ys) - min(ys):
+        return " in a row"
+    if group.count >= 4:
+        cx, cy = sum(xs) / len(xs), sum(ys) / len(ys)
+        quadrants = {(x > cx, y > cy) for x, y in centers}
+        if len(quadrants) >= 3 and min(abs(x - cx) + abs(y - cy) for x, y in centers) > 0.08:
+            return " in a circle"
+    return ""
+
+
+def _group_clause(group: Group) -> str:
+    words = " ".join(group.name.split())
+    first = words.split(" ", 1)[0].lower()
+    counted = first in COUNT_WORDS.values() or first.isdigit() or group.count < 2
+    who = words if counted else f"{COUNT_WORDS.get(group.count, str(group.count))} {words}"
+    who += _formation_words(group)
+    motion = motion_of(group_center_subject(group))
+    if group.count >= 2 and not motion.moving:
+        spread = [_spread(group, t) for t in (0.0, 1.0)]
+        if spread[1] < spread[0] - 0.2:
+            return f"{who} move toward each other and meet {Region.of_point(*_mean_center(group, 1.0)).location}"
+        if any(m.path_length() >= STATIONARY_PATH * 5 for m in group.members):
+            return f"{who} pass each other {motion.waypoints[0].location}"
+    if not motion.moving:
+        return f"{who} remain stationary {motion.waypoints[0].location}"
+    if len(motion.waypoints) == 1:
+        return f"{who} stay {motion.waypoints[0].location}"
+    speed = f"{motion.speed.value} " if motion.speed in (Speed.SLOW, Speed.FAST) else ""
+    verb = {"rises": "rise", "descends": "descend"}.get(_verb(motion), "move")
+    route = f"from {motion.waypoints[0].words} to {motion.waypoints[1].words}"
+    route += "".join(f", then to {r.words}" for r in motion.waypoints[2:])
+    return f"{who} {speed}{verb} {route}"
+
+
+def _mean_center(group: Group, t: float) -> tuple[float, float]:
+    centers = [m.box_at(t).center for m in group.members]
+    return sum(c[0] for c in centers) / len(centers), sum(c[1] for c in centers) / len(centers)
+
+
+def _spread(group: Group, t: float) -> float:
+    centers = [m.box_at(t).center for m in group.members]
+    return max(math.hypot(a[0] - b[0], a[1] - b[1]) for a in centers for b in centers)
+
+
+def _band_clause(band: Band) -> str:
+    return f"{subject_phrase(band.name)} spans {Region.of_box(band.box).words}"
 
 
 def describe_subject(subject: Subject) -> str:

@@ -632,6 +632,11 @@ class _Reader:
             if key in exclude or (boxed_only and not t.boxed):
                 continue
             candidates.append((start + off, key))
+        if not candidates and boxed_only:
+            # a clause about a setting: "the forest remains stationary at the bottom left" draws it
+            candidates = [(start + off, self.key_of(idx)) for off, idx in before
+                          if self.things[self.key_of(idx)].role in (Role.BACKDROP, Role.REGION)
+                          and self.key_of(idx) not in exclude]
         if candidates:
             at, key = candidates[-1]
             lead = self.things[key].companion_of
@@ -1141,7 +1146,7 @@ class _Reader:
             if t.depth == 0 and support is not None and support in self.things:
                 t.depth = self.things[support].depth
         for t in self.things.values():
-            if t.role is Role.BACKDROP and (t.related or t.place is not None or t.links):
+            if t.role is Role.BACKDROP and (t.related or t.place is not None or t.links or t.steps or t.still):
                 t.role = Role.SUBJECT
             if t.role is Role.REGION and t.links and not t.related and t.place is None:
                 pass

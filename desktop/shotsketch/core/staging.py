@@ -121,9 +121,19 @@ class Staged:
             if self.member_paths is not None:
                 cx, cy = self.member_paths[member][i]
             else:
+                fx, fy = self._squeeze(cx, cy, w, h, s)
                 dx, dy = self.offsets[member]
-                cx, cy = cx + dx * s, cy + dy * s
+                cx, cy = cx + dx * s * fx, cy + dy * s * fy
         return _box_around(cx, cy, w, h)
+
+    def _squeeze(self, cx: float, cy: float, w: float, h: float, s: float) -> tuple[float, float]:
+        """How much to close the formation up so that every member's centre stays in the frame
+        (a row near the left edge stands closer together; the group's middle stays put)."""
+        mx = max((abs(o[0]) for o in self.offsets), default=0.0) * s
+        my = max((abs(o[1]) for o in self.offsets), default=0.0) * s
+        room_x = max(0.0, min(cx, 1 - cx) - w / 4)
+        room_y = max(0.0, min(cy, 1 - cy) - h / 4)
+        return (min(1.0, room_x / mx) if mx > 0 else 1.0), (min(1.0, room_y / my) if my > 0 else 1.0)
 
     def union(self, i: int = 0) -> Box:
         if self.thing.role is not Role.GROUP:
@@ -141,10 +151,10 @@ class Staged:
 
 
 def _box_around(cx: float, cy: float, w: float, h: float) -> Box:
-    """A w x h box centred at (cx, cy), made smaller (to 40% at most) rather than moved where it
-    would leave the frame, so that its centre stays where the words put it."""
+    """A w x h box centred at (cx, cy), made smaller rather than moved where it would leave the
+    frame, so that its centre stays where the words put it."""
     room = min(1.0, 2 * min(cx, 1 - cx) / w if w > 0 else 1.0, 2 * min(cy, 1 - cy) / h if h > 0 else 1.0)
-    f = max(0.4, room)
+    f = max(room, 0.02 / max(w, 1e-9), 0.02 / max(h, 1e-9))
     return Box.from_center(cx, cy, w * f, h * f).fitted()
 
 
@@ -639,8 +649,6 @@ class Stage:
         growth = [s.kind for s in t.steps if s.kind in (StepKind.GROW, StepKind.SHRINK)]
         if growth and has_path and len(st.points) > 1:
             st.scales[-1] *= 2.0 if growth[0] is StepKind.GROW else 0.45
-        if t.role is Role.GROUP and len(st.points) > 1:
-            self._keep_formation_inside(st)
 
     @staticmethod
     def _spread_ends(st: Staged) -> None:
@@ -755,14 +763,16 @@ class Stage:
         st.points = [(0.5, cy), (0.5, cy)]
         st.scales = [1.0, 1.0]
 
-    def _keep_formation_inside(self, st: Staged) -> None:
-        if st.member_paths is not None:
-            return
-        half = self._half_extent(st) + 0.02
-        st.points = [(_clamp(x, min(half, 0.5), max(1 - half, 0.5)), y) for x, y in st.points]
-
     # -- groups -------------------------------------------------------------------------------------
     def formation(self, t: Thing) -> list[tuple[float, float]]:
+        """Each member's offset from the group's place; the offsets average to zero, so the
+        group's middle is where the words put it."""
+        offsets = self._formation(t)
+        mx = sum(o[0] for o in offsets) / len(offsets)
+        my = sum(o[1] for o in offsets) / len(offsets)
+        return [(x - mx, y - my) for x, y in offsets]
+
+    def _formation(self, t: Thing) -> list[tuple[float, float]]:
         n = max(1, t.count)
         w, h = _size(t, self.aspect, self.crowd)
         kind = t.formation or ("row" if n <= 4 else "cluster")
@@ -918,18 +928,23 @@ class Stage:
         st.offsets = [(x - ob.center_x, 0.0) for x in xs[:n]]
 
 
+_BAND_H = {HRegion.LEFT_EDGE: (0.0, 0.3), HRegion.LEFT: (0.1, 0.5), HRegion.CENTER: (0.0, 1.0),
+           HRegion.RIGHT: (0.5, 0.9), HRegion.RIGHT_EDGE: (0.7, 1.0)}
+_BAND_V = {VRegion.TOP: (0.0, 0.33), VRegion.MIDDLE: (0.35, 0.65), VRegion.BOTTOM: (0.67, 1.0)}
+
+
 def _band_at(kind: BandKind, place: Region, box: Box) -> Box:
-    """A band the words put in a part of the frame ("the sea across the bottom")."""
-    if place.v is VRegion.TOP:
-        return Box(0.0, 0.0, 1.0, max(box.height, 0.35) if kind is not BandKind.HORIZON else 0.36)
-    if place.v is VRegion.BOTTOM:
-        top = min(box.top, 0.62) if kind is not BandKind.HORIZON else 0.64
-        return Box(0.0, top, 1.0, 1.0 if kind is not BandKind.HORIZON else 0.7)
-    if place.h in (HRegion.LEFT, HRegion.LEFT_EDGE):
-        return Box(0.0, box.top, 0.5, box.bottom)
-    if place.h in (HRegion.RIGHT, HRegion.RIGHT_EDGE):
-        return Box(0.5, box.top, 1.0, box.bottom)
-    return box
+    """A band the words put in a part of the frame ("the sea across the bottom", "a pond on the
+    left"): its usual height when that lies in the named row, else the row; the named columns."""
+    left, right = _BAND_H[place.h]
+    if Region.of_box(box).v is place.v:
+        top, bottom = box.top, box.bottom
+    else:
+        top, bottom = _BAND_V[place.v]
+    if kind is BandKind.HORIZON:
+        middle = (top + bottom) / 2
+        top, bottom = middle - 0.03, middle + 0.03
+    return Box(left, top, right, bottom)
 
 
 _DEFAULT_PALETTE = ("#d33", "#33d", "#2a2", "#e90", "#a3c", "#0aa", "#c63", "#888")
