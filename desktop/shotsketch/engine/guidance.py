@@ -83,11 +83,14 @@ def box_coverage(box: Box, grid_h: int, grid_w: int) -> np.ndarray:
 
 
 def subject_masks(layout: Layout, frames: int, height: int, width: int) -> dict[str, np.ndarray]:
-    """Per subject, the box coverage of each token at each latent frame: [latent_frames, h/32, w/32]."""
+    """Per subject, the box coverage of each token at each latent frame: [latent_frames, h/32, w/32].
+    A group's mask is the union of its boxes (their coverage added, at most 1 per token)."""
     gh, gw = height // TOKEN_STRIDE, width // TOKEN_STRIDE
     times = latent_frame_times(frames)
+    frames_boxes = [layout.guided_boxes_at(t) for t in times]
     return {
-        s.name: np.stack([box_coverage(s.box_at(t), gh, gw) for t in times]) for s in layout.subjects
+        name: np.stack([np.minimum(1.0, sum(box_coverage(b, gh, gw) for b in boxes[name])) for boxes in frames_boxes])
+        for name in layout.guided_names
     }
 
 
@@ -286,12 +289,12 @@ class LayoutGuidance:
             yield
             return
         layout = Layout.from_json(request.layout_json)
-        if not layout.subjects:
+        if not layout.guided_names:
             yield
             return
         pipe = generator.pipeline
         transformer = pipe.transformer
-        tokens, missing = subject_tokens(pipe.tokenizer, request.prompt, list(layout.names))
+        tokens, missing = subject_tokens(pipe.tokenizer, request.prompt, list(layout.guided_names))
         masks = subject_masks(layout, request.frames, request.height, request.width)
         settings = self.settings
         state = GuidanceState(settings=settings, total_steps=request.steps, tokens=tokens, masks=masks,
