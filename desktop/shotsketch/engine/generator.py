@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from shotsketch import DEMO_LABEL, __version__
+from shotsketch.engine.cancel import Interrupted, cancel_points
 from shotsketch.engine.events import (
     CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted, JobStep,
 )
@@ -387,6 +388,8 @@ class Generator:
                 final: FinalEvent = self._generate_with_fallback(request, emit, cancel, job_id)
             except RequestError as exc:
                 final = JobFailed(job_id, str(exc))
+            except Interrupted as stop:  # cancelled inside a step or the decode (engine/cancel.py)
+                final = JobCancelled(job_id, stop.steps_done)
             except ModelError as exc:
                 final = JobFailed(job_id, str(exc))
             except torch.cuda.OutOfMemoryError as exc:
@@ -498,7 +501,8 @@ class Generator:
         fp8 = self.uses_fp8(request)
         with (torch.inference_mode(), self._attention_hooks(request, extras), self._uniform_timestep(request),
               self._fp8_context() if fp8 else _null_context(),
-              self._batched_cfg(request, prompt_embeds, negative_embeds) as cfg_stats):
+              self._batched_cfg(request, prompt_embeds, negative_embeds) as cfg_stats,
+              cancel_points(pipe.transformer, pipe.vae, cancel, state)):
             if request.image is not None:
                 image = load_first_frame(request.image, request.width, request.height)
                 latents = self._image_pipe()(image=image, **common).frames

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from shotsketch.engine.cancel import check as cancel_check
+
 log = logging.getLogger(__name__)
 CL = torch.channels_last
 
@@ -394,6 +396,7 @@ class FastDecoder:
         video = None
         written = 0
         for i in range(frames):
+            cancel_check(dec)  # a cancelled job stops here, one chunk at most after the cancel
             first = i == 0
             xi = x[i:i + 1]
             buf = s_in.buffer(1, xi, xi.shape[1])
