@@ -259,6 +259,7 @@ class Installer:
 
     def install_packages(self, env_dir: Path, lock: Lock, plan: InstallPlan) -> None:
         total = count_pins(lock.path) + 1
+        self.folder.downloads.mkdir(parents=True, exist_ok=True)  # uv refuses a --find-links folder that is not there
         args = ["pip", "install", "--python", str(env_python(env_dir)), "--index-strategy", "unsafe-best-match",
                 "--find-links", str(self.folder.downloads), "-r", str(lock.path), str(self.payload.app_wheel)]
         if plan.wheelhouse is not None:

@@ -74,8 +74,8 @@ class LauncherWindow(QWidget):
         self.backends = QComboBox()
         for b in available_backends(self.payload.locks, self.payload.os) or [Backend.CPU]:
             suffix = "  (recommended here)" if b == self.proposal.backend else ""
-            self.backends.addItem(b.label + suffix, b)
-        index = self.backends.findData(backend)
+            self.backends.addItem(b.label + suffix, b.value)  # Qt would turn the enum into a plain str
+        index = self.backends.findData(backend.value)
         self.backends.setCurrentIndex(max(index, 0))
         self.backends.currentIndexChanged.connect(self.refresh)
         row.addWidget(self.backends, 1)
@@ -111,7 +111,7 @@ class LauncherWindow(QWidget):
         layout.addLayout(buttons)
 
     def chosen_backend(self) -> Backend:
-        return self.backends.currentData() or Backend.CPU
+        return Backend(self.backends.currentData() or Backend.CPU.value)
 
     def refresh(self) -> None:
         current = self.folder.current()
@@ -208,7 +208,8 @@ class LauncherWindow(QWidget):
         self.status.setText(f"{step.phase}… {step.detail}".strip())
         if step.unit != "bytes" and step.done in (0, step.total):
             self.details.appendPlainText(f"{step.phase}: {step.detail}" if step.detail else step.phase)
-        if self.screenshot and step.unit == "files" and 0 < step.done < step.total and not self.screenshot.exists():
+        mid_install = step.unit == "files" and 0 < step.done < step.total
+        if self.screenshot and (mid_install or step.phase.startswith("Checking")) and not self.screenshot.exists():
             self.grab().save(str(self.screenshot))
 
     def on_finished(self, engine: InstalledEngine) -> None:
