@@ -173,7 +173,7 @@ def test_upgrade_from_version_1(tmp_path):
     raw.executescript(V1_SQL)
     raw.close()
     with Library.open(path) as library:
-        assert library.schema_version() == SCHEMA_VERSION == 2
+        assert library.schema_version() == SCHEMA_VERSION >= 3
         assert [v.id for v in library.search("lighthouse night")] == [2]
         assert [v.id for v in library.variant_history(2)] == [1, 2]
         take = library.get_take(1)
@@ -181,15 +181,15 @@ def test_upgrade_from_version_1(tmp_path):
         assert take.file == library.media_dir / "take-1.mp4"
         library.save_shot_state(1, {"ok": True})
         assert library.integrity_check() == ["ok"]
-    backups = list(tmp_path.glob(f"{DB_NAME}.before-v2-*"))
+    backups = list(tmp_path.glob(f"{DB_NAME}.before-v{SCHEMA_VERSION}-*"))
     assert len(backups) == 1
     old = sqlite3.connect(backups[0])
     assert old.execute("PRAGMA user_version").fetchone()[0] == 1
     assert old.execute("SELECT count(*) FROM variants").fetchone()[0] == 2
     old.close()
     with Library.open(path) as again:  # already current: no second backup
-        assert again.schema_version() == 2
-    assert len(list(tmp_path.glob(f"{DB_NAME}.before-v2-*"))) == 1
+        assert again.schema_version() == SCHEMA_VERSION
+    assert len(list(tmp_path.glob(f"{DB_NAME}.before-v{SCHEMA_VERSION}-*"))) == 1
 
 
 def test_a_newer_library_is_refused_and_left_alone(tmp_path):

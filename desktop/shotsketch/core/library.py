@@ -30,7 +30,7 @@ from shotsketch.core.layout import Layout
 from shotsketch.core.library_file import create_whole, statements, wal_damage, wal_has_saved_changes, wal_path
 
 DB_NAME = "library.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -98,6 +98,30 @@ class Take:
     favourite: bool
     created_at: str
     deleted: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    """A generation waiting in (or running from) the queue kept in the library.
+
+    ``request_json`` is the immutable request as JSON (the engine's ``GenerationRequest.to_dict``);
+    ``claimed_by`` names the window (process) that runs it, ``None`` while no window has it."""
+
+    id: str
+    shot_id: int
+    variant_id: int
+    request_json: str
+    state: str  # one of JOB_STATES
+    claimed_by: str | None
+    created_at: str
+
+    def request(self) -> dict[str, Any]:
+        return json.loads(self.request_json)
+
+
+JOB_STATES = ("queued", "running")
+"""A job row exists while the job waits or runs; it is removed when the job ends (its take, if any,
+is then in ``takes``)."""
 
 
 @dataclass(frozen=True)
@@ -196,9 +220,26 @@ MIGRATION_1_TO_2 = """
 """
 
 
+# Version 3: the generation queue (jobs claimed by the window that runs them) and the lookup of a
+# variant by its content ("same content, same variant", kept across restarts).
+MIGRATION_2_TO_3 = """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            shot_id INTEGER NOT NULL REFERENCES shots(id) ON DELETE CASCADE,
+            variant_id INTEGER NOT NULL REFERENCES variants(id) ON DELETE CASCADE,
+            request_json TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running')),
+            claimed_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX variants_content ON variants(shot_id, prompt, negative_prompt);
+"""
+
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, MIGRATION_0_TO_1),
     (2, MIGRATION_1_TO_2),
+    (3, MIGRATION_2_TO_3),
 ]
 """``(version, script)``: the SQL that brings a database at ``version - 1`` to ``version``.
 Each runs in one transaction together with the new ``user_version``."""
@@ -558,15 +599,7 @@ class Library:
         note: str = "",
     ) -> Variant:
         """A new variant of a shot; ``parent_id`` is the variant it was made from."""
-        if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
-            raise LibraryError("A variant's prompt and negative prompt must be text")
-        if isinstance(layout, Layout):
-            layout_json: str | None = layout.to_json(indent=None)
-        elif isinstance(layout, str):
-            layout_json = Layout.from_json(layout).to_json(indent=None)  # validated before it is stored
-        else:
-            layout_json = None
-        settings_json = _dumps(settings or {}, "settings")
+        layout_json, settings_json = _variant_content(prompt, negative_prompt, layout, settings)
         with self._write() as db:
             self._require(db, "shots", shot_id, "Shot")
             if parent_id is not None:
@@ -583,6 +616,60 @@ class Library:
             )
             return Variant(int(cur.lastrowid), shot_id, prompt, negative_prompt, layout_json,
                            json.loads(settings_json), parent_id, now, note)
+
+    def variant_for_content(
+        self,
+        shot_id: int,
+        prompt: str,
+        negative_prompt: str = "",
+        layout: Layout | str | None = None,
+        settings: dict[str, Any] | None = None,
+        parent_id: int | None = None,
+    ) -> tuple[Variant, bool]:
+        """The shot's variant with exactly this content (prompt, negative prompt, layout, settings),
+        created (with ``parent_id``) when there is none: ``(variant, created)``. One transaction, so
+        two windows asking at once get the same variant, and a restart never duplicates one."""
+        layout_json, settings_json = _variant_content(prompt, negative_prompt, layout, settings)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id FROM variants WHERE shot_id = ? AND prompt = ? AND negative_prompt = ? "
+                "AND layout_json IS ? AND settings_json = ? ORDER BY id LIMIT 1",
+                (shot_id, prompt, negative_prompt, layout_json, settings_json),
+            ).fetchone()
+            found = row[0] if row else None
+        if found is not None:
+            return self.get_variant(int(found)), False
+        return self.create_variant(shot_id, prompt, negative_prompt, layout_json, json.loads(settings_json),
+                                   parent_id=parent_id), True
+
+    def delete_variant_if_unused(self, variant_id: int) -> bool:
+        """Remove a variant that has no takes, no queued jobs and no child variants (one made for
+        a job that was then cancelled). Returns whether it was removed."""
+        with self._write() as db:
+            cur = db.execute(
+                "DELETE FROM variants WHERE id = ? AND NOT EXISTS (SELECT 1 FROM takes WHERE variant_id = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM jobs WHERE variant_id = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM variants AS c WHERE c.parent_id = ?)",
+                (variant_id, variant_id, variant_id, variant_id),
+            )
+            return cur.rowcount == 1
+
+    def used_seeds(self, variant_id: int) -> set[int]:
+        """The seeds of the variant's takes (trashed ones too) and of its queued jobs."""
+        rows = self._read("SELECT recipe_json AS text FROM takes WHERE variant_id = ? "
+                          "UNION ALL SELECT request_json AS text FROM jobs WHERE variant_id = ?",
+                          (variant_id, variant_id))
+        seeds: set[int] = set()
+        for r in rows:
+            try:
+                data = json.loads(r["text"])
+            except ValueError:
+                continue
+            request = data.get("request", data) if isinstance(data, dict) else None
+            seed = request.get("seed") if isinstance(request, dict) else None
+            if isinstance(seed, int) and not isinstance(seed, bool):
+                seeds.add(seed)
+        return seeds
 
     def get_variant(self, variant_id: int) -> Variant:
         return _variant(self._one("SELECT * FROM variants WHERE id = ?", (variant_id,), f"Variant {variant_id}"))
@@ -751,6 +838,64 @@ class Library:
             r["created_at"], r["deleted_at"] is not None,
         )
 
+    # -- the generation queue
+    def add_jobs(self, jobs: list[tuple[str, int, int, str]], claimed_by: str | None = None) -> list[Job]:
+        """Queue jobs ``(job_id, shot_id, variant_id, request_json)`` in one transaction, claimed by
+        ``claimed_by`` (the window that will run them) or by no one."""
+        now = _now()
+        with self._write() as db:
+            for job_id, shot_id, variant_id, request_json in jobs:
+                self._require(db, "variants", variant_id, "Variant")
+                db.execute(
+                    "INSERT INTO jobs(id, shot_id, variant_id, request_json, claimed_by, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, shot_id, variant_id, request_json, claimed_by, now),
+                )
+        return [Job(job_id, shot_id, variant_id, request_json, "queued", claimed_by, now)
+                for job_id, shot_id, variant_id, request_json in jobs]
+
+    def list_jobs(self) -> list[Job]:
+        """Every queued or running job, in the order they were queued."""
+        return [_job(r) for r in self._read("SELECT * FROM jobs ORDER BY rowid")]
+
+    def get_job(self, job_id: str) -> Job | None:
+        rows = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def claim_jobs(self, owner: str, stale_owners: set[str] | None = None) -> list[Job]:
+        """Claim for ``owner`` every job no one holds, and those held by ``stale_owners`` (windows
+        that are gone); running ones among them go back to queued. Atomic: of two windows claiming
+        at once, each job goes to exactly one. Returns the jobs claimed, oldest first."""
+        stale = sorted(stale_owners or ())
+        marks = ",".join("?" * len(stale))
+        where = "claimed_by IS NULL" + (f" OR claimed_by IN ({marks})" if stale else "")
+        with self._write() as db:
+            ids = [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE {where} ORDER BY rowid", stale)]
+            for job_id in ids:
+                db.execute("UPDATE jobs SET claimed_by = ?, state = 'queued' WHERE id = ?", (owner, job_id))
+        return [job for job in self.list_jobs() if job.id in set(ids)]
+
+    def set_job_running(self, job_id: str, owner: str) -> bool:
+        """Mark the job running for ``owner``; False when another window holds it or it is gone."""
+        with self._write() as db:
+            cur = db.execute("UPDATE jobs SET state = 'running' WHERE id = ? AND claimed_by = ?", (job_id, owner))
+            return cur.rowcount == 1
+
+    def release_jobs(self, owner: str) -> int:
+        """Give back every job ``owner`` holds (the window closes): they wait, queued, for the next
+        window or start. Returns how many."""
+        with self._write() as db:
+            return db.execute("UPDATE jobs SET claimed_by = NULL, state = 'queued' WHERE claimed_by = ?",
+                              (owner,)).rowcount
+
+    def remove_job(self, job_id: str) -> None:
+        """The job ended (done, failed or cancelled): it leaves the queue."""
+        with self._write() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def job_owners(self) -> set[str]:
+        return {r["claimed_by"] for r in self._read("SELECT DISTINCT claimed_by FROM jobs WHERE claimed_by IS NOT NULL")}
+
     # -- autosave and app state
     def save_shot_state(self, shot_id: int, state: dict[str, Any]) -> None:
         """Autosave the editor's state for a shot (the prompt being typed, the canvas, ...)."""
@@ -851,6 +996,25 @@ def _dumps(value: Any, what: str) -> str:
         raise LibraryError(f"The {what} cannot be stored: {exc}") from None
 
 
+def _variant_content(prompt: str, negative_prompt: str, layout: Layout | str | None,
+                     settings: dict[str, Any] | None) -> tuple[str | None, str]:
+    """A variant's layout and settings in their one stored form (validated, compact, sorted), so
+    equal content is equal text in the database."""
+    if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
+        raise LibraryError("A variant's prompt and negative prompt must be text")
+    if isinstance(layout, Layout):
+        layout_json: str | None = layout.to_json(indent=None)
+    elif isinstance(layout, str):
+        layout_json = Layout.from_json(layout).to_json(indent=None)  # validated before it is stored
+    else:
+        layout_json = None
+    return layout_json, _dumps(settings or {}, "settings")
+
+
+def _job(r: dict[str, Any]) -> Job:
+    return Job(r["id"], r["shot_id"], r["variant_id"], r["request_json"], r["state"], r["claimed_by"], r["created_at"])
+
+
 def _shot(r: dict[str, Any]) -> Shot:
     return Shot(r["id"], r["project_id"], r["name"], int(r["position"]), r["created_at"])
 
@@ -880,5 +1044,5 @@ def copy_into_media(library: Library, source: Path | str, suffix: str | None = N
 
 __all__ = [
     "DB_NAME", "SCHEMA_VERSION", "MIGRATIONS", "Library", "LibraryError", "LibraryDamaged", "Project", "Shot",
-    "Variant", "Take", "VariantNode", "VariantRow", "copy_into_media",
+    "Variant", "Take", "VariantNode", "VariantRow", "Job", "JOB_STATES", "copy_into_media",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import platformdirs
 
 from shotsketch.core.atomic import write_json_atomic
+from shotsketch.core.ranges import RANGES, clamp
 
 log = logging.getLogger(__name__)
 MEMORY_PLANS = ("auto", "gpu", "text-encoder-offload", "model-offload", "group-offload")
@@ -44,22 +45,26 @@ def settings_path() -> Path:
     return Path(base) / "settings.json"
 
 
+# AppSettings field -> its range in the one table (core/ranges.py)
+RANGED_FIELDS = {"width": "width", "height": "height", "frames": "frames", "steps": "steps",
+                 "guidance": "guidance", "layout_guidance_strength": "layout_strength"}
+
+
 def validate(s: AppSettings) -> AppSettings:
     if s.memory_plan not in MEMORY_PLANS:
         raise SettingsError(f"memory_plan must be one of {', '.join(MEMORY_PLANS)}")
-    for name in ("width", "height"):
-        v = getattr(s, name)
-        if v <= 0 or v % 32:
-            raise SettingsError(f"{name} must be a positive multiple of 32")
-    if s.frames < 1 or s.frames % 4 != 1:
-        raise SettingsError("frames must be of the form 4k+1")
-    if not 1 <= s.steps <= 200:
-        raise SettingsError("steps must be between 1 and 200")
-    if not 1.0 <= s.guidance <= 20.0:
-        raise SettingsError("guidance must be between 1 and 20")
-    if not 0.0 <= s.layout_guidance_strength <= 10.0:
-        raise SettingsError("layout_guidance_strength must be between 0 and 10")
+    for name, range_name in RANGED_FIELDS.items():
+        problem = RANGES[range_name].problem(getattr(s, name))
+        if problem:
+            raise SettingsError(problem)
     return s
+
+
+def clamped(s: AppSettings, where: str = "settings") -> AppSettings:
+    """``s`` with every ranged number brought into its range; each change is logged."""
+    changes = {name: clamp(range_name, getattr(s, name), where=where)  # type: ignore[arg-type]
+               for name, range_name in RANGED_FIELDS.items()}
+    return dataclasses.replace(s, **changes)
 
 
 def load_settings(path: Path | None = None) -> AppSettings:
@@ -82,7 +87,7 @@ def load_settings(path: Path | None = None) -> AppSettings:
             ):
                 raise SettingsError(f"'{key}' has the wrong type")
             kwargs[key] = float(value) if isinstance(default, float) else value
-        return validate(AppSettings(**kwargs))
+        return validate(clamped(AppSettings(**kwargs), where=f"settings file {path}"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         aside = path.with_name(path.name + ".damaged")
         try:

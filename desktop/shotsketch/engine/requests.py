@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SIZE_MULTIPLE = 32  # 16x VAE compression times the transformer's 2x2 patches
-MAX_SIDE = 2048
-MAX_FRAMES = 241
-MAX_STEPS = 200
-MIN_GUIDANCE, MAX_GUIDANCE = 1.0, 20.0
-MAX_SEED = 2**63 - 1
-FAST_MODE_STEPS = 16  # fast mode: UniPC at 16 steps instead of the official 50 (bench/RESULTS.md)
+from shotsketch.core.ranges import FAST_MODE_STEPS, MAX_SEED, RANGES, SIZE_MULTIPLE
+
+# The limits below come from the one table of ranges in core/ranges.py (read by the widgets,
+# Settings, the CLI and this validation alike).
+MAX_SIDE = int(RANGES["width"].high)
+MAX_FRAMES = int(RANGES["frames"].high)
+MAX_STEPS = int(RANGES["steps"].high)
+MIN_GUIDANCE, MAX_GUIDANCE = float(RANGES["guidance"].low), float(RANGES["guidance"].high)
 
 
 class RequestError(ValueError):
@@ -35,6 +35,7 @@ class GenerationRequest:
     fps: int = 24
     layout_json: str | None = None  # the sketch, for layout guidance and the recipe
     guidance_strength: float = 0.0  # layout guidance strength (0 = off)
+    prompt_as_written: str | None = None  # the person's prompt before the sketch's clause; the recipe keeps it
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 
     @property
@@ -74,7 +75,7 @@ class GenerationRequest:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise RequestError(f"'{name}' must be a number")
                 kwargs[name] = float(value)
-        for name in ("image", "layout_json"):
+        for name in ("image", "layout_json", "prompt_as_written"):
             if kwargs.get(name) is not None and not isinstance(kwargs[name], str):
                 raise RequestError(f"'{name}' must be text or null")
         return cls(**kwargs)
@@ -92,33 +93,13 @@ def validate_request(req: GenerationRequest, *, check_image: bool = True) -> Gen
     """Raise RequestError with a message a person can act on; return the request unchanged if fine."""
     if not req.prompt.strip():
         raise RequestError("the prompt is empty: describe the shot")
-    for name in ("width", "height"):
-        value = getattr(req, name)
-        if value <= 0:
-            raise RequestError(f"{name} must be positive (got {value}); try {SIZE_MULTIPLE * (26 if name == 'width' else 15)}")
-        if value % SIZE_MULTIPLE:
-            raise RequestError(
-                f"{name} {value} is not a multiple of {SIZE_MULTIPLE}; the nearest valid {name} is {nearest_multiple(value)}"
-            )
-        if value > MAX_SIDE:
-            raise RequestError(f"{name} {value} is larger than {MAX_SIDE}")
-    if req.frames < 1 or req.frames % 4 != 1:
-        raise RequestError(
-            f"frames must be of the form 4k+1 (1, 5, ..., 17, ..., 121); the nearest to {req.frames} is "
-            f"{nearest_frame_count(req.frames)}"
-        )
-    if req.frames > MAX_FRAMES:
-        raise RequestError(f"frames {req.frames} is more than {MAX_FRAMES}")
-    if not 1 <= req.steps <= MAX_STEPS:
-        raise RequestError(f"steps must be between 1 and {MAX_STEPS} (got {req.steps})")
-    if not (math.isfinite(req.guidance) and MIN_GUIDANCE <= req.guidance <= MAX_GUIDANCE):
-        raise RequestError(f"guidance must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g} (got {req.guidance})")
-    if not 0 <= req.seed <= MAX_SEED:
-        raise RequestError(f"seed must be between 0 and {MAX_SEED} (got {req.seed})")
-    if not 1 <= req.fps <= 120:
-        raise RequestError(f"fps must be between 1 and 120 (got {req.fps})")
-    if not (math.isfinite(req.guidance_strength) and 0.0 <= req.guidance_strength <= 10.0):
-        raise RequestError(f"layout guidance strength must be between 0 and 10 (got {req.guidance_strength})")
+    for name in ("width", "height", "frames", "steps", "guidance", "seed", "fps"):
+        problem = RANGES[name].problem(getattr(req, name))
+        if problem:
+            raise RequestError(problem)
+    problem = RANGES["layout_strength"].problem(req.guidance_strength)
+    if problem:
+        raise RequestError(problem)
     if req.image is not None and check_image:
         load_first_frame(req.image, req.width, req.height)
     return req

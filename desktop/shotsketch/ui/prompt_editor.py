@@ -10,8 +10,6 @@ Ctrl+Z undoes them.
 
 from __future__ import annotations
 
-import re
-
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -39,7 +37,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from shotsketch.core.layout import name_key
 from shotsketch.core.lint import (
     DEFAULT_NEGATIVE,
     NEGATIVE_PRESETS,
@@ -49,7 +46,7 @@ from shotsketch.core.lint import (
     lint,
     spatial_spans,
 )
-from shotsketch.core.phrasing import Region, draft_layout
+from shotsketch.core.prompting import compose_prompt, prompt_says_clause
 
 LINT_DELAY_MS = 250
 MAX_FINDING_ROWS = 3
@@ -67,50 +64,6 @@ PRESET_LABELS = {
     "minimal": "Minimal",
     "wan_official": "Wan official (Chinese)",
 }
-
-
-# -- merging the prompt with the clause the sketch compiles to -------------------------------------
-
-_SPACE_RE = re.compile(r"\s+")
-
-
-def _normal(text: str) -> str:
-    return _SPACE_RE.sub(" ", text).strip().strip(".!?;, ").casefold()
-
-
-def _places(text: str) -> dict[str, tuple[Region, Region]]:
-    draft = draft_layout(text)
-    return {name_key(s.name): (Region.of_box(s.start), Region.of_box(s.end)) for s in draft.layout.subjects}
-
-
-def prompt_says_clause(prompt: str, clause: str) -> bool:
-    """Whether ``prompt`` already says what ``clause`` says: it contains the clause's text, or
-    every subject of the clause is placed in the prompt with the same start and end regions
-    (so "A yellow ball rolls from the left edge to the center" already says "The yellow ball
-    moves from the left edge to the center")."""
-    if not _normal(clause):
-        return True
-    if _normal(clause) in _normal(prompt):
-        return True
-    said = _places(clause)
-    if not said:
-        return False
-    in_prompt = _places(prompt)
-    return all(in_prompt.get(key) == regions for key, regions in said.items())
-
-
-def compose_prompt(prompt: str, clause: str) -> str:
-    """The final prompt: the user's prompt, then the sketch's spatial clause unless the prompt
-    already says it."""
-    prompt = prompt.strip()
-    clause = clause.strip()
-    if not clause or prompt_says_clause(prompt, clause):
-        return prompt
-    if not prompt:
-        return clause
-    if prompt[-1] not in ".!?。":
-        prompt += "."
-    return f"{prompt} {clause}"
 
 
 # -- the editor --------------------------------------------------------------------------------
