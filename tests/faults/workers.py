@@ -51,7 +51,17 @@ def write_until_killed(path: str, log: str) -> None:
             os.fsync(fh.fileno())
 
 
-COMMANDS = {"open-and-write": open_and_write, "write-rows-and-die": write_rows_and_die,
+def encode_until_killed(out: str) -> None:
+    """An encode that takes its time (one frame every 20 ms) until it is killed."""
+    import numpy as np
+
+    from shotsketch.media.encode import write_clip
+
+    frames = np.zeros((2000, 64, 96, 3), dtype=np.uint8)
+    write_clip(frames, out, progress=lambda done, total: time.sleep(0.02), metadata={"comment": "take"})
+
+
+COMMANDS = {"encode-until-killed": encode_until_killed, "open-and-write": open_and_write, "write-rows-and-die": write_rows_and_die,
             "write-until-killed": write_until_killed}
 
 if __name__ == "__main__":

@@ -232,7 +232,7 @@ def test_unwritable_folder_simulated(tmp_path, frames, monkeypatch):
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(encode.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(encode.leftovers, "create_file", denied)
     with pytest.raises(DestinationNotWritable, match="cannot write into .*choose another folder"):
         write_clip(frames, tmp_path / "c.mp4")
     assert list(tmp_path.iterdir()) == []

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
                 problems += check_model_folder(folder)
     cached = hf_cache_folder(HUB_REPO_ID)
     lines.append(f"{HUB_REPO_ID} in the Hugging Face cache: {cached or 'no'}")
+    lines.append(_leftovers_line())
     for line in lines:
         print(line)
     if problems:
@@ -67,3 +68,18 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{len(problems)} problem(s) with the model; see above", code=1)
     print("model: ok")
     return 0
+
+
+def _leftovers_line() -> str:
+    """How many files runs that were stopped (killed, crashed) left behind; the next start of the
+    app, or the next command writing into their folder, removes them (core/leftovers.py)."""
+    import tempfile
+    from pathlib import Path
+
+    from shotsketch.core import leftovers, paths
+
+    folders = [paths.data_dir(), paths.data_dir() / "media", Path(tempfile.gettempdir())]
+    found = [p for folder in folders for p in leftovers.stale(folder)]
+    if not found:
+        return "leftovers of stopped runs: 0"
+    return f"leftovers of stopped runs: {len(found)} (removed at the next start), e.g. {found[0]}"

@@ -81,3 +81,25 @@ def clean(folder: Path) -> list[Path]:
         except OSError:
             pass  # cannot be removed now (read-only folder): counted again next time
     return removed
+
+
+def create_file(folder: Path, stem: str, kind: str, suffix: str = "", mode: int = 0o666) -> Path:
+    """A new empty file with an owned name in ``folder`` (never an existing one)."""
+    while True:
+        path = Path(folder) / owned_name(stem, kind, suffix)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+            return path
+        except FileExistsError:
+            continue
+
+
+def create_folder(folder: Path, stem: str, kind: str, suffix: str = "") -> Path:
+    """A new empty folder with an owned name in ``folder``."""
+    while True:
+        path = Path(folder) / owned_name(stem, kind, suffix)
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue

@@ -303,6 +303,7 @@ class Library:
         except OSError as exc:
             raise LibraryError(f"Cannot create the library folder {db_path.parent}: {exc.strerror or exc}") from None
         leftovers.clean(db_path.parent)  # a library creation or backup a killed start left behind
+        leftovers.clean(media)  # a copy into the media folder cut short by a kill
         try:
             # a fresh library after damage keeps what can be read of the damaged one (kept aside)
             cls._create_if_missing(db_path, salvage_from=salvage_from if recover else None)
@@ -327,6 +328,7 @@ class Library:
         except BaseException:
             db.close()
             raise
+        lib.remove_orphaned_media()
         return lib
 
     @staticmethod
@@ -467,7 +469,7 @@ class Library:
     def backup(self, dest: Path | str) -> Path:
         """A consistent copy of the library written to ``dest`` (through a temporary file)."""
         dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        tmp = dest.with_name(leftovers.owned_name(dest.name, "tmp"))
         with self._lock:
             target = sqlite3.connect(tmp)
             try:
@@ -741,7 +743,36 @@ class Library:
     def new_media_path(self, suffix: str = ".mp4", prefix: str = "take") -> Path:
         """A fresh file path in the media folder for a new clip or thumbnail."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        return self.media_dir / f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}{suffix}"
+        # the process id in the name: a clip whose take a kill kept from being recorded is found
+        # (its owner gone, no take naming it) and removed at the next open
+        return self.media_dir / f"{prefix}-{stamp}-pid{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
+
+    def remove_orphaned_media(self) -> list[Path]:
+        """Remove the media files this app named for a take that was never recorded (its process
+        was killed between writing the clip and adding the take), with their companions; files
+        of a running process, files any take names and files the app did not name stay."""
+        try:
+            entries = list(self.media_dir.iterdir())
+        except OSError:
+            return []
+        candidates = [p for p in entries if _owner_of_media(p.name) is not None]
+        if not candidates:
+            return []
+        named = {Path(r[c]).name for r in self._read("SELECT file, thumbnail FROM takes") for c in ("file", "thumbnail")
+                 if r[c]}
+        removed = []
+        for path in candidates:
+            base = path.name
+            for suffix in TAKE_COMPANION_SUFFIXES:
+                base = base.removesuffix(suffix)
+            if base in named or path.name in named or leftovers.is_running(_owner_of_media(path.name) or 0):
+                continue
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+        return removed
 
     def add_take(
         self,
@@ -983,6 +1014,15 @@ def _salvage(kept: Path, into: sqlite3.Connection) -> bool:
     return True
 
 
+_MEDIA_NAME = re.compile(r"^[a-z]+-\d{8}-\d{6}-pid(?P<pid>\d+)-[0-9a-f]{8}\.")
+
+
+def _owner_of_media(name: str) -> int | None:
+    """The process that named a media file (``new_media_path``), or ``None`` for another name."""
+    match = _MEDIA_NAME.match(name)
+    return int(match["pid"]) if match else None
+
+
 def _clean_name(name: str, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise LibraryError(f"A {what} needs a name")
@@ -1030,7 +1070,7 @@ def copy_into_media(library: Library, source: Path | str, suffix: str | None = N
     """Copy a file into the library's media folder atomically; returns the new path."""
     src = Path(source)
     dest = library.new_media_path(suffix or src.suffix)
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp = dest.with_name(leftovers.owned_name(dest.name, "tmp"))
     try:
         shutil.copyfile(src, tmp)
         with open(tmp, "rb") as fh:

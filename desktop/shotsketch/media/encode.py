@@ -30,7 +30,6 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 
+from shotsketch.core import leftovers
 from shotsketch.core.atomic import default_file_mode
 
 log = logging.getLogger(__name__)
@@ -217,12 +217,6 @@ def frame_geometry(fmt: ClipFormat, width: int, height: int) -> FrameGeometry:
     return FrameGeometry(width, height, scale, w % 2, h % 2)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
@@ -325,7 +319,7 @@ def _place(tmp: Path, dest: Path, on_exists: str, fmt: ClipFormat) -> Path:
     while True:
         if on_exists == "overwrite":
             if tmp.is_dir() and dest.is_dir():
-                old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{id(tmp)}")
+                old = dest.with_name(leftovers.owned_name(dest.name, "old"))
                 os.rename(dest, old)
                 os.rename(tmp, dest)
                 shutil.rmtree(old, ignore_errors=True)
@@ -392,10 +386,15 @@ def _metadata_file(metadata: Mapping[str, str], folder: Path) -> Path:
         return out
 
     lines = [";FFMETADATA1"] + [f"{esc(k)}={esc(v)}" for k, v in metadata.items()]
-    fd, name = tempfile.mkstemp(prefix=".shotsketch-meta.", suffix=".txt", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    return Path(name)
+    # text that is not valid Unicode (a lone surrogate from a shell) is written with a stand-in
+    data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
+    path = leftovers.create_file(folder, "shotsketch-meta", "meta", ".txt")
+    try:
+        path.write_bytes(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 # ----------------------------------------------------------------------------- encode
@@ -453,15 +452,14 @@ def _encode(
     ok = False
     try:
         try:
+            # the temporary names carry this process's id: a kill leaves them, the next encode in
+            # this folder removes them (core/leftovers.py)
+            leftovers.clean(folder)
             if fmt.is_sequence:
-                tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=folder))
-                os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a clip folder is an ordinary folder
+                tmp = target = leftovers.create_folder(folder, dest.name, "part")
                 target = tmp / PNG_PATTERN
             else:
-                fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + dest.suffix, dir=folder)
-                os.close(fd)
-                tmp = target = Path(tmp_name)
-                os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; a clip is an ordinary file
+                tmp = target = leftovers.create_file(folder, dest.name, "part", dest.suffix, default_file_mode())
             tags = dict(metadata or {}) if fmt.has_container_tags else {}
             if tags:
                 meta_file = _metadata_file(tags, folder)
