@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QApplication
 from shotsketch import DEMO_LABEL
 from shotsketch.core.layout import Box, Subject
 from shotsketch.engine.events import JobFinished, JobStarted, JobStep
-from shotsketch.ui.main_window import MainWindow, ShotSettings
+from shotsketch.app.shot import ShotSettings
+from shotsketch.ui.main_window import MainWindow
 from shotsketch.ui.queue_panel import JobState
 from shotsketch.ui.worker import generator_factory
 
@@ -58,7 +59,7 @@ def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_windo
     events = []
     window.worker.event.connect(events.append)
     previews = []
-    window.set_shot_settings(ShotSettings(448, 256, 17, 4, 5.0, 3))
+    window.shot.set_settings(ShotSettings(448, 256, 17, 4, 5.0, 3))
     meter = StallMeter()
     meter.start()
     (job,) = window.generate(1)
@@ -78,11 +79,8 @@ def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_windo
     shot = window.current_shot()
     assert [t.id for v in window.library.list_variants(shot.id) for t in window.library.list_takes(v.id)] == [take.id]
     assert take.recipe["request"]["seed"] == 3 and take.recipe["model"]["label"] == DEMO_LABEL
-    if window.real_panels["timeline"]:
-        qtbot.waitUntil(lambda: window.timeline.frame_count() == 17, timeout=30_000)
-        assert window.timeline.view.path == take.file
-    else:
-        assert window.timeline.loaded_path() == take.file
+    qtbot.waitUntil(lambda: window.timeline.frame_count() == 17, timeout=30_000)
+    assert window.timeline.view.path == take.file
     print(f"longest UI stall {meter.longest_ms} ms over {meter.ticks} ticks")
     assert meter.ticks > 100
     assert meter.longest_ms < 100, f"the UI event loop stalled for {meter.longest_ms} ms"
@@ -96,7 +94,7 @@ def test_reopening_restores_the_shot(qtbot, qloop, fake_engine):
     kite = Subject.static("red kite", Box.from_center(0.5, 0.7, 0.2, 0.2), "#dd3322")
     layout = first.sketch.sketch().with_subject(kite)
     first.sketch.set_sketch(layout, undoable=True)
-    first.set_shot_settings(ShotSettings(640, 352, 33, 12, 6.5, 42))
+    first.shot.set_settings(ShotSettings(640, 352, 33, 12, 6.5, 42))
     final_edit = getattr(first.prompt, "final_edit", None)
     if final_edit is not None:  # a final prompt edited by hand is kept as written
         final_edit.setPlainText("A red kite rises. Hand-edited.")
@@ -111,7 +109,7 @@ def test_reopening_restores_the_shot(qtbot, qloop, fake_engine):
         assert second.prompt.prompt() == "A red kite rises from the bottom edge to the top"
         assert second.sketch.sketch() == layout
         assert "red kite" in second.sketch.sketch().names
-        assert second.shot_settings() == ShotSettings(640, 352, 33, 12, 6.5, 42)
+        assert second.shot.settings == ShotSettings(640, 352, 33, 12, 6.5, 42)
         assert second.undo_stack.count() == 0  # a reopened shot starts a fresh history
         if final_edit is not None:
             assert second.prompt.final_prompt() == "A red kite rises. Hand-edited."
@@ -131,7 +129,7 @@ def test_window_layout_is_saved_and_reset(qtbot, qloop, fake_engine):
     second.show()
     try:
         assert not second.docks["queue"].isVisible()
-        second.act_reset_layout.trigger()
+        second.window_actions.reset_layout.trigger()
         assert all(d.isVisible() for d in second.docks.values())
         assert second.dockWidgetArea(second.docks["library"]) == Qt.DockWidgetArea.LeftDockWidgetArea
         queue_area = Qt.DockWidgetArea.LeftDockWidgetArea if second._compact() else Qt.DockWidgetArea.RightDockWidgetArea
@@ -156,14 +154,13 @@ def test_default_arrangement(qtbot, make_window, size):
         assert geo["prompt"].top() > geo["sketch"].bottom()
         assert geo["sketch"].width() + geo["timeline"].width() > 0.55 * window.width()
         assert geo["timeline"].height() > 0.5 * window.height()
-    else:  # preview on top, sketch | prompt below, queue under the library
-        assert geo["queue"].top() > geo["library"].bottom() and geo["queue"].right() < geo["sketch"].left()
-        assert geo["sketch"].width() > 400
-        assert geo["timeline"].bottom() < min(geo["sketch"].top(), geo["prompt"].top())
-        assert geo["sketch"].right() < geo["prompt"].left()
-        assert geo["timeline"].width() > 0.55 * window.width()
-        assert geo["timeline"].height() > 0.35 * window.height()
-        assert geo["sketch"].height() > 0.35 * window.height()
+    else:  # the same, with the queue a tab beside the library: the preview keeps its size at 1280x720
+        assert window.tabifiedDockWidgets(window.docks["library"]) == [window.docks["queue"]]
+        assert not window.docks["library"].visibleRegion().isEmpty()  # the library's tab is the one shown
+        assert geo["sketch"].width() > 400 and geo["sketch"].right() < geo["timeline"].left()
+        assert geo["prompt"].top() > max(geo["sketch"].bottom(), geo["timeline"].bottom())
+        assert geo["sketch"].width() + geo["timeline"].width() > 0.7 * window.width()
+        assert geo["timeline"].height() > 0.5 * window.height()
 
 
 def test_demo_label_in_title_and_status_bar(qtbot, make_window):
@@ -202,10 +199,10 @@ def test_shortcuts_leave_text_fields_and_the_canvas_alone(qtbot, make_window):
     assert toggles == [1] and steps == [1, -1]
     window.timeline.setFocus()  # the timeline's own shortcuts apply; the window's step aside
     qtbot.waitUntil(window.timeline.hasFocus)
-    assert window.act_play.shortcut().isEmpty() and window.act_next.shortcut().isEmpty()
+    assert window.window_actions.play.shortcut().isEmpty() and window.window_actions.next.shortcut().isEmpty()
     window.queue.setFocus()
     qtbot.waitUntil(window.queue.hasFocus)
-    assert window.act_play.shortcut().toString() == "Space"
+    assert window.window_actions.play.shortcut().toString() == "Space"
 
 
 def test_undo_and_redo_act_on_the_sketch(qtbot, make_window):
@@ -213,10 +210,10 @@ def test_undo_and_redo_act_on_the_sketch(qtbot, make_window):
     before = window.sketch.sketch()
     kite = Subject.static("kite", Box.from_center(0.3, 0.3, 0.1, 0.1))
     window.sketch.set_sketch(before.with_subject(kite), undoable=True)
-    assert window.act_undo.isEnabled()
-    window.act_undo.trigger()
+    assert window.window_actions.undo.isEnabled()
+    window.window_actions.undo.trigger()
     assert window.sketch.sketch() == before
-    window.act_redo.trigger()
+    window.window_actions.redo.trigger()
     assert "kite" in window.sketch.sketch().names
 
 
@@ -349,17 +346,17 @@ def test_the_sketch_is_phrased_into_the_prompt_and_a_prompt_drafts_a_sketch(qtbo
     window = make_window()
     kite = Subject.static("red kite", Box.from_center(0.2, 0.2, 0.1, 0.1))
     window.sketch.set_sketch(window.sketch.sketch().with_subject(kite), undoable=True)
-    assert "red kite" in window.prompt.final_prompt() or "red kite" in window.build_request().prompt
+    assert "red kite" in window.prompt.final_prompt() or "red kite" in window.shot.request().prompt
     window.prompt.draftRequested.emit("A green boat floats on the left while a bird flies above it")
     names = window.sketch.sketch().names
     assert any("boat" in n for n in names)
-    window.act_undo.trigger()  # the draft is one undoable edit
+    window.window_actions.undo.trigger()  # the draft is one undoable edit
     assert "red kite" in window.sketch.sketch().names
 
 
 def test_branching_from_a_variant_makes_the_next_takes_its_children(qtbot, make_window, fake_engine):
     window = make_window(fake_engine)
-    window.set_shot_settings(ShotSettings(96, 64, 5, 1, 5.0, 1))
+    window.shot.set_settings(ShotSettings(96, 64, 5, 1, 5.0, 1))
     shot = window.current_shot().id
     with qtbot.waitSignal(window.takeSaved, timeout=10_000):
         window.generate(1)
@@ -421,5 +418,5 @@ def test_a_pause_in_typing_encodes_the_prompt_ahead(qtbot, make_window, fake_eng
     qtbot.waitUntil(lambda: bool(encoded), timeout=5_000)
     qtbot.wait(100)
     # once, after the pause, with what Generate would send
-    assert encoded == [(window.build_request().prompt, window.build_request().negative_prompt)]
+    assert encoded == [(window.shot.request().prompt, window.shot.request().negative_prompt)]
     assert encoded[0][0].startswith("A red kite rises from the bottom edge to the top")

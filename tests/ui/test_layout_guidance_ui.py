@@ -34,27 +34,27 @@ def window(make_window):
 
 
 def test_guidance_on_with_subjects_and_follows_the_slider(window, qtbot):
-    req = window.build_request()
+    req = window.shot.request()
     assert req.layout_json and req.guidance_strength == pytest.approx(window.settings.layout_guidance_strength)
-    window.strength_slider.setValue(15)
-    assert window.build_request().guidance_strength == pytest.approx(1.5)
-    assert "1.5" in window.strength_label.text()
+    window.generate_bar.strength_slider.setValue(15)
+    assert window.shot.request().guidance_strength == pytest.approx(1.5)
+    assert "1.5" in window.generate_bar.strength_label.text()
     qtbot.waitUntil(lambda: load_settings().layout_guidance_strength == pytest.approx(1.5), timeout=5000)
-    window.strength_slider.setValue(0)
-    assert window.build_request().guidance_strength == 0.0 and "off" in window.strength_label.text()
+    window.generate_bar.strength_slider.setValue(0)
+    assert window.shot.request().guidance_strength == 0.0 and "off" in window.generate_bar.strength_label.text()
     empty = window.sketch.sketch()
     for name in empty.names:
         empty = empty.without_subject(name)
     window.sketch.set_sketch(empty)
-    window.strength_slider.setValue(10)
-    req = window.build_request()
+    window.generate_bar.strength_slider.setValue(10)
+    req = window.shot.request()
     assert req.layout_json is None and req.guidance_strength == 0.0
 
 
 def test_a_guided_take_keeps_its_heatmaps_and_shows_its_score(window, qtbot):
-    from shotsketch.ui.main_window import ShotSettings
+    from shotsketch.app.shot import ShotSettings
 
-    window.set_shot_settings(ShotSettings(448, 256, 5, 2, 5.0, 3))
+    window.shot.set_settings(ShotSettings(448, 256, 5, 2, 5.0, 3))
     with qtbot.waitSignal(window.takeSaved, timeout=120_000) as saved:
         window.generate(1)
     take = saved.args[0]
@@ -69,16 +69,16 @@ def test_a_guided_take_keeps_its_heatmaps_and_shows_its_score(window, qtbot):
 
 def test_fast_mode_caps_the_steps_and_is_remembered(window, qtbot):
     from shotsketch.engine.requests import FAST_MODE_STEPS
-    from shotsketch.ui.main_window import ShotSettings
+    from shotsketch.app.shot import ShotSettings
 
-    window.set_shot_settings(ShotSettings(448, 256, 17, 50, 5.0, 3))
-    assert window.build_request().steps == 50
-    window.fast_button.setChecked(True)
-    req = window.build_request()
+    window.shot.set_settings(ShotSettings(448, 256, 17, 50, 5.0, 3))
+    assert window.shot.request().steps == 50
+    window.generate_bar.fast_button.setChecked(True)
+    req = window.shot.request()
     assert req.steps == FAST_MODE_STEPS and dict(req.extra) == {"mode": "fast"}
     qtbot.waitUntil(lambda: load_settings().fast_mode is True, timeout=5000)
-    window.set_shot_settings(ShotSettings(448, 256, 17, 8, 5.0, 3))
-    assert window.build_request().steps == 8  # fewer steps than the cap stay as they are
+    window.shot.set_settings(ShotSettings(448, 256, 17, 8, 5.0, 3))
+    assert window.shot.request().steps == 8  # fewer steps than the cap stay as they are
 
 
 def test_heatmaps_for_any_subject_name_and_truncated_files(tmp_path):

@@ -301,3 +301,4 @@ def test_the_open_shot_is_bold_and_selected_without_a_signal(qtbot, panel, conte
     panel.set_open_shot(content["ball"].id)
     assert item_for(panel, NodeKind.SHOT, content["ball"].id).data(Qt.ItemDataRole.FontRole).bold()
     assert item_for(panel, NodeKind.SHOT, content["bird"].id).data(Qt.ItemDataRole.FontRole) is None
+

@@ -54,9 +54,9 @@ def test_eta_words():
 
 def test_queue_four_seeds(qtbot, make_window, fake_engine):
     window = make_window(fake_engine)
-    window.seed_box.setValue(7)
-    window.set_shot_settings(window.shot_settings().__class__(96, 64, 5, 2, 5.0, 7))
-    window.variants_button.click()
+    window.generate_bar.seed_box.setValue(7)
+    window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 2, 5.0, 7))
+    window.generate_bar.variants_button.click()
     assert len(window.queue.job_ids()) == 4
     qtbot.waitUntil(lambda: all(window.queue.state(j) is JobState.DONE for j in window.queue.job_ids()),
                     timeout=30_000)
@@ -73,7 +73,7 @@ def test_queue_four_seeds(qtbot, make_window, fake_engine):
 def test_cancel_buttons_on_a_queued_and_a_running_job(qtbot, make_window, fake_engine):
     fake_engine.gate = threading.Event()
     window = make_window(fake_engine)
-    window.set_shot_settings(window.shot_settings().__class__(96, 64, 5, 40, 5.0, 1))
+    window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 40, 5.0, 1))
     running, queued = window.generate(2)
     assert fake_engine.started.wait(5)
     qtbot.mouseClick(window.queue.row(queued).cancel_button, Qt.MouseButton.LeftButton)
@@ -91,7 +91,7 @@ def test_a_failing_request_shows_one_message_and_logs_it(qtbot, make_window, fak
     setup_logging()
     window = make_window(fake_engine)
     window.prompt.set_prompt("FAIL: a ball")
-    window.set_shot_settings(window.shot_settings().__class__(96, 64, 5, 2, 5.0, 1))
+    window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 2, 5.0, 1))
     (job,) = window.generate(1)
     qtbot.waitUntil(lambda: window.queue.state(job) is JobState.FAILED, timeout=10_000)
     qtbot.wait(100)
@@ -124,7 +124,7 @@ def test_unknown_events_for_removed_rows_are_ignored(qtbot, make_request):
 def test_the_first_job_says_it_is_loading_the_model(qtbot, make_window, fake_engine_cls):
     engine = fake_engine_cls(load_s=0.5)
     window = make_window(engine)
-    window.set_shot_settings(window.shot_settings().__class__(96, 64, 5, 1, 5.0, 1))
+    window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 1, 5.0, 1))
     (job,) = window.generate(1)
     qtbot.waitUntil(lambda: window.queue.state(job) is JobState.LOADING, timeout=5_000)
     assert "Loading" in window.status_worker.text()

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 SCREENSHOT_TIMEOUT_S = 300.0
 DEFAULT_SCREENSHOT_SIZE = QSize(1280, 800)
+SPLASH_PAINT_WAIT_MS = 1000  # at most this long for the window system to show the splash
 
 
 def parse_size(text: str | None) -> QSize | None:
@@ -123,20 +124,33 @@ def open_library(interactive: bool = True):  # noqa: ANN201 - a Library, or None
     return None
 
 
-def _splash(app: QApplication):  # noqa: ANN202 - a QSplashScreen or None
-    """A small 'Loading…' window while the engine's libraries are imported."""
-    from PySide6.QtGui import QColor, QPixmap
+def _splash(app: QApplication):  # noqa: ANN202 - a Splash
+    """A small 'Loading…' window while the engine's libraries are imported; shown painted before
+    this returns (the imports that follow hold the interpreter for seconds)."""
+    from PySide6.QtCore import QDeadlineTimer, QEventLoop
+    from PySide6.QtGui import QColor, QPaintEvent, QPixmap
     from PySide6.QtWidgets import QSplashScreen
 
-    if app.platformName() == "offscreen":
-        return None
+    class Splash(QSplashScreen):
+        painted = False
+
+        def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+            super().paintEvent(event)
+            handle = self.windowHandle()
+            self.painted = handle is not None and handle.isExposed()  # on screen, not only in memory
+
     pixmap = QPixmap(420, 120)
     pixmap.fill(QColor("#22262e"))
-    splash = QSplashScreen(pixmap)
+    splash = Splash(pixmap)
     splash.showMessage("Shotsketch\nLoading the video engine (torch, diffusers)…",
                        Qt.AlignmentFlag.AlignCenter, QColor("#e8e8e8"))
     splash.show()
-    app.processEvents()
+    splash.raise_()
+    deadline = QDeadlineTimer(SPLASH_PAINT_WAIT_MS)
+    while not splash.painted and not deadline.hasExpired():  # mapped and painted by the window system
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        if splash.windowHandle() is not None and splash.windowHandle().isExposed():
+            splash.repaint()
     return splash
 
 
@@ -170,7 +184,7 @@ def _use_scratch_folders() -> None:
 
 async def _take_screenshot(window, path: Path, result: dict) -> None:  # noqa: ANN001 - a MainWindow
     """Generate the yellow-ball example with the demo model, show it, and save the window's picture."""
-    from shotsketch.ui.main_window import ShotSettings
+    from shotsketch.app.shot import ShotSettings
 
     loop = asyncio.get_running_loop()
     saved: asyncio.Future = loop.create_future()
@@ -178,14 +192,16 @@ async def _take_screenshot(window, path: Path, result: dict) -> None:  # noqa: A
     window.errors.reported.connect(lambda p: saved.done() or saved.set_exception(RuntimeError(p.message)))
     try:
         window.open_example_shot("yellow_ball", reset=True)
-        window.set_shot_settings(ShotSettings(448, 256, 17, 4, 5.0, 0))
+        window.shot.set_settings(ShotSettings(448, 256, 17, 4, 5.0, 0))
         first, second = window.generate(2)
-        await asyncio.wait_for(saved, SCREENSHOT_TIMEOUT_S)
+        take = await asyncio.wait_for(saved, SCREENSHOT_TIMEOUT_S)
+        window.docks["library"].raise_()
+        window.library_panel.select_takes([take.id])
         # Let the second job show its live preview, and the timeline decode and paint the take.
         for _ in range(400):
             row = window.queue.row(second)
             previewed = row is None or row.preview.pixmap() is not None and not row.preview.pixmap().isNull()
-            decoded = window.timeline.frame_count() > 0 or not window.real_panels["timeline"]
+            decoded = window.timeline.frame_count() > 0
             if previewed and decoded:
                 break
             await asyncio.sleep(0.05)

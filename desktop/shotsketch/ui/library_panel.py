@@ -25,10 +25,12 @@ from PySide6.QtCore import (QAbstractListModel, QEvent, QItemSelectionModel, QMo
                             QPoint, QRect, QSize, Qt, QTimer, Signal)
 from PySide6.QtGui import (QAction, QColor, QFont, QFontMetrics, QImage, QKeySequence, QMouseEvent, QPainter,
                            QPalette, QPixmap, QUndoCommand, QUndoStack)
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QListView, QMenu, QPushButton, QSizePolicy, QSplitter, QStyle, QStyledItemDelegate,
                                QStyleOptionViewItem, QToolButton, QTreeView, QVBoxLayout, QWidget)
 
+from shotsketch.app.observable import Subscriptions
+from shotsketch.app.shot import OpenShot
 from shotsketch.core.library import Library, LibraryError, Take
 from shotsketch.media.heatmaps import ADHERENCE_EXPLAINED, adherence_summary
 from shotsketch.ui.dragout import URI_LIST, DragOffer, run_drag, take_mime_data
@@ -456,6 +458,8 @@ class LibraryPanel(QWidget):
         self.undo_stack = QUndoStack(self)
         self._search_ids: set[int] | None = None
         self._programmatic = False
+        self._subs = Subscriptions()
+        self._model: OpenShot | None = None
 
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search prompts…")
@@ -472,6 +476,9 @@ class LibraryPanel(QWidget):
         self.tree.setHeaderHidden(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setIndentation(14)
+        # a long name widens the column and the tree scrolls sideways: names are never cut
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(False)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._tree_menu)
         self.tree.selectionModel().currentChanged.connect(self._on_tree_current)
@@ -573,6 +580,18 @@ class LibraryPanel(QWidget):
         if key is not None and key[0] is not NodeKind.TRASH and take.variant_id in self._variant_ids_under(key):
             self._show_takes()
 
+    @property
+    def model(self) -> OpenShot | None:
+        return self._model
+
+    @model.setter
+    def model(self, shot: OpenShot) -> None:
+        """The open shot's model: the shot it holds is the one shown selected and in bold."""
+        self._subs.clear()
+        self._model = shot
+        self._subs.add(shot.events.opened, lambda s: self.set_open_shot(s.shot_id))
+        self.set_open_shot(shot.shot_id)
+
     def set_open_shot(self, shot_id: int | None) -> None:
         """The shot the editors hold: drawn in bold, selected and revealed (emits nothing)."""
         self.tree_model.set_open_shot(shot_id)
@@ -672,10 +691,6 @@ class LibraryPanel(QWidget):
         """What dragging these takes offers (the mime data a drop target receives)."""
         rows = [self.takes_model.row_of(t) for t in take_ids]
         return self.takes_model.drag_offer(self.takes_model.index(r) for r in rows if r >= 0)
-
-    def add_below_takes(self, widget: QWidget) -> None:
-        """Another view under the takes (e.g. the selected take's exports)."""
-        self.lower_layout.insertWidget(self.lower_layout.count() - 1, widget)
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self._thumbs.shutdown()

@@ -46,6 +46,8 @@ from shotsketch.core.lint import (
     lint,
     spatial_spans,
 )
+from shotsketch.app.observable import Subscriptions
+from shotsketch.app.shot import OpenShot
 from shotsketch.core.prompting import compose_prompt, prompt_says_clause
 
 LINT_DELAY_MS = 250
@@ -288,6 +290,9 @@ class PromptPanel(QWidget):
         super().__init__(parent)
         self._clause = ""
         self._final_edited = False
+        self._subs = Subscriptions()
+        self._model: OpenShot | None = None
+        self._showing = False
 
         self.editor = PromptEditor(self)
         self.editor.negative_text = self.negative_prompt
@@ -391,11 +396,64 @@ class PromptPanel(QWidget):
         self.editor.generateRequested.connect(self.generateRequested)
         self.draft_button.clicked.connect(lambda: self.draftRequested.emit(self.prompt()))
         self.negative_edit.textChanged.connect(self._on_negative_edited)
+        self.negative_edit.document().documentLayout().documentSizeChanged.connect(lambda _s: self._fit_negative())
         self.preset_box.activated.connect(self._apply_preset)
         self.final_edit.textChanged.connect(self._on_final_edited)
         self.reset_button.clicked.connect(self.reset_final_prompt)
+        for signal in (self.promptChanged, self.negativePromptChanged, self.finalPromptChanged):
+            signal.connect(lambda _t: self._write_model())
         self._update_clause_label()
         self._recompose()
+
+    # -- the open shot's model
+    @property
+    def model(self) -> OpenShot | None:
+        return self._model
+
+    @model.setter
+    def model(self, shot: OpenShot) -> None:
+        """Show ``shot``'s prompts and write edits back to it (subscriptions to a previous model go)."""
+        self._subs.clear()
+        self._model = shot
+        self._subs.add(shot.events.opened, lambda _s: self._show_model())
+        self._subs.add(shot.events.prompt, self.set_prompt)
+        self._subs.add(shot.events.negative_prompt, self.set_negative_prompt)
+        self._subs.add(shot.events.layout, lambda _layout: self.set_spatial_clause(shot.spatial_clause()))
+        self._subs.add(shot.events.edited_final, self._show_edited_final)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        shot = self._model
+        if shot is None:
+            return
+        self._showing = True  # the fields show the model: nothing to write back until all are shown
+        try:
+            self.set_prompt(shot.prompt)
+            self.set_negative_prompt(shot.negative_prompt)
+            self.set_spatial_clause(shot.spatial_clause())
+            self._show_edited_final(shot.edited_final)
+        finally:
+            self._showing = False
+
+    def _show_edited_final(self, text: str | None) -> None:
+        if text is None:
+            if self._final_edited:
+                self.reset_final_prompt()
+        elif text != self.final_prompt():
+            self.final_edit.setPlainText(text)
+
+    def _write_model(self) -> None:
+        """The person's edit, into the model (which fires only when something really changed)."""
+        if self._model is None or self._showing:
+            return
+        self._model.set_prompt(self.prompt())
+        self._model.set_negative_prompt(self.negative_edit.toPlainText())
+        self._model.set_edited_final(self.final_prompt() if self._final_edited else None)
+
+    def focus_prompt(self) -> None:
+        """The cursor in the prompt, at its end (a new shot starts with writing)."""
+        self.editor.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.editor.moveCursor(QTextCursor.MoveOperation.End)
 
     # -- public API
     def prompt(self) -> str:
@@ -459,6 +517,20 @@ class PromptPanel(QWidget):
     def _on_prompt_edited(self) -> None:
         self._recompose()
         self.promptChanged.emit(self.prompt())
+
+    def _fit_negative(self, max_lines: int = 5) -> None:
+        """The negative prompt's box tall enough for all its lines (up to ``max_lines``; more scroll)."""
+        edit = self.negative_edit
+        doc = edit.document()
+        lines, block = 0, doc.begin()
+        while block.isValid():
+            lines += max(1, block.layout().lineCount())
+            block = block.next()
+        margins = edit.contentsMargins()
+        frame = 2 * (edit.frameWidth() + round(doc.documentMargin())) + margins.top() + margins.bottom()
+        height = min(max(lines, 2), max_lines) * edit.fontMetrics().lineSpacing() + frame + 2
+        if edit.minimumHeight() != height:
+            edit.setMinimumHeight(height)
 
     def _on_negative_edited(self) -> None:
         self.editor.schedule_lint()

@@ -91,10 +91,12 @@ class JobRow(QFrame):
         self.title.setObjectName("jobTitle")
         self.title.setToolTip(f"{job.label} · {job.detail}\n{job.request.prompt}")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setWordWrap(True)  # a narrow dock wraps the words instead of cutting them
         self.detail = QLabel(job.detail)
         self.detail.setObjectName("jobDetail")
         self.detail.setToolTip(self.title.toolTip())
         self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.detail.setWordWrap(True)
         self.status = QLabel(self.state.value.capitalize())
         self.status.setObjectName("jobStatus")
         self.status.setWordWrap(True)
@@ -105,6 +107,7 @@ class JobRow(QFrame):
         self.progress.setFormat("%v / %m steps")
         self.progress.setTextVisible(True)
         self.progress.setMaximumHeight(16)
+        self.progress.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never wider than the card
         self.cancel_button = QToolButton()
         self.cancel_button.setText("✕")
         self.cancel_button.setToolTip("Cancel this job")

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shotsketch.app.observable import Subscriptions
+from shotsketch.app.shot import OpenShot
 from shotsketch.core.layout import Easing, Layout
 from shotsketch.core.phrasing import PALETTE
 from shotsketch.ui.canvas import SketchCanvas, hex_color, qcolor
@@ -41,6 +43,8 @@ class SketchPanel(QWidget):
     def __init__(self, undo_stack: QUndoStack | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
+        self._subs = Subscriptions()
+        self._model: OpenShot | None = None
         self.canvas = SketchCanvas(self.undo_stack, self)
         self.slider = KeyframeSlider(self)
         self.time_label = QLabel(self)
@@ -61,7 +65,8 @@ class SketchPanel(QWidget):
         self.delete_action.setToolTip("Delete the selected subject (or its selected keyframe) — Delete")
         self.delete_action.triggered.connect(self.canvas.delete_selection)
         self.color_button = QToolButton(self)
-        self.color_button.setText("Colour")
+        self.color_button.setText("Colour ▾")  # the arrow drawn with the word, not in a corner apart
+        self.color_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
         self.color_button.setToolTip("The selected subject's colour")
         self.color_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         color_menu = QMenu(self.color_button)
@@ -135,6 +140,30 @@ class SketchPanel(QWidget):
         if self.subject_list.isHidden() != narrow:
             self.subject_list.setVisible(not narrow)
 
+    # -- the open shot's model
+    @property
+    def model(self) -> OpenShot | None:
+        return self._model
+
+    @model.setter
+    def model(self, shot: OpenShot) -> None:
+        """Show ``shot``'s sketch and write edits back to it (subscriptions to a previous model go)."""
+        self._subs.clear()
+        self._model = shot
+        self._subs.add(shot.events.opened, lambda _s: self._show_opened())
+        self._subs.add(shot.events.layout, self._show_layout)
+        self._show_opened()
+
+    def _show_opened(self) -> None:
+        """Another shot: its sketch, with a fresh undo history."""
+        if self._model is not None:
+            self.set_sketch(self._model.layout, undoable=False)
+            self.undo_stack.clear()
+
+    def _show_layout(self, layout: Layout) -> None:
+        if layout != self.sketch():  # changed elsewhere (a variant put back): one undoable edit
+            self.set_sketch(layout, undoable=True)
+
     # -- public API, forwarded to the canvas
     def sketch(self) -> Layout:
         return self.canvas.sketch()
@@ -154,6 +183,8 @@ class SketchPanel(QWidget):
     # -- reactions
     def _on_sketch_changed(self, layout: Layout) -> None:
         self._refresh()
+        if self._model is not None:
+            self._model.set_layout(layout)
         self.sketchChanged.emit(layout)
 
     def _on_selection_changed(self, name: object) -> None:

@@ -530,6 +530,23 @@ class TimelinePanel(QWidget):
         self._loader.load(path)
         self._update_label()
 
+    def clear(self, message: str = "") -> None:
+        """Show no take (a shot without takes is open): no picture, no boxes, nothing to play."""
+        self.pause()
+        self._loader.cancel()
+        self.compare_with(None)
+        self._layout = None
+        self._title = ""
+        self.view.set_layout(None)
+        self.view.set_heatmaps(None)
+        self._fill_heatmap_combo({})
+        self.view.path = None
+        self.view.clear(message)
+        self._count = 0
+        self._frame = 0
+        self._set_enabled(False)
+        self._update_label()
+
     def compare_with(self, path: Path | None, layout: Layout | None = None, *, title: str | None = None) -> None:
         """Show a second take beside the first, frame for frame; None closes it.
 
