@@ -161,7 +161,7 @@ def test_doctor_reports_versions_and_model_problems(tmp_path, capsys):
     assert "1 problem(s)" in err
 
 
-def test_generate_with_a_layout_guides_and_reports_missing_subjects(tmp_path, capsys):
+def test_generate_with_a_layout_guides_every_subject_its_clause_names(tmp_path, capsys):
     from shotsketch.core.examples import example_shot
 
     shot = example_shot("yellow_ball")
@@ -172,11 +172,13 @@ def test_generate_with_a_layout_guides_and_reports_missing_subjects(tmp_path, ca
                         str(layout), "--width", "256", "--height", "160", "--frames", "5", "--steps", "2",
                         "--out", str(out))
     assert code == 0, err
-    assert "layout subject 'blue cube' is not named in the prompt" in err
+    # the sketch's clause (as in the window) names the blue cube the prompt left out: it is guided too
+    assert "is not named in the prompt" not in err and "attention inside the boxes: yellow ball" in err
     recipe = json.loads((tmp_path / "ball.mp4.json").read_text())
     assert recipe["request"]["layout_json"] and recipe["request"]["guidance_strength"] == 1.0
-    assert recipe["layout_guidance"]["missing"] == ["blue cube"]
-    assert set(recipe["layout_guidance"]["adherence"]) == {"yellow ball"}
+    assert "the blue cube" in recipe["request"]["prompt"].lower()
+    assert recipe["layout_guidance"]["missing"] == []
+    assert set(recipe["layout_guidance"]["adherence"]) == {"yellow ball", "blue cube"}
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema_version": 1, "aspect": 1.7, "subjects": [{"name": ""}]}')
     code, _, err = _run(capsys, "generate", "a", "--model", "demo", "--layout", str(bad), "--out", str(tmp_path / "x.mp4"))

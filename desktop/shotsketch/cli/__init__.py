@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from shotsketch.cli import doctor, generate
+    from shotsketch.cli import adherence, doctor, generate, layout, timeline
 
     parser = _Parser(prog="shotsketch", description="Sketch a shot, generate it locally, export it.")
     parser.add_argument("--version", action="version", version=f"shotsketch {__version__}")
@@ -40,23 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1920x1080 (for screenshots)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (generate, doctor, *_optional_command_modules()):
+    for module in (generate, doctor, layout, timeline, adherence):
         module.register(sub)
     return parser
-
-
-def _optional_command_modules() -> list:
-    """Command modules of the other layers (layout/lint from core, timeline from media)."""
-    import importlib
-
-    modules = []
-    for name in ("shotsketch.cli.layout", "shotsketch.cli.timeline", "shotsketch.cli.adherence"):
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return modules
 
 
 def main(argv: Sequence[str] | None = None) -> int:

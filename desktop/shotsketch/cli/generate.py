@@ -1,8 +1,15 @@
-"""`shotsketch generate`: one clip from a prompt (or a recipe), with a progress bar; Ctrl-C cancels."""
+"""`shotsketch generate`: one clip from a prompt (or a recipe), with a progress bar; Ctrl-C cancels.
+
+The request is built by the same code as the window's (``shotsketch.app``): the same default
+negative prompt, the sketch's spatial clause added to the prompt with ``--layout``, the same
+ranges, and the clip and its recipe written by the same take code. On a terminal a progress bar
+shows the steps; otherwise each step is one log line. The last line on stdout names the file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -13,8 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from shotsketch.cli import CliError
+from shotsketch.core.ranges import FAST_MODE_STEPS, RANGES
 
 RECIPE_SUFFIX = ".json"
+
+
+def _range_help(name: str, what: str) -> str:
+    r = RANGES[name]
+    return f"{what}, {r.low:g} to {r.high:g} (default {r.default:g})"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,17 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", metavar="FILE.json", help="replay a recipe written beside an earlier clip")
     p.add_argument("--model", help="'demo', a diffusers folder, or hf:ORG/NAME from the Hugging Face cache "
                                   "(default: the configured model)")
-    p.add_argument("--negative", help="negative prompt")
-    p.add_argument("--width", help="multiple of 32 (default 832)")
-    p.add_argument("--height", help="multiple of 32 (default 480)")
-    p.add_argument("--frames", help="4k+1 frames (default 17)")
-    p.add_argument("--steps", help="denoising steps (default 25)")
-    p.add_argument("--guidance", help="classifier-free guidance scale (default 5.0)")
-    p.add_argument("--seed", help="random seed (default 0)")
-    p.add_argument("--fps", help="frames per second of the file (default 24)")
+    p.add_argument("--negative", help="negative prompt (default: the window's default negative prompt)")
+    p.add_argument("--width", help=_range_help("width", "multiple of 32"))
+    p.add_argument("--height", help=_range_help("height", "multiple of 32"))
+    p.add_argument("--frames", help=_range_help("frames", "4k+1 frames"))
+    p.add_argument("--steps", help=_range_help("steps", "denoising steps"))
+    p.add_argument("--guidance", help=_range_help("guidance", "classifier-free guidance scale"))
+    p.add_argument("--seed", help="random seed, 0 to 2^64-1 (default 0)")
+    p.add_argument("--fps", help=_range_help("fps", "frames per second of the file"))
     p.add_argument("--image", metavar="FIRST_FRAME.png", help="first frame, for image-to-video")
-    p.add_argument("--layout", metavar="LAYOUT.json", help="a sketch layout for layout guidance")
-    p.add_argument("--strength", help="layout guidance strength (default 1.0 with --layout)")
+    p.add_argument("--layout", metavar="LAYOUT.json",
+                   help="a sketch layout: its spatial clause is added to the prompt and it guides the model")
+    p.add_argument("--strength", help=_range_help("layout_strength", "layout guidance strength, with --layout"))
+    p.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"fast mode: at most {FAST_MODE_STEPS} steps (default: as in the window's settings)")
     p.add_argument("--memory-plan", choices=["auto", "gpu", "text-encoder-offload", "model-offload", "group-offload"],
                    help="where the model lives (default: chosen from free VRAM)")
     p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="force a device")
@@ -75,49 +91,64 @@ def _read_recipe(path: str) -> dict[str, Any]:
 
 
 def build_request(args: argparse.Namespace, recipe: dict[str, Any] | None):  # noqa: ANN201
+    """The request for the command line, built by the window's code (:class:`OpenShot`):
+    a new shot from the prompt, or a recipe's request with the options given changed."""
+    from shotsketch.app.requests import request_layout, written_prompt
+    from shotsketch.app.shot import OpenShot, ShotSettings
     from shotsketch.core.settings import load_settings
     from shotsketch.engine.requests import GenerationRequest, RequestError
 
     settings = load_settings()
+    shot = OpenShot(settings)
     if recipe is not None:
         try:
             base = GenerationRequest.from_dict(recipe["request"])
+            base_layout = request_layout(base)
         except (RequestError, TypeError) as exc:
             raise CliError(f"the recipe's request is not valid: {exc}") from None
+        written = written_prompt(recipe["request"])
+        defaults = ShotSettings(base.width, base.height, base.frames, base.steps, base.guidance, base.seed)
+        strength = base.guidance_strength if base.layout_json else settings.layout_guidance_strength
+        fast = base.is_fast
     else:
         if not args.prompt:
             raise CliError("give a prompt, e.g. shotsketch generate \"a red car drives left to right\" --out car.mp4")
-        base = GenerationRequest(prompt=args.prompt, width=settings.width, height=settings.height,
-                                 frames=settings.frames, steps=settings.steps, guidance=settings.guidance)
-    layout_json = base.layout_json
-    if args.layout:
-        layout_json = _read_layout(args.layout)
-    strength_default = base.guidance_strength if recipe is not None or not args.layout else settings.layout_guidance_strength
-    fields = dict(
-        prompt=args.prompt if args.prompt else base.prompt,
-        negative_prompt=args.negative if args.negative is not None else base.negative_prompt,
-        width=_number("width", args.width, int, base.width),
-        height=_number("height", args.height, int, base.height),
-        frames=_number("frames", args.frames, int, base.frames),
-        steps=_number("steps", args.steps, int, base.steps),
-        guidance=_number("guidance", args.guidance, float, base.guidance),
-        seed=_number("seed", args.seed, int, base.seed),
-        fps=_number("fps", args.fps, int, base.fps),
-        image=str(Path(args.image).resolve()) if args.image else base.image,
-        layout_json=layout_json,
-        guidance_strength=_number("strength", args.strength, float, strength_default),
-    )
-    return GenerationRequest(**fields)
+        base, base_layout, written = None, None, args.prompt
+        defaults = ShotSettings.from_app(settings)
+        strength, fast = settings.layout_guidance_strength, settings.fast_mode
+    shot.set_prompt(args.prompt or written)
+    shot.set_negative_prompt(args.negative if args.negative is not None else (base.negative_prompt if base else ""))
+    shot.set_layout(_read_layout(args.layout) if args.layout else base_layout or shot.layout)
+    # numbers as typed (validated, never clamped: a wrong one is refused with the range's sentence)
+    shot.set_settings(ShotSettings(
+        width=_number("width", args.width, int, defaults.width),
+        height=_number("height", args.height, int, defaults.height),
+        frames=_number("frames", args.frames, int, defaults.frames),
+        steps=_number("steps", args.steps, int, defaults.steps),
+        guidance=_number("guidance", args.guidance, float, defaults.guidance),
+        seed=_number("seed", args.seed, int, defaults.seed),
+    ))
+    shot.set_fast(fast if args.fast is None else args.fast)
+    request = shot.request()
+    if request.layout_json:  # as typed: validated with the request, never clamped
+        request = dataclasses.replace(request, guidance_strength=_number("strength", args.strength, float, strength))
+    if base is not None and args.negative is None:  # the recipe's negative prompt as it was, even empty
+        request = dataclasses.replace(request, negative_prompt=base.negative_prompt)
+    if base is not None and not args.prompt and not args.layout:
+        # an exact replay: the recipe's final prompt as it was (it may have been edited by hand)
+        request = dataclasses.replace(request, prompt=base.prompt, prompt_as_written=base.prompt_as_written)
+    image = str(Path(args.image).resolve()) if args.image else (base.image if base else None)
+    return dataclasses.replace(request, image=image, fps=_number("fps", args.fps, int, base.fps if base else 24))
 
 
-def _read_layout(path: str) -> str:
-    """The layout file's JSON, validated (and migrated to the current schema)."""
+def _read_layout(path: str):  # noqa: ANN202 - core.layout.Layout
+    """The layout file, validated (and migrated to the current schema)."""
     from shotsketch.core.layout import LayoutError, load_layout
 
     if not Path(path).is_file():
         raise CliError(f"layout {path} does not exist")
     try:
-        return load_layout(path).to_json()
+        return load_layout(path)
     except LayoutError as exc:
         raise CliError(f"the layout is not valid: {exc}") from None
 
@@ -164,16 +195,23 @@ def model_source(text: str | None):  # noqa: ANN201
 
 
 class _Bar:
+    """Progress on stderr: a bar that redraws on a terminal, one log line per step elsewhere
+    (a pipe, a log file, a job runner); nothing with --quiet."""
+
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet or not sys.stderr.isatty() and os.environ.get("SHOTSKETCH_PROGRESS") != "1"
-        self.last = 0.0
+        self.quiet = quiet
+        self.live = sys.stderr.isatty() or os.environ.get("SHOTSKETCH_PROGRESS") == "1"
 
     def step(self, step: int, total: int, eta: float | None) -> None:
         if self.quiet:
             return
+        if not self.live:
+            sys.stderr.write(f"shotsketch: step {step}/{total}" + (f", about {eta:.0f}s left" if eta else "") + "\n")
+            sys.stderr.flush()
+            return
+        eta_text = f" eta {eta:4.0f}s" if eta is not None else ""
         width = 30
         filled = int(width * step / total)
-        eta_text = f" eta {eta:4.0f}s" if eta is not None else ""
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] step {step}/{total}{eta_text}")
         sys.stderr.flush()
         if step == total:
@@ -226,7 +264,7 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
     from shotsketch.engine.generator import Generator
     from shotsketch.engine.memory import MemoryPlan
     from shotsketch.engine.sources import ModelError
-    from shotsketch.media.encode import EncodeCancelled, EncodeError, write_clip
+    from shotsketch.media.encode import EncodeCancelled, EncodeError
 
     plan = None if args.memory_plan in (None, "auto") else MemoryPlan(args.memory_plan)
     bar = _Bar(args.quiet)
@@ -267,23 +305,18 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
         for name in guidance.get("missing", []):
             sys.stderr.write(f"shotsketch: layout subject {name!r} is not named in the prompt; it was not guided\n")
         if guidance.get("adherence"):
-            scores = ", ".join(f"{k} {v:.2f}" for k, v in guidance["adherence"].items())
-            bar.note(f"layout adherence: {scores}")
-        recipe["output"] = {"file": out.name, "format": fmt.value, "fps": request.fps,
-                            "frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1])}
-        recipe_text = json.dumps(recipe, ensure_ascii=False, separators=(",", ":"))
-        try:
-            written = write_clip(frames, out, fmt=fmt, fps=request.fps, cancelled=lambda: cancel.cancelled,
-                                 metadata={"comment": recipe_text, "title": request.prompt[:200]},
-                                 on_exists="overwrite" if args.overwrite else "error")
+            shares = ", ".join(f"{k} {v:.0%}" for k, v in guidance["adherence"].items())
+            bar.note(f"attention inside the boxes: {shares}")
+        from shotsketch.app.takes import write_clip_with_recipe
+
+        try:  # the clip and its recipe sidecar only: the heatmaps stay with the library's takes
+            written, _ = write_clip_with_recipe(frames, recipe, out, fmt=fmt, fps=request.fps,
+                                                overwrite=args.overwrite, cancelled=lambda: cancel.cancelled)
         except EncodeCancelled:
             raise CliError("cancelled; no file was written", code=130) from None
         except EncodeError as exc:
             raise CliError(str(exc), code=1) from None
-        from shotsketch.media.sidecar import write_sidecar
-
-        write_sidecar(written, recipe)
-        bar.note(f"wrote {written} and {recipe_path(written).name} in {time.perf_counter() - t0:.1f}s")
+        print(f"wrote {written} and {recipe_path(written).name} in {time.perf_counter() - t0:.1f}s")
         return 0
     finally:
         signal.signal(signal.SIGINT, previous)
