@@ -41,8 +41,30 @@ def test_vague_words_get_spans_and_one_click_rewrites():
     assert f.apply("A lamp stands next to the left edge.") == "A lamp stands at the left edge."
     assert fixed  # applying several fixes from the end keeps spans valid
     assert "vague-spatial" not in codes(lint("Around 5 birds fly from the left to the right.", "x"))
-    around = next(f for f in lint("A fly buzzes around.", "x") if f.code == "vague-spatial")
-    assert around.replacement == "from the left to the right"
+
+
+
+def test_what_the_drafter_places_is_not_vague():
+    # "next to", "beside" and "around" are drawn (beside the other subject, circling it), so lint is quiet
+    for prompt in ("A lamp stands next to the sofa.", "A dog sits beside a bench.", "A fly buzzes around.",
+                   "A butterfly flutters around a flower in the center.", "Five adults stand in a circle around a child."):
+        assert "vague-spatial" not in codes(lint(prompt, "x")), prompt
+    # "near" still does not say which side
+    assert "vague-spatial" in codes(lint("A lamp stands near the sofa.", "x"))
+
+
+def test_subjects_nothing_places_get_a_rewrite_with_the_sketchs_place():
+    prompt = "A dog and a cat."
+    found = [f for f in lint(prompt, "x") if f.code == "unplaced-subject"]
+    assert [prompt[slice(*f.span)] for f in found] == ["A dog", "a cat"]
+    fixed = found[0].apply(prompt)
+    assert fixed.startswith("A dog in the center") or fixed.startswith("A dog on the")
+    from shotsketch.core.phrasing import draft_layout
+
+    assert "dog" not in draft_layout(fixed).unplaced  # the rewrite places it
+    # placed subjects, and the anchors of relations, are not flagged
+    assert "unplaced-subject" not in codes(lint(GOOD, "x"))
+    assert "unplaced-subject" not in codes(lint("A red car is parked to the left of a small house.", "x"))
 
 
 def test_crowded_sentences():

@@ -206,7 +206,7 @@ def _placements(layout: Layout) -> dict[str, object]:
     return out
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scene_layouts())
 def test_describe_then_draft_gives_the_same_placements(layout):
     """`layout describe` is the inverse of drafting: the description of any sketch with subjects,

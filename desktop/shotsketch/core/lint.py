@@ -14,15 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from shotsketch.core.phrasing import (
-    DETERMINERS,
-    PhraseKind,
-    PromptParse,
-    SpatialPhrase,
-    parse_prompt,
-    parse_region,
-    subject_phrase,
-)
+from shotsketch.core.phrasing import DETERMINERS, Draft, Region, draft_layout, parse_region, subject_phrase
+from shotsketch.core.spatial import Reading, Step, StepKind, read_prompt
 
 DEFAULT_MAX_TOKENS = 512
 """Wan2.2's umT5 text encoder reads this many tokens (the pipeline's max_sequence_length)."""
@@ -145,11 +138,11 @@ _VAGUE_RELATION = r"next\s+to|beside|near|close\s+to|close\s+by|by\s+the\s+side\
 _VAGUE_RE = re.compile(
     rf"\b(?P<rel>{_VAGUE_RELATION})\b(?P<after>\s+(?P<obj>[\w-]+(?:[\s-]+[\w-]+){{0,5}}))?"
     r"|\b(?P<somewhere>somewhere(?:\s+(?:in|on)\s+(?:the\s+)?(?:screen|frame|scene|picture|image|shot))?)\b"
-    r"|\b(?P<nearby>nearby)\b"
-    r"|\b(?P<around>around)\b(?P<around_after>\s+(?:the|a|an)\b)?",
+    r"|\b(?P<nearby>nearby)\b",
     re.IGNORECASE,
 )
-_NUMBERS_AFTER_AROUND = re.compile(r"\s+\d")
+_PLACED_BESIDE = frozenset(("next to", "beside", "alongside"))
+"""Words the drafter places (beside the other subject), so they are not called vague."""
 _SENTENCE_RE = re.compile(r"[^.!?;\n]+[.!?;]*")
 _ACTION_VERBS = frozenset(
     """
@@ -178,6 +171,8 @@ def _vague_findings(prompt: str) -> list[Finding]:
                 region = parse_region(" ".join(words[:n]))
                 if region is not None:
                     break
+            if region is None and " ".join(word.lower().split()) in _PLACED_BESIDE:
+                continue  # "next to the sofa": drawn beside it, on the side with room
             if region is not None:
                 replacement = region.preposition
                 suggestion = f'Use "{region.preposition}" to place it in that part of the frame.'
@@ -194,18 +189,6 @@ def _vague_findings(prompt: str) -> list[Finding]:
             out.append(Finding(m.span("nearby"), Severity.WARNING, "vague-spatial",
                                '"nearby" does not say where.',
                                'Name a region ("on the right") or a relation ("to the right of the house").', None))
-        elif m.group("around"):
-            if _NUMBERS_AFTER_AROUND.match(prompt, m.end("around")):
-                continue  # "around 5 birds": a number, not a place
-            if m.group("around_after"):
-                out.append(Finding(m.span("around"), Severity.WARNING, "vague-spatial",
-                                   '"around" does not say which side or which path.',
-                                   'Say "to the left of", "behind", or give a path "from the left to the right of".',
-                                   None))
-            else:
-                out.append(Finding(m.span("around"), Severity.WARNING, "vague-spatial",
-                                   '"around" gives no direction; the motion will look random.',
-                                   'Give a path such as "from the left to the right".', "from the left to the right"))
     return out
 
 
@@ -213,15 +196,16 @@ def _sentences(prompt: str) -> list[tuple[int, int]]:
     return [m.span() for m in _SENTENCE_RE.finditer(prompt) if m.group(0).strip()]
 
 
-def _crowding_findings(prompt: str, parse: PromptParse) -> list[Finding]:
+def _crowding_findings(prompt: str, reading: Reading) -> list[Finding]:
     out = []
+    mentions = sorted((span, t.key) for t in reading.boxed() for span in t.mentions)
     for start, end in _sentences(prompt):
         text = prompt[start:end]
         stripped = len(text) - len(text.lstrip())
         span = (start + stripped, start + len(text.rstrip()))
-        keys = list(dict.fromkeys(key for (s, e), key in parse.mentions if start <= s < end))
+        keys = list(dict.fromkeys(key for (s, e), key in mentions if start <= s < end))
         if len(keys) > MAX_SUBJECTS_PER_SENTENCE:
-            names = ", ".join(parse.subjects[k] for k in keys)
+            names = ", ".join(reading.things[k].name for k in keys)
             out.append(Finding(span, Severity.WARNING, "too-many-subjects",
                                f"This sentence has {len(keys)} subjects ({names}); small video models keep track of "
                                f"about {MAX_SUBJECTS_PER_SENTENCE} per sentence.",
@@ -252,15 +236,6 @@ def _action_verbs(text: str) -> list[str]:
     return out
 
 
-def _phrase_directions(p: SpatialPhrase) -> tuple[int, int] | None:
-    if p.kind is PhraseKind.PATH and len(p.regions) >= 2:
-        (ax, ay), (bx, by) = p.regions[0].anchor, p.regions[1].anchor
-        return (_sign(bx - ax), _sign(by - ay))
-    if p.kind in (PhraseKind.VERTICAL, PhraseKind.HORIZONTAL):
-        return p.direction
-    return None
-
-
 def _sign(v: float) -> int:
     return 0 if abs(v) < 1e-9 else (1 if v > 0 else -1)
 
@@ -268,51 +243,89 @@ def _sign(v: float) -> int:
 _AXIS_WORDS = {(0, 1): "right", (0, -1): "left", (1, 1): "down", (1, -1): "up"}
 
 
-def _conflict_findings(prompt: str, parse: PromptParse) -> list[Finding]:
+def _said_directions(prompt: str, steps: list[Step], start: Step | None) -> list[tuple[tuple[int, int], Step]]:
+    """The directions the words give, in their order: a verb or adverb ("rises", "moves left"), or
+    from one named place to the next ("from the left to the right"). A way back is no conflict."""
+    out: list[tuple[tuple[int, int], Step]] = []
+    last: Region | None = start.region if start is not None else None
+    for step in sorted(steps, key=lambda s: s.span):
+        if step.kind is StepKind.DIRECTION:
+            out.append((step.direction, step))
+        elif step.kind is StepKind.PLACE and step.region is not None:
+            back = "back" in prompt[step.span[0]:step.span[1]].lower() or re.search(
+                r"\bback\s+$", prompt[max(0, step.span[0] - 12):step.span[0]].lower())
+            if last is not None and not back:
+                (ax, ay), (bx, by) = last.anchor, step.region.anchor
+                out.append(((_sign(bx - ax), _sign(by - ay)), step))
+            last = step.region
+    return out
+
+
+def _conflict_findings(prompt: str, reading: Reading) -> list[Finding]:
     out = []
-    for key, name in parse.subjects.items():
-        phrases = parse.phrases_for(key)
-        who = subject_phrase(name)
+    for t in reading.boxed():
+        who = subject_phrase(t.name)
         who = who[0].upper() + who[1:]
-        seen: dict[int, tuple[int, SpatialPhrase]] = {}
-        still = next((p for p in phrases if p.kind is PhraseKind.STILL), None)
-        for p in phrases:
-            if p.kind is PhraseKind.PATH and len(set(p.regions[:2])) == 1:
-                out.append(Finding(p.span, Severity.WARNING, "no-motion",
-                                   f'{who} goes from {p.regions[0].words} to the same place, so it does not move.',
-                                   "Name two different places, or say it remains stationary there.", None))
-            d = _phrase_directions(p)
-            if d is None:
-                continue
-            if still is not None:
-                out.append(Finding(p.span, Severity.WARNING, "conflicting-directions",
-                                   f'{who} is said to stay still ("{prompt[slice(*still.span)]}") but also to move '
-                                   f'("{prompt[slice(*p.span)]}").',
-                                   "Keep one: either it moves along a path, or it remains stationary.", None))
-                continue
-            for axis in (0, 1):
-                if d[axis] == 0:
+        moving = [s for s in t.steps if s.kind not in (StepKind.MOVE, StepKind.GROW, StepKind.SHRINK)]
+        if t.still and (moving or t.start is not None):
+            said = min(([t.start] if t.start else []) + moving, key=lambda s: s.span)
+            still_words = prompt[slice(*t.still_span)] if t.still_span else "remains stationary"
+            out.append(Finding(said.span, Severity.WARNING, "conflicting-directions",
+                               f'{who} is said to stay still ("{still_words}") but also to move '
+                               f'("{prompt[slice(*said.span)]}").',
+                               "Keep one: either it moves along a path, or it remains stationary.", None))
+            continue
+        first_place = next((s for s in sorted(t.steps, key=lambda s: s.span)
+                            if s.kind is StepKind.PLACE and s.region is not None), None)
+        if t.start is not None and t.start.region is not None and first_place is not None and (
+                first_place.region == t.start.region):
+            out.append(Finding((t.start.span[0], first_place.span[1]), Severity.WARNING, "no-motion",
+                               f"{who} goes from {t.start.region.words} to the same place, so it does not move.",
+                               "Name two different places, or say it remains stationary there.", None))
+        seen: dict[int, tuple[int, Step]] = {}
+        for d, step in _said_directions(prompt, t.steps, t.start):
+            for axis, sign in ((0, d[0]), (1, d[1])):
+                if sign == 0:
                     continue
-                if axis in seen and seen[axis][0] == -d[axis]:
+                if axis in seen and seen[axis][0] == -sign:
                     first = seen[axis][1]
-                    out.append(Finding(p.span, Severity.WARNING, "conflicting-directions",
+                    out.append(Finding(step.span, Severity.WARNING, "conflicting-directions",
                                        f'{who} moves {_AXIS_WORDS[(axis, seen[axis][0])]} in '
-                                       f'"{prompt[slice(*first.span)]}" but {_AXIS_WORDS[(axis, d[axis])]} in '
-                                       f'"{prompt[slice(*p.span)]}".',
+                                       f'"{prompt[slice(*first.span)]}" but {_AXIS_WORDS[(axis, sign)]} in '
+                                       f'"{prompt[slice(*step.span)]}".',
                                        'Describe one path, e.g. "from the left to the right, then back to the left".',
                                        None))
                 else:
-                    seen[axis] = (d[axis], p)
-        places = [p for p in phrases if p.kind is PhraseKind.PLACE]
-        moving = any(p.kind in (PhraseKind.PATH, PhraseKind.TO, PhraseKind.FROM) for p in phrases)
-        if not moving:
-            for p in places[1:]:
-                if p.regions[0] != places[0].regions[0]:
-                    out.append(Finding(p.span, Severity.WARNING, "conflicting-places",
-                                       f'{who} is placed both "{prompt[slice(*places[0].span)]}" and '
-                                       f'"{prompt[slice(*p.span)]}".',
-                                       "Give it one place, or a path: \"from ... to ...\".", None))
-                    break
+                    seen[axis] = (sign, step)
+        if t.place_conflict is not None and not moving and t.start is None:
+            first, second = t.place_conflict
+            out.append(Finding(second, Severity.WARNING, "conflicting-places",
+                               f'{who} is placed both "{prompt[slice(*first)]}" and "{prompt[slice(*second)]}".',
+                               "Give it one place, or a path: \"from ... to ...\".", None))
+    return out
+
+
+def _unplaced_findings(prompt: str, reading: Reading, draft: Draft) -> list[Finding]:
+    """Subjects nothing places: not in a part of the frame, not beside or moving to another
+    subject, not moving. The sketch guesses a place; the rewrite writes that place into the prompt."""
+    out = []
+    anchors = {o for t in reading.boxed() for link in t.links for o in link.others}
+    anchors |= {s.other for t in reading.boxed() for s in t.steps if s.other}
+    guessed = {n.casefold() for n in draft.unplaced}
+    for t in reading.boxed():
+        if t.name.casefold() not in guessed or t.key in anchors or t.links or t.moves or not t.mentions:
+            continue
+        boxes = draft.layout.guided_boxes_at(0.0).get(t.name)
+        if not boxes:
+            continue
+        cx = sum(b.center_x for b in boxes) / len(boxes)
+        cy = sum(b.center_y for b in boxes) / len(boxes)
+        where = Region.of_point(cx, cy).location
+        span = t.mentions[0]
+        words = prompt[slice(*span)]
+        out.append(Finding(span, Severity.INFO, "unplaced-subject",
+                           f'Nothing says where {subject_phrase(t.name)} is; the sketch puts it {where}.',
+                           f'Say where it is, e.g. "{words} {where}".', f"{words} {where}"))
     return out
 
 
@@ -362,10 +375,11 @@ def lint(
         findings.append(Finding((0, len(prompt)), Severity.ERROR, "empty-prompt", "The prompt is empty.",
                                 "Describe the subjects, where they are and how they move.", None))
     else:
-        parse = parse_prompt(prompt)
+        reading = read_prompt(prompt)
         findings += _vague_findings(prompt)
-        findings += _crowding_findings(prompt, parse)
-        findings += _conflict_findings(prompt, parse)
+        findings += _crowding_findings(prompt, reading)
+        findings += _conflict_findings(prompt, reading)
+        findings += _unplaced_findings(prompt, reading, draft_layout(prompt))
         findings += _negation_findings(prompt)
         long = _length_finding(prompt, max_tokens, count, Target.PROMPT)
         if long:

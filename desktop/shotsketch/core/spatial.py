@@ -97,6 +97,7 @@ MOTION_VERBS = frozenset(
     dashes sprint sprints sprinting wander wanders wandering head heads heading gallop gallops galloping waddle
     waddles waddling flutter flutters fluttering hurry hurries rush rushes creep creeps step steps skate skates
     pulls paddle paddles row rows stumble stumbles tumble tumbles trot trots jog jogs jogging cruise cruises
+    buzz buzzes buzzing flit flits flitting dart darts darting zip zips zigzag zigzags scurry scurries roam roams
     """.split()
 ) | UP_VERBS | DOWN_VERBS | LOOP_VERBS | FOLLOW_VERBS | PASS_VERBS
 STILL_VERBS = frozenset(
@@ -250,6 +251,8 @@ class Thing:
     start: Step | None = None
     steps: list[Step] = field(default_factory=list)
     still: bool = False
+    still_span: tuple[int, int] | None = None
+    place_conflict: tuple[tuple[int, int], tuple[int, int]] | None = None  # two places that disagree
     companion_of: str | None = None  # walks his dog: the dog goes with the man
     related: bool = False  # another thing is placed relative to it
 
@@ -363,7 +366,9 @@ def _number_at(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | N
     return None
 
 
-def _looks_like_verb(word: str, collected: int, next_word: str | None) -> bool:
+def _looks_like_verb(word: str, collected: int, next_word: str | None, singular: bool = False) -> bool:
+    if collected == 0:
+        return False
     if word in VERBS:
         # "a flying bird", "the sleeping cat", "a rolling ball": -ing right after the determiner is an adjective
         return not (collected == 0 and word.endswith("ing"))
@@ -371,6 +376,10 @@ def _looks_like_verb(word: str, collected: int, next_word: str | None) -> bool:
         return True
     if collected > 0 and word.endswith("ed") and len(word) > 4 and word not in ("bed", "shed", "sled"):
         return True
+    # after a singular noun ("a fly"), an -s word followed by a preposition, an adverb or the end is the verb:
+    # "a fly buzzes around" (but "two red cars in a row")
+    if singular and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")) and len(word) > 3:
+        return next_word is None or next_word in STOP_WORDS or next_word.endswith("ly")
     return False
 
 
@@ -432,8 +441,10 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             if blocked[cs] or cw in DETERMINERS or cw in STOP_WORDS or cw.isdigit():
                 break
             nxt = words[k + 1][0] if k + 1 < len(words) else None
-            if _looks_like_verb(cw, len(collected), nxt):
-                break
+            one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
+            if (j > i or collected) and _looks_like_verb(cw, len(collected), nxt, one) or (
+                    j == i and not collected and cw in VERBS):
+                break  # right after a determiner a verb's form is a noun: "a fly", "a walk"
             if cw.endswith("ly") and len(cw) > 4 and not cw.endswith("fly") and cw not in _LY_NOUNS:
                 break
             if cw in ("'s",) or cw.endswith("'s"):
@@ -585,10 +596,10 @@ class _Reader:
                 if _same_thing(m, t.name, t.head) and (m.count is None or t.count == (m.count or 1) or m.count == 1):
                     key = k
                     break
+            if key is None and name_key(m.name) in self.things:
+                key = name_key(m.name)  # the same words name the same thing
             if key is None:
                 key = name_key(m.name)
-                while key in self.things:
-                    key += "'"
                 role = Role.SUBJECT
                 band = BAND_WORDS.get(m.head) if not self.known else None
                 if band is not None and m.count is None:
@@ -869,6 +880,8 @@ class _Reader:
         t = self.things[key]
         if t.place is None:
             t.place, t.place_words, t.place_span = region, axes, self._span(*tspan)
+        elif axes == t.place_words and region != t.place and t.place_span is not None:
+            t.place_conflict = (t.place_span, self._span(*tspan))
         elif axes != t.place_words and set(axes) & set(t.place_words) == set():
             # "along the bottom ... on the left": combine the axes
             h = region.h if "h" in axes else t.place.h
@@ -886,7 +899,7 @@ class _Reader:
             r"|\b(?P<pass>passes|pass|passing|past|overtakes|overtaking) (?P<ptgt>" + target + r")"
             r"|\b(?P<across>across|along|through|down|up) (?P<atgt>" + _ANY + r")"
             r"|\b(?P<dir>upwards?|downwards?|up|down|leftwards?|rightwards?|left|right|skyward|straight up|away"
-            r"|in circles|round and round)\b"
+            r"|in circles|round and round|around|about)\b"
             r"|\b(?P<verb>[a-z]+)\b"
         )
         for m in pattern.finditer(text):
@@ -989,7 +1002,10 @@ class _Reader:
                 self._take(*tspan)
             elif m.group("dir"):
                 word = m.group("dir")
-                if word in ("in circles", "round and round"):
+                if word in ("in circles", "round and round", "around", "about"):
+                    if word in ("around", "about") and not re.search(r"\b(?:" + "|".join(MOTION_VERBS) + r")\s+$",
+                                                                    text[max(0, m.start() - 20):m.start()]):
+                        continue  # "around 5 birds", "about noon": not a path
                     t.steps.append(Step(StepKind.LOOP, span))
                 elif word == "away":
                     if re.match(r"\s*from (?:the )?(?:camera|viewer)", text[m.end():]) or re.search(
@@ -1084,7 +1100,7 @@ class _Reader:
                 # "walks left", "turns right": a direction, not a place
                 dx = -1 if region.h in (HRegion.LEFT, HRegion.LEFT_EDGE) else 1 if region.h is not HRegion.CENTER else 0
                 if dx:
-                    t.steps.append(Step(StepKind.DIRECTION, self._span(m.start(), m.end()), direction=(dx, 0)))
+                    t.steps.append(Step(StepKind.DIRECTION, self._span(prev.start(1), m.end()), direction=(dx, 0)))
                     self._take(m.start(), m.end())
                     continue
             if word in ("to", "toward", "towards", "into"):
@@ -1132,6 +1148,7 @@ class _Reader:
             owner = self.owner(m.start())
             if owner is not None:
                 self.things[owner].still = True
+                self.things[owner].still_span = self._span(m.start(), m.end())
 
     def _settle_roles(self) -> None:
         for t in self.things.values():  # "a vase between two candles on a table": the vase is on it too
