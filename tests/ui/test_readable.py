@@ -108,3 +108,33 @@ def test_new_shot_puts_the_cursor_in_the_prompt(make_window, qtbot):
     window.library_panel.search_edit.setFocus()
     window.new_shot()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.prompt.editor, timeout=3000)
+
+
+def test_settings_and_the_toolbar_offer_one_layout_strength_range(make_window, qtbot):
+    """Defect 5: Settings took 5.0 (0-10) while the slider showed 3.0 (0-3)."""
+    from shotsketch.core.ranges import RANGES
+    from shotsketch.core.settings import AppSettings
+    from shotsketch.ui.settings_dialog import SettingsDialog
+
+    strength = RANGES["layout_strength"]
+    dialog = SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    assert (dialog.strength_box.minimum(), dialog.strength_box.maximum()) == (strength.low, strength.high)
+    dialog.strength_box.setValue(5.0)
+    assert dialog.strength_box.value() == strength.high  # 5.0 cannot be entered
+    window = make_window()
+    slider = window.generate_bar.strength_slider
+    assert (slider.minimum() / 10, slider.maximum() / 10) == (strength.low, strength.high)
+    window.shot.set_layout_strength(2.5)
+    assert slider.value() == 25 and "2.5" in window.generate_bar.strength_label.text()
+
+
+def test_the_seed_field_holds_any_seed_of_the_range(make_window):
+    """Defect 7 in the window: a 64-bit seed is shown and generated as it is, not cut to 2^31-1."""
+    window = make_window()
+    big = 2**63 + 12345
+    window.shot.update_settings(seed=big)
+    assert window.generate_bar.seed_box.text() == str(big)
+    assert window.shot.request().seed == big
+    window.generate_bar.seed_box.setValue(2**40)
+    assert window.shot.settings.seed == 2**40

@@ -46,7 +46,7 @@ def strength_slider(parent: QWidget | None = None) -> QSlider:
 class SeedEdit(QLineEdit):
     """The seed as digits: every seed of the range (0 .. 2^64-1), which a spin box cannot hold."""
 
-    valueChanged = Signal(int)
+    valueChanged = Signal(object)  # an int of up to 64 bits (a Signal(int) is 32)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -4,12 +4,13 @@ Saved atomically through core.settings; invalid values are refused with the reas
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+    QVBoxLayout, QWidget,
 )
 
 from shotsketch.core import paths
 from shotsketch.core.settings import MEMORY_PLANS, AppSettings, SettingsError, save_settings
+from shotsketch.ui.ranged import spin_box
 
 PLAN_LABELS = {
     "auto": "Automatic (chosen from free GPU memory)",
@@ -30,18 +31,18 @@ class SettingsDialog(QDialog):
         for plan in MEMORY_PLANS:
             self.plan.addItem(PLAN_LABELS.get(plan, plan), plan)
         self.plan.setCurrentIndex(max(0, self.plan.findData(settings.memory_plan)))
-        self.width_box = self._spin(32, 2048, 32, settings.width, " px")
-        self.height_box = self._spin(32, 2048, 32, settings.height, " px")
-        self.frames_box = self._spin(1, 241, 4, settings.frames, " frames")
-        self.steps_box = self._spin(1, 200, 1, settings.steps, " steps")
-        self.guidance_box = QDoubleSpinBox()
-        self.guidance_box.setRange(1.0, 20.0)
-        self.guidance_box.setSingleStep(0.5)
-        self.guidance_box.setValue(settings.guidance)
-        self.strength_box = QDoubleSpinBox()
-        self.strength_box.setRange(0.0, 10.0)
-        self.strength_box.setSingleStep(0.25)
-        self.strength_box.setValue(settings.layout_guidance_strength)
+        # limits from the one table of ranges (core/ranges.py): what is accepted here is what the
+        # toolbar shows and what generation uses
+        self.width_box = spin_box("width", suffix=" px")
+        self.height_box = spin_box("height", suffix=" px")
+        self.frames_box = spin_box("frames", suffix=" frames")
+        self.steps_box = spin_box("steps", suffix=" steps")
+        self.guidance_box = spin_box("guidance")
+        self.strength_box = spin_box("layout_strength")
+        for box, value in ((self.width_box, settings.width), (self.height_box, settings.height),
+                           (self.frames_box, settings.frames), (self.steps_box, settings.steps),
+                           (self.guidance_box, settings.guidance), (self.strength_box, settings.layout_guidance_strength)):
+            box.setValue(value)
         self.strength_box.setToolTip("How strongly the sketch steers where subjects appear (0 = off)")
         self.output = QLineEdit(settings.output_dir)
         self.output.setPlaceholderText("the folder used last time")
@@ -76,15 +77,6 @@ class SettingsDialog(QDialog):
         box.addLayout(form)
         box.addWidget(self.problem)
         box.addWidget(buttons)
-
-    @staticmethod
-    def _spin(lo: int, hi: int, step: int, value: int, suffix: str) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(lo, hi)
-        spin.setSingleStep(step)
-        spin.setValue(value)
-        spin.setSuffix(suffix)
-        return spin
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export folder", self.output.text() or str(paths.data_dir()))
