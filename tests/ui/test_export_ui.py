@@ -73,7 +73,7 @@ def test_exports_two_takes_and_an_otio_timeline_with_progress(qtbot, takes, out,
         threads.append(threading.current_thread())
         return real(*a, **kw)
 
-    monkeypatch.setattr("shotsketch.ui.export_dialog.export_take", spy)
+    monkeypatch.setattr("shotsketch.app.exports.export_take", spy)
     d._report.progress.connect(lambda row, done, total: progress.append((row, done, total, d.overall_bar.value())))
     summary = run(qtbot, d)
 
@@ -141,6 +141,7 @@ def test_declining_the_question_exports_nothing(qtbot, takes, out):
 
 def test_a_missing_or_unwritable_folder_is_a_clear_message(qtbot, takes, tmp_path):
     d = dialog_for(qtbot, takes, tmp_path / "nowhere")
+    d.ask_create_folder = lambda folder: False  # offered, declined
     assert not d.start()
     assert "does not exist" in d.status_label.text() and not d.is_running()
     afile = tmp_path / "afile"
@@ -153,7 +154,7 @@ def test_a_read_only_destination_stops_the_batch_with_a_message(qtbot, takes, ou
     def refuse(*a, **kw):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(encode.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(encode.leftovers, "create_file", refuse)
     d = dialog_for(qtbot, takes, out)
     summary = run(qtbot, d)
     assert summary.written == () and summary.timeline is None

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shotsketch.cli import CliError
+
+if TYPE_CHECKING:
+    from shotsketch.core.library import Library
 
 FORMAT_NAMES = ("mp4", "prores", "dnxhr", "png", "gif")
 
@@ -27,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "export", help="re-encode a clip to another format",
         description="Re-encode a clip as MP4 (H.264), MOV (ProRes 422 HQ or DNxHR HQ), a PNG sequence or a GIF. "
-                    "The recipe sidecar (CLIP.json) comes along when there is one.")
+                    "The recipe sidecar (CLIP.json) comes along when there is one. A GIF is written at the rate it "
+                    "can hold (frame times are whole hundredths of a second: 24 fps becomes 25 fps). When CLIP is a "
+                    "take in the library, the export is recorded there.")
     e.add_argument("clip", metavar="CLIP", help="the clip to export (a file, or a PNG sequence folder)")
     e.add_argument("--format", required=True, metavar="|".join(FORMAT_NAMES), help="format to write")
     e.add_argument("--out", required=True, metavar="PATH",
@@ -39,21 +47,73 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_export)
 
 
+# ----------------------------------------------------------------------------- library
+@contextlib.contextmanager
+def user_library() -> Iterator[tuple[Library | None, str]]:
+    """The user's library, when there is one (exports of its takes are recorded there), and why
+    not otherwise. A command never creates a library just to record an export."""
+    from shotsketch.core import paths
+    from shotsketch.core.library import DB_NAME, Library, LibraryError
+
+    path = paths.data_dir(create=False) / DB_NAME
+    if not path.exists():
+        yield None, ""
+        return
+    try:
+        library = Library.open(path)
+    except LibraryError as exc:
+        yield None, str(exc)
+        return
+    try:
+        yield library, ""
+    finally:
+        library.close()
+
+
 # ----------------------------------------------------------------------------- timeline
 def run_timeline(args: argparse.Namespace) -> int:
+    from shotsketch.app.exports import export_of_gif_source, record_timeline_clips
+    from shotsketch.core.library import LibraryError
     from shotsketch.media.encode import EncodeError
-    from shotsketch.media.timeline import TimelineError, timeline_adapter, write_timeline
+    from shotsketch.media.timeline import NotForEditors, TimelineError, gif_advice, timeline_adapter, write_timeline
 
     out = Path(args.out)
-    try:
-        timeline_adapter(out)
-        written = write_timeline([Path(c) for c in args.clips], out, args.name, overwrite=args.overwrite)
-    except TimelineError as exc:
-        raise CliError(str(exc)) from None
-    except EncodeError as exc:
-        raise CliError(str(exc), code=1) from None
-    print(f"wrote {written} ({len(args.clips)} clip{'s' if len(args.clips) != 1 else ''})")
+    clips = [Path(c) for c in args.clips]
+    with user_library() as (library, _why):
+        try:
+            timeline_adapter(out)
+            written = write_timeline(clips, out, args.name, overwrite=args.overwrite)
+        except NotForEditors as exc:
+            source = export_of_gif_source(library, exc.clip) if library is not None else None
+            if source is None:
+                raise CliError(str(exc)) from None
+            raise CliError(gif_advice(exc.clip, _sequence_rate(clips, exc.clip), source)) from None
+        except TimelineError as exc:
+            raise CliError(str(exc)) from None
+        except EncodeError as exc:
+            raise CliError(str(exc), code=1) from None
+        note = ""
+        if library is not None:
+            try:
+                known = record_timeline_clips(library, [c.resolve() for c in clips], written)
+            except LibraryError as exc:
+                note = f"; not noted in the library: {exc}"
+            else:
+                note = f"; {known} of them noted in the library" if known else ""
+    print(f"wrote {written} ({len(clips)} clip{'s' if len(clips) != 1 else ''}{note})")
     return 0
+
+
+def _sequence_rate(clips: list[Path], gif: Path):  # noqa: ANN202 - a Fraction
+    """The rate of the first clip that is not ``gif`` (the GIF's own rate when there is none)."""
+    from shotsketch.media.timeline import probe_clip
+
+    for clip in clips:
+        if clip.resolve() != gif.resolve():
+            info = probe_clip(clip)
+            if info.codec != "gif":
+                return info.rate
+    return probe_clip(gif).rate
 
 
 # ----------------------------------------------------------------------------- export
@@ -87,13 +147,9 @@ def _destination(out: Path, clip: Path, fmt) -> Path:  # noqa: ANN001
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from shotsketch.app.exports import ExportRequest, export_clip
     from shotsketch.media.encode import (
-        ClipFormat, DestinationExists, DestinationNotWritable, EncodeCancelled, EncodeError, MissingSource,
-        export_take, frame_geometry, free_name, read_container_metadata,
-    )
-    from shotsketch.media.probe import probe_video
-    from shotsketch.media.sidecar import (
-        container_tags, exported_recipe, read_sidecar, recipe_from_tags, sidecar_path, write_sidecar,
+        ClipFormat, DestinationExists, DestinationNotWritable, EncodeCancelled, EncodeError, MissingSource, free_name,
     )
 
     try:
@@ -108,47 +164,35 @@ def run_export(args: argparse.Namespace) -> int:
     if args.on_exists == "number":
         dest = free_name(dest)
 
-    try:
-        info = probe_video(src)
-        recipe = read_sidecar(src)
-        if recipe is None and not src.is_dir():
-            recipe = recipe_from_tags(read_container_metadata(src))
-        rate = fps if fps is not None else float(info.rate)
-        geometry = frame_geometry(fmt, info.width, info.height)
-
-        def recipe_for(path: Path) -> dict | None:
-            if recipe is None:
-                return None
-            return exported_recipe(recipe, path, fmt.value, fps=rate, frames=info.frames,
-                                   width=geometry.out_width, height=geometry.out_height)
-
-        planned = recipe_for(dest)
-        metadata = container_tags(planned) if planned is not None else None
+    with user_library() as (library, why_not):
+        take = library.find_take_by_file(src) if library is not None else None
+        request = ExportRequest(src, dest, fmt, fps=fps, on_exists=args.on_exists,
+                                take_id=take.id if take is not None else None,
+                                recipe=take.recipe if take is not None and take.recipe else None)
         bar = _Progress(args.quiet, f"exporting {src.name} as {fmt.label}")
         t0 = time.perf_counter()
-        written = export_take(src, dest, fmt, fps=fps, metadata=metadata, progress=bar.update,
-                              on_exists=args.on_exists)
-        bar.done()
-    except EncodeCancelled:
-        raise CliError("cancelled; no file was written", code=130) from None
-    except DestinationExists as exc:
-        raise CliError(f"{exc.path} already exists; choose another --out or pass --on-exists overwrite "
-                       "(replace it) or number (write a numbered copy)") from None
-    except (MissingSource, DestinationNotWritable) as exc:
-        raise CliError(str(exc)) from None
-    except EncodeError as exc:
-        raise CliError(str(exc), code=1) from None
-
-    note = ""
-    final_recipe = recipe_for(written)
-    if final_recipe is not None:
         try:
-            write_sidecar(written, final_recipe)
-            note = f" and {sidecar_path(written).name}"
-        except OSError as exc:
-            raise CliError(f"wrote {written} but not its recipe {sidecar_path(written).name}: "
-                           f"{exc.strerror or exc}", code=1) from None
-    print(f"wrote {written}{note} in {time.perf_counter() - t0:.1f}s")
+            done = export_clip(request, library=library, progress=bar.update)
+            bar.done()
+        except EncodeCancelled:
+            raise CliError("cancelled; no file was written", code=130) from None
+        except DestinationExists as exc:
+            raise CliError(f"{exc.path} already exists; choose another --out or pass --on-exists overwrite "
+                           "(replace it) or number (write a numbered copy)") from None
+        except (MissingSource, DestinationNotWritable) as exc:
+            raise CliError(str(exc)) from None
+        except EncodeError as exc:  # SidecarNotWritten too: the clip is there, its recipe is not
+            raise CliError(str(exc), code=1) from None
+
+    sidecar = f" and {done.sidecar.name}" if done.sidecar is not None else ""
+    print(f"wrote {done.path}{sidecar} in {time.perf_counter() - t0:.1f}s "
+          f"({done.frames} frames at {float(done.rate):.4g} fps)")
+    if done.note:
+        print(f"note: {done.note}")
+    if done.export is not None:
+        print(f"recorded in the library as an export of take {done.export.take_id}")
+    elif take is not None:
+        print(f"note: not recorded in the library: {done.not_recorded or why_not}")
     return 0
 
 

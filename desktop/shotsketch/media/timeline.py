@@ -126,11 +126,12 @@ def _rate_text(rate: Fraction) -> str:
 
 
 def retime_command(source: Path, rate: Fraction, *, fmt: ClipFormat = ClipFormat.MP4,
-                   name: str | None = None) -> str:
-    """A complete ``shotsketch export`` command that writes ``source`` at ``rate`` beside it
-    (same frames, re-timed), under a name nothing has yet."""
-    stem = name or f"{source.stem} at {_rate_text(rate)} fps"
-    out = free_name(source.with_name(stem + fmt.extension))
+                   beside: Path | None = None) -> str:
+    """A complete ``shotsketch export`` command that writes ``source`` at ``rate`` (same frames,
+    re-timed) beside ``beside`` (default: ``source``), named after it, under a name nothing has yet."""
+    near = beside or source
+    stem = near.stem if beside is not None else f"{source.stem} at {_rate_text(rate)} fps"
+    out = free_name(near.with_name(stem + fmt.extension))
     return (f"shotsketch export {shlex.quote(str(source))} --format {fmt.value} --fps {_rate_text(rate)} "
             f"--out {shlex.quote(str(out))}")
 
@@ -143,9 +144,9 @@ def gif_advice(gif: Path, rate: Fraction, source: Path | None = None) -> str:
     head = (f"{gif.name} is a GIF, a 256-colour preview whose frame times are rounded to hundredths of a "
             f"second; editors need MP4 or MOV clips: ")
     if source is not None:
-        command = retime_command(source, rate, name=gif.stem)
+        command = retime_command(source, rate, beside=gif)
         return head + f"export its take again with `{command}` and put that on the timeline"
-    return head + f"make one with `{retime_command(gif, rate, name=gif.stem)}` and put that on the timeline"
+    return head + f"make one with `{retime_command(gif, rate, beside=gif)}` and put that on the timeline"
 
 
 def _check_clips(clips: Sequence[ClipInfo]) -> Fraction:

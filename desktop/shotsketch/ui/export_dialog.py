@@ -4,11 +4,17 @@ Everything runs on one worker thread; the dialog only shows progress (per take a
 the outcome of each take. ``shotsketch.media`` writes atomically (a temporary name, renamed when
 ffmpeg succeeded), so a failure or a cancel never leaves a half-written file under a final name.
 
-Faults each get one plain sentence in the take's row and in the log pane below: a folder that is
-missing, read-only or full (the batch stops: the next take would fail the same way), a file that is
-already there (asked once before starting: overwrite, number, or skip), an ffmpeg failure (its
-last lines go to the log pane and the log file), a take whose file was deleted (that take is
-skipped, the others go on).
+Each take goes through :func:`shotsketch.app.exports.export_clip`, the service ``shotsketch export``
+uses too: the same files, recipes and frame rates from the window and the terminal, and every
+export of a library take recorded in the library with the timeline it was put on.
+
+A destination folder that does not exist is offered to be created (asked once, before anything
+starts). Faults each get one plain sentence, shown once: before starting, in the line under the
+progress bar (a folder that is a file, or read-only); while exporting, in the take's row and in the
+log pane below: a folder that is read-only or full (the batch stops: the next take would fail the
+same way), a file that is already there (asked once before starting: overwrite, number, or skip),
+an ffmpeg failure (its last lines go to the log pane and the log file), a take whose file was
+deleted (that take is skipped, the others go on).
 """
 
 from __future__ import annotations
@@ -31,10 +37,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QPlainTextEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from shotsketch.app.exports import ExportedClip, ExportRequest, export_clip, record_timeline
+from shotsketch.core.library import Library
 from shotsketch.media.encode import (ClipFormat, DestinationExists, DestinationNotWritable, DiskFull, EncodeCancelled,
-                                     EncodeError, FfmpegFailed, MissingSource, export_take, frame_geometry,
-                                     free_name, read_container_metadata, suggested_name)
-from shotsketch.media.sidecar import container_tags, exported_recipe, read_sidecar, recipe_from_tags, write_sidecar
+                                     EncodeError, FfmpegFailed, MissingSource, free_name, suggested_name)
 from shotsketch.media.timeline import TIMELINE_FORMATS, TimelineError, write_timeline
 
 log = logging.getLogger(__name__)
@@ -93,6 +99,7 @@ class ExportPlan:
     timeline: Path | None
     timeline_overwrite: bool
     timeline_name: str
+    library: Library | None = None  # where exports of library takes are recorded
 
 
 @dataclass(frozen=True)
@@ -126,53 +133,19 @@ class _Reporter(QObject):
     finished = Signal(object)             # ExportSummary
 
 
-def _recipe_for(item: ExportItem) -> dict[str, Any] | None:
-    if item.recipe:
-        return dict(item.recipe)
-    recipe = read_sidecar(item.path)
-    if recipe is None and item.path.is_file():
-        try:
-            recipe = recipe_from_tags(read_container_metadata(item.path))
-        except EncodeError:
-            recipe = None
-    return recipe
-
-
 def export_one(item: ExportItem, dest: Path, fmt: ClipFormat, on_exists: str, sidecar: bool,
-               progress: Callable[[int, int], None], cancelled: Callable[[], bool]) -> Path:
-    """Export one take with its recipe in the container tags and (optionally) a sidecar; returns the path."""
-    from shotsketch.media.probe import probe_video
-
-    if not item.path.exists():
-        raise MissingSource(f"the take's file {item.path} is missing (deleted or moved?); "
-                            "generate it again from its recipe or pick another take")
-    info = probe_video(item.path, frames=True)
-    recipe = _recipe_for(item)
-    geometry = frame_geometry(fmt, info.width, info.height)
-
-    def recipe_at(path: Path) -> dict[str, Any] | None:
-        if recipe is None:
-            return None
-        return exported_recipe(recipe, path, fmt.value, fps=info.fps, frames=info.frames,
-                               width=geometry.out_width, height=geometry.out_height)
-
-    planned = recipe_at(dest)
-    metadata = container_tags(planned) if planned is not None else None
-    written = export_take(item.path, dest, fmt, metadata=metadata, progress=progress, cancelled=cancelled,
-                          on_exists=on_exists)  # type: ignore[arg-type]
-    final = recipe_at(written)
-    if sidecar and final is not None:
-        try:
-            write_sidecar(written, final)
-        except OSError as exc:
-            raise EncodeError(f"wrote {written.name} but not its recipe {written.name}.json: "
-                              f"{exc.strerror or exc}") from exc
-    return written
+               progress: Callable[[int, int], None], cancelled: Callable[[], bool],
+               library: Library | None = None) -> ExportedClip:
+    """Export one take through the export service (recorded in ``library`` when it is a take)."""
+    request = ExportRequest(item.path, dest, fmt, on_exists=on_exists, sidecar=sidecar,  # type: ignore[arg-type]
+                            take_id=item.take_id, recipe=item.recipe)
+    return export_clip(request, library=library, progress=progress, cancelled=cancelled)
 
 
 def run_export(plan: ExportPlan, report: _Reporter, stop: _Stop) -> ExportSummary:
     """The worker: every take in turn, then the timeline. Never raises; reports through ``report``."""
     written: list[Path] = []
+    exported: list[ExportedClip] = []
     problems: list[str] = []
     skipped = 0
     cancelled = False
@@ -187,8 +160,9 @@ def run_export(plan: ExportPlan, report: _Reporter, stop: _Stop) -> ExportSummar
             continue
         report.started.emit(row)
         try:
-            path = export_one(item, dest, plan.fmt, plan.on_exists, plan.sidecars,
-                              lambda d, t, row=row: report.progress.emit(row, d, t), stop.cancel.is_set)
+            done = export_one(item, dest, plan.fmt, plan.on_exists, plan.sidecars,
+                              lambda d, t, row=row: report.progress.emit(row, d, t), stop.cancel.is_set,
+                              plan.library)
         except EncodeCancelled:
             cancelled = True
             report.cancelled.emit(row)
@@ -223,8 +197,13 @@ def run_export(plan: ExportPlan, report: _Reporter, stop: _Stop) -> ExportSummar
             problems.append(f"{item.title}: {msg}")
             report.failed.emit(row, "Failed: see the log below", msg, "")
             continue
-        written.append(path)
-        report.done.emit(row, str(path))
+        written.append(done.path)
+        exported.append(done)
+        if done.note:
+            report.note.emit(f"{item.title}: {done.note}.")
+        if done.not_recorded:
+            report.note.emit(f"{item.title}: exported, but not recorded in the library: {done.not_recorded}")
+        report.done.emit(row, str(done.path))
 
     timeline: Path | None = None
     if plan.timeline is not None and not cancelled:
@@ -234,6 +213,7 @@ def run_export(plan: ExportPlan, report: _Reporter, stop: _Stop) -> ExportSummar
             try:
                 timeline = write_timeline(written, plan.timeline, plan.timeline_name,
                                           overwrite=plan.timeline_overwrite)
+                record_timeline(plan.library, exported, timeline)
                 report.note.emit(f"Timeline written: {timeline}")
             except TimelineError as exc:
                 problems.append(f"timeline: {exc}")
@@ -274,6 +254,17 @@ def ask_existing_with_a_box(parent: QWidget, paths: Sequence[Path]) -> ExistingC
             skip: ExistingChoice.SKIP}.get(clicked)
 
 
+def ask_create_folder_with_a_box(parent: QWidget, folder: Path) -> bool:
+    """Offer to create a destination folder that does not exist yet."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Create the folder?",
+                      f"The folder {folder} does not exist yet.\n\nCreate it and export into it?",
+                      QMessageBox.StandardButton.Cancel, parent)
+    create = box.addButton("Create Folder", QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(create)
+    box.exec()
+    return box.clickedButton() is create
+
+
 class ExportDialog(QDialog):
     """Export takes as files and, in the same step, an editor timeline of them."""
 
@@ -282,12 +273,15 @@ class ExportDialog(QDialog):
     COLUMNS = ("Take", "File", "Progress", "Status")
 
     def __init__(self, items: Sequence[ExportItem], parent: QWidget | None = None, *,
-                 folder: Path | None = None, timeline_name: str = "Shotsketch timeline"):
+                 folder: Path | None = None, timeline_name: str = "Shotsketch timeline",
+                 library: Library | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export takes")
         self.items = tuple(items)
+        self.library = library
         self.ask_existing: Callable[[Sequence[Path]], ExistingChoice | None] = (
             lambda paths: ask_existing_with_a_box(self, paths))
+        self.ask_create_folder: Callable[[Path], bool] = lambda folder: ask_create_folder_with_a_box(self, folder)
         self.choose_folder: Callable[[Path], Path | None] = self._choose_folder_with_a_dialog
         self._thread: threading.Thread | None = None
         self._stop = _Stop()
@@ -421,6 +415,7 @@ class ExportDialog(QDialog):
                 kwargs["timeline_name"] = next(iter(shots.values()))
             elif len(projects) == 1:
                 kwargs["timeline_name"] = library.get_project(next(iter(projects))).name
+        kwargs.setdefault("library", library)
         return cls(items, parent, **kwargs)
 
     # -- settings read on the UI thread
@@ -504,9 +499,7 @@ class ExportDialog(QDialog):
 
     def _plan(self) -> ExportPlan | None:
         folder = self.folder()
-        problem = self._folder_problem(folder)
-        if problem:
-            self._fault(problem)
+        if not self._folder_ready(folder):
             return None
         fmt = self.clip_format()
         dests: list[Path | None] = list(self.destinations())
@@ -532,7 +525,26 @@ class ExportDialog(QDialog):
                     self._log(f"The timeline {timeline.name} is already there; it is skipped as asked.")
                     timeline = None
         return ExportPlan(self.items, folder, fmt, tuple(dests), on_exists, self.sidecar_box.isChecked(),
-                          timeline, timeline_overwrite, self.timeline_name_edit.text().strip() or "Shotsketch")
+                          timeline, timeline_overwrite, self.timeline_name_edit.text().strip() or "Shotsketch",
+                          self.library)
+
+    def _folder_ready(self, folder: Path) -> bool:
+        """The folder is there and writable, or created now that the person agreed; else one message."""
+        if str(folder).strip() and str(folder) != "." and not os.path.lexists(folder):
+            if not self.ask_create_folder(folder):
+                self._fault(f"Nothing exported: the folder {folder} does not exist. Create it, or choose another.")
+                return False
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self._fault(f"Cannot create the folder {folder} ({exc.strerror or exc}); choose another folder.")
+                return False
+            self._log(f"Created the folder {folder}.")
+        problem = self._folder_problem(folder)
+        if problem:
+            self._fault(problem)
+            return False
+        return True
 
     @staticmethod
     def _folder_problem(folder: Path) -> str:
@@ -592,8 +604,8 @@ class ExportDialog(QDialog):
             text = f"Cancelled. {text} No partial file was left behind."
         if summary.problems:
             text += f" {len(summary.problems)} problem{'s' if len(summary.problems) != 1 else ''}: see below."
-        self.status_label.setText(text)
-        self._log(text)
+        self.status_label.setText(text)  # the line under the progress bar; the log pane keeps the details
+        log.info("export: %s", text)
         if not summary.cancelled:
             self.overall_bar.setValue(self.overall_bar.maximum())
         self._set_running(False)
@@ -647,8 +659,9 @@ class ExportDialog(QDialog):
         self.export_button.setText("Export again" if not running and self.summary is not None else "Export")
 
     def _fault(self, message: str) -> None:
+        """A refusal before anything starts: one line under the progress bar (and the log file)."""
         self.status_label.setText(message)
-        self._log(message)
+        log.info("export: %s", message)
 
     def _log(self, text: str) -> None:
         self.log_view.appendPlainText(text)
