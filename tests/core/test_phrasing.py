@@ -17,6 +17,7 @@ from shotsketch.core.phrasing import (
     group_center_subject,
     motion_of,
     parse_region,
+    unsaid_layout,
 )
 
 from .strategies import layouts, noun_phrase_layouts, scene_layouts
@@ -230,3 +231,35 @@ def test_describe_groups_and_regions():
     sky = Band(BandKind.SKY, "sky", Box(0.0, 0.0, 1.0, 0.4))
     text = describe(Layout(16 / 9, (), (adults,), (sky,)))
     assert text == "Four adults in a row remain stationary at the bottom. The sky spans the top."
+
+
+ISSUE_13_PROMPT = "A red car drives from the left edge to the right edge, passing a house in the center."
+
+
+def _issue_13_sketch() -> Layout:
+    car = Subject.moving("red car", Box(0.02, 0.55, 0.18, 0.75), Box(0.82, 0.55, 0.98, 0.75))
+    house = Subject.static("house", Box(0.4, 0.3, 0.6, 0.7))
+    sun = Subject.static("sun", Box(0.82, 0.05, 0.92, 0.2))  # the box the person added
+    return Layout(16 / 9, (car, house, sun))
+
+
+def test_the_final_prompt_says_only_what_the_prompt_does_not(monkeypatch):
+    """Issue 13, defect 3: adding a box must not make the final prompt repeat the prompt's own sentence
+    ("...passing a house in the center. The red car moves from the left edge to the right edge, ...")."""
+    from shotsketch.core.prompting import compose_prompt, final_prompt
+
+    sketch = _issue_13_sketch()
+    clause = describe(sketch)
+    assert "The red car moves from the left edge to the right edge" in clause
+    final = compose_prompt(ISSUE_13_PROMPT, clause)
+    assert final == ISSUE_13_PROMPT + " The sun remains stationary in the top right corner."
+    assert final_prompt(ISSUE_13_PROMPT, sketch) == final
+    # nothing new in the sketch: the prompt as written; nothing said: the whole clause
+    assert compose_prompt(ISSUE_13_PROMPT, describe(Layout(16 / 9, sketch.subjects[:2]))) == ISSUE_13_PROMPT
+    assert compose_prompt("A sunny street.", clause) == "A sunny street. " + clause
+
+
+def test_unsaid_layout_keeps_subjects_the_prompt_places_elsewhere():
+    sketch = _issue_13_sketch()
+    rest = unsaid_layout("A red car drives from the right edge to the left edge. A house in the center.", sketch)
+    assert rest.names == ("red car", "sun")  # the prompt's car goes the other way: the sketch's path is said

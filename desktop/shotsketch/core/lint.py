@@ -376,10 +376,14 @@ def lint(
                                 "Describe the subjects, where they are and how they move.", None))
     else:
         reading = read_prompt(prompt)
-        findings += _vague_findings(prompt)
+        vague = _vague_findings(prompt)
+        findings += vague
         findings += _crowding_findings(prompt, reading)
         findings += _conflict_findings(prompt, reading)
-        findings += _unplaced_findings(prompt, reading, draft_layout(prompt))
+        tried = [sentence for sentence in _sentences(prompt)
+                 if any(sentence[0] <= f.span[0] < sentence[1] for f in vague)]
+        findings += [f for f in _unplaced_findings(prompt, reading, draft_layout(prompt))
+                     if not any(a <= f.span[0] < b for a, b in tried)]  # a vague place has its own fix
         findings += _negation_findings(prompt)
         long = _length_finding(prompt, max_tokens, count, Target.PROMPT)
         if long:

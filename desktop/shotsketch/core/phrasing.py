@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
-from shotsketch.core.layout import Band, Box, Group, Keyframe, Layout, Subject
+from shotsketch.core.layout import Band, Box, Group, Keyframe, Layout, Subject, name_key
 
 # -- regions ---------------------------------------------------------------------------------
 
@@ -486,6 +486,55 @@ def _spread(group: Group, t: float) -> float:
 
 def _band_clause(band: Band) -> str:
     return f"{subject_phrase(band.name)} spans {Region.of_box(band.box).words}"
+
+
+# -- what a prompt already says ----------------------------------------------------------------
+
+
+def _same_placement(sketch: Subject, drafted: Subject) -> bool:
+    a, b = motion_of(sketch), motion_of(drafted)
+    if a.moving != b.moving:
+        return False
+    return a.waypoints == b.waypoints if a.moving else a.waypoints[0] == b.waypoints[0]
+
+
+def unsaid_layout(prompt: str, layout: Layout) -> Layout:
+    """The part of ``layout`` that ``prompt`` does not already say, subject by subject: a subject
+    or group the prompt places in the same parts of the frame (moving the same way) is left out,
+    and so is a region the prompt names."""
+    said = draft_layout(prompt, layout.aspect, subjects=list(layout.guided_names))
+    guessed = {name_key(n) for n in said.unplaced}
+
+    def says(name: str, sketch: Subject) -> bool:
+        if name_key(name) in guessed or not said.layout.has_subject(name):
+            return False
+        return _same_placement(sketch, said.layout.subject(name))
+
+    return replace(
+        layout,
+        subjects=tuple(s for s in layout.subjects if not says(s.name, s)),
+        groups=tuple(g for g in layout.groups if not says(g.name, group_center_subject(g))),
+        regions=tuple(b for b in layout.regions if not find_subject_spans(prompt, b.name)),
+    )
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).strip(".!?;, ").casefold()
+
+
+def clause_beyond_prompt(prompt: str, clause: str) -> str:
+    """What a spatial clause (from :func:`describe`) adds to ``prompt``: the whole clause when the
+    prompt says none of it, nothing when it says all of it, else the clause for the subjects it
+    does not place ("...passing a house in the center." plus a new box for the sun adds only
+    "The sun remains stationary in the top right corner.")."""
+    clause = clause.strip()
+    if not _plain(clause) or _plain(clause) in _plain(prompt):
+        return ""
+    sketch = draft_layout(clause).layout
+    rest = unsaid_layout(prompt, sketch)
+    if rest == sketch:
+        return clause  # the prompt says none of it: the clause as it was written
+    return describe(rest)
 
 
 def describe_subject(subject: Subject) -> str:

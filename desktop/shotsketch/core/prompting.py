@@ -8,48 +8,27 @@ same final prompt and negative prompt from either.
 from __future__ import annotations
 
 import logging
-import re
 
-from shotsketch.core.layout import Layout, name_key
+from shotsketch.core.layout import Layout
 from shotsketch.core.lint import DEFAULT_NEGATIVE
-from shotsketch.core.phrasing import Region, describe, draft_layout
+from shotsketch.core.phrasing import clause_beyond_prompt, describe
 
 log = logging.getLogger(__name__)
-
-_SPACE_RE = re.compile(r"\s+")
-
-
-def _normal(text: str) -> str:
-    return _SPACE_RE.sub(" ", text).strip().strip(".!?;, ").casefold()
-
-
-def _places(text: str) -> dict[str, tuple[Region, Region]]:
-    draft = draft_layout(text)
-    return {name_key(s.name): (Region.of_box(s.start), Region.of_box(s.end)) for s in draft.layout.subjects}
-
 
 def prompt_says_clause(prompt: str, clause: str) -> bool:
     """Whether ``prompt`` already says what ``clause`` says: it contains the clause's text, or
     every subject of the clause is placed in the prompt with the same start and end regions
     (so "A yellow ball rolls from the left edge to the center" already says "The yellow ball
     moves from the left edge to the center")."""
-    if not _normal(clause):
-        return True
-    if _normal(clause) in _normal(prompt):
-        return True
-    said = _places(clause)
-    if not said:
-        return False
-    in_prompt = _places(prompt)
-    return all(in_prompt.get(key) == regions for key, regions in said.items())
+    return not clause_beyond_prompt(prompt, clause)
 
 
 def compose_prompt(prompt: str, clause: str) -> str:
-    """The final prompt: the user's prompt, then the sketch's spatial clause unless the prompt
-    already says it."""
+    """The final prompt: the user's prompt, then what the sketch's spatial clause adds to it,
+    subject by subject (see :func:`~shotsketch.core.phrasing.clause_beyond_prompt`)."""
     prompt = prompt.strip()
-    clause = clause.strip()
-    if not clause or prompt_says_clause(prompt, clause):
+    clause = clause_beyond_prompt(prompt, clause)
+    if not clause:
         return prompt
     if not prompt:
         return clause
@@ -61,7 +40,7 @@ def compose_prompt(prompt: str, clause: str) -> str:
 def spatial_clause(layout: Layout | None) -> str:
     """The sentence the sketch compiles to ("The red car moves from the left edge to ..."); empty
     for no sketch. Phrasing never breaks editing or generating: a failure logs and gives ""."""
-    if layout is None or not layout.subjects:
+    if layout is None or layout.is_empty:
         return ""
     try:
         return describe(layout)
