@@ -79,3 +79,28 @@ def test_bad_aspect_is_a_usage_error(capsys):
     except SystemExit as exc:  # argparse's own exit, if the dispatcher lets it through
         code = exc.code
     assert code == 2 and "not an aspect ratio" in capsys.readouterr().err
+
+
+def test_a_layout_without_schema_version_is_read_as_version_1_and_verbose_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"aspect": 1.7333, "subjects": [
+        {"name": "red car", "keyframes": [{"t": 0, "box": [0.05, 0.4, 0.15, 0.6]}]}]}))
+    run = subprocess.run([sys.executable, "-m", "shotsketch", "-v", "layout", "describe", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "The red car remains stationary at the left edge."
+    assert "no schema_version; read as version 1" in run.stderr
+
+
+def test_layout_draft_json_has_groups_regions_and_no_float_noise(capsys):
+    assert main(["layout", "draft", "A bird flies above a forest, with clouds moving slowly in the sky."]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["schema_version"] == 2
+    assert [g["name"] for g in data["groups"]] == ["clouds"] and [r["kind"] for r in data["regions"]] == ["sky"]
+    numbers = [v for s in data["subjects"] + [m for g in data["groups"] for m in g["members"]]
+               for k in s["keyframes"] for v in k["box"] + [k["t"]]]
+    assert all(round(v, 4) == v for v in numbers)
