@@ -135,3 +135,26 @@ def test_a_damaged_old_queue_file_is_kept_and_said_once(library, tmp_path):
     problem = migrate_queue_file(library, old)
     assert "could not be read" in problem and not old.exists()
     assert len(list(tmp_path.glob("queue.json.damaged-*"))) == 1
+
+
+def test_two_windows_asking_for_the_same_content_get_one_variant(tmp_path):
+    import threading
+
+    path = tmp_path / "library.sqlite3"
+    with Library.open(path) as a, Library.open(path) as b:
+        shot = a.create_shot(a.create_project("P").id, "S").id
+        start = threading.Barrier(2)
+        found: dict[str, list[int]] = {"a": [], "b": []}
+
+        def ask(lib, key):
+            start.wait()
+            for i in range(100):
+                found[key].append(lib.variant_for_content(shot, f"prompt {i}", "", None, {"steps": 2})[0].id)
+
+        threads = [threading.Thread(target=ask, args=(lib, key)) for lib, key in ((a, "a"), (b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert found["a"] == found["b"]
+        assert len(a.list_variants(shot)) == 100
