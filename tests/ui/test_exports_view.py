@@ -52,7 +52,7 @@ def test_lists_a_takes_exports_newest_first_with_format_and_timeline(qtbot, setu
     assert rows[0][1] == "GIF" and rows[1][1] == "ProRes"
     assert view.tree.topLevelItem(1).toolTip(1) == "MOV (ProRes 422 HQ) at 24 fps"
     assert rows[1][2] == "Cut.xml" and rows[0][2] == ""
-    assert all(r[4] == "" for r in rows)  # both files are there
+    assert all(r[4] == "" for r in rows) and view.tree.isColumnHidden(4)  # both files are there: no status column
     assert view.export_id_at(0) == gif.id
     view.set_take(None)
     assert view.tree.topLevelItemCount() == 0 and not view.empty_label.isHidden()
@@ -63,6 +63,7 @@ def test_a_moved_or_deleted_export_is_marked(qtbot, setup, tmp_path):
     view = view_for(qtbot, lib, take.id)
     mov.file.rename(tmp_path / "moved.mov")
     qtbot.waitUntil(lambda: row_texts(view)[1][4] == "Missing", timeout=5000)  # watched folder
+    assert not view.tree.isColumnHidden(4)
     item = view.tree.topLevelItem(1)
     assert item.font(0).strikeOut() and str(mov.file) in item.toolTip(4) and "moved or deleted" in item.toolTip(4)
     assert view.reexport_button.isEnabled() is False  # nothing selected yet

@@ -3,9 +3,10 @@ were moved or deleted, and write one again.
 
 :class:`ExportsView` lists the exports of one take (``set_take``), newest first: the file, its
 format, the editor timeline it was put on, when it was written, and "Missing" (struck out, in red,
-"moved or deleted" in its tooltip) for a file that is no longer where it was written. In a narrow
-panel the timeline column gives way to the file name (the file's tooltip names the timeline). The folders of the listed
-files are watched, so a file moved away in the file manager is marked at once.
+"moved or deleted" in its tooltip) for a file that is no longer where it was written (the status
+column shows only while one is). In a narrow panel the timeline column gives way to the file name
+(the file's tooltip names the timeline). The folders of the listed files are watched, so a file
+moved away in the file manager is marked at once.
 
 - **Show in Folder** opens the file manager on the file (selected, where the file manager can) or,
   for a missing one, on its folder.
@@ -223,6 +224,7 @@ class ExportsView(QWidget):
         self.empty_label.setVisible(not exports)
         self.tree.setVisible(bool(exports))
         self.button_row.setVisible(bool(exports))
+        self.tree.setColumnHidden(4, not any(e.missing for e in exports))  # room for the names until one is
         self._watch(exports)
         if selected is not None:
             self.select_export(selected.id)
