@@ -72,7 +72,10 @@ class Easing(Enum):
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise LayoutError(f"{what} must be a number, not {type(value).__name__} {value!r:.40}")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # a whole number of hundreds of digits
+        raise LayoutError(f"{what} is far too large a number ({len(str(value)):,} digits)") from None
     if not math.isfinite(result):
         raise LayoutError(f"{what} must be a finite number, not {result}")
     return result
@@ -674,6 +677,11 @@ class Layout:
         key = name_key(name)
         return any(name_key(s.name) == key for s in self.subjects)
 
+    def has_name(self, name: str) -> bool:
+        """Whether a subject or a group is called ``name`` (names are unique across both)."""
+        key = name_key(name)
+        return any(name_key(n) == key for n in self.guided_names)
+
     def boxes_at(self, t: float) -> dict[str, Box]:
         return {s.name: s.box_at(t) for s in self.subjects}
 
@@ -765,17 +773,15 @@ class Layout:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Layout:
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except LayoutError:
-            raise
-        except (ValueError, TypeError, RecursionError) as exc:
-            raise LayoutError(f"the layout is not valid JSON: {exc}") from None
+        from shotsketch.core.inputs import InputError, parse_json
+
+        if not isinstance(text, (str, bytes)):
+            raise LayoutError(f"a layout is JSON text, not {type(text).__name__}")
+        try:  # shallow, short numbers, valid text (core/inputs.py)
+            data = parse_json(text, "layout")
+        except InputError as exc:
+            raise LayoutError(str(exc).removeprefix("the layout is ")) from None
         return cls.from_dict(data)
-
-
-def _reject_constant(name: str) -> Any:
-    raise LayoutError(f"the layout contains {name}, which is not a number a layout can hold")
 
 
 # -- schema versions and migrations ---------------------------------------------------------
@@ -826,11 +832,13 @@ def load_layout(path: Any) -> Layout:
     """Read a layout JSON file; errors say which file."""
     from pathlib import Path
 
+    from shotsketch.core.inputs import InputError, read_file
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutError(f"cannot read layout file {p}: {exc}") from None
+    try:  # a regular file of a sane size: never a FIFO, /dev/zero or 600 MB
+        text = read_file(p, "file")
+    except InputError as exc:
+        raise LayoutError(f"cannot read layout file: {exc}") from None
     try:
         return Layout.from_json(text)
     except LayoutError as exc:

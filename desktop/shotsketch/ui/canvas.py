@@ -65,6 +65,7 @@ from shotsketch.core.layout import (
     name_key,
 )
 from shotsketch.core.phrasing import PALETTE
+from shotsketch.ui.sketch_layers import paint_groups, paint_regions
 from shotsketch.ui.undo import LayoutEdit
 
 SCENE_HEIGHT = 1000.0
@@ -137,10 +138,10 @@ def next_color(layout: Layout) -> str:
 
 def unique_name(layout: Layout, name: str) -> str:
     name = " ".join(name.split())[:MAX_NAME_LENGTH]
-    if not layout.has_subject(name):
+    if not layout.has_name(name):
         return name
     n = 2
-    while layout.has_subject(f"{name} {n}"):
+    while layout.has_name(f"{name} {n}"):
         n += 1
     return f"{name} {n}"
 
@@ -702,6 +703,7 @@ class SketchCanvas(QGraphicsView):
         painter.save()
         painter.resetTransform()
         dev = self.viewportTransform().mapRect(frame)
+        paint_regions(painter, dev, self._layout)  # sky, ground, water, horizon bands
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         pen = QPen(QColor(0, 0, 0, 60), 1.0, Qt.PenStyle.DashLine)
         painter.setPen(pen)
@@ -744,7 +746,8 @@ class SketchCanvas(QGraphicsView):
             painter.setPen(QPen(color, 2.0, Qt.PenStyle.DashLine, Qt.PenCapStyle.RoundCap))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPolyline(QPolygonF([self.view_point(x, y) for x, y in self._stroke]))
-        if not self._layout.subjects and self._mode is DragMode.NONE:
+        paint_groups(painter, frame, self._layout, self.current_time())  # several boxes under one name
+        if self._layout.is_empty and self._mode is DragMode.NONE:
             painter.setPen(QColor(0, 0, 0, 120))
             font = QFont(painter.font())
             font.setPixelSize(13)

@@ -1,0 +1,45 @@
+"""Region bands and group boxes on the sketch canvas (drawn over the frame, kept through edits)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QColor, QUndoStack
+
+from shotsketch.core.phrasing import draft_layout
+from shotsketch.ui.canvas import SketchCanvas, unique_name
+
+
+@pytest.fixture
+def canvas(qtbot):
+    view = SketchCanvas(QUndoStack())
+    view.resize(852, 500)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def _pixel(view: SketchCanvas, x: float, y: float) -> QColor:
+    image = view.viewport().grab().toImage()
+    point = view.view_point(x, y)
+    return image.pixelColor(int(point.x()), int(point.y()))
+
+
+def test_regions_and_groups_are_drawn_and_survive_an_edit(canvas, qtbot, tmp_path):
+    draft = draft_layout("A child stands in the middle of a circle of five adults under a blue sky.", 832 / 480)
+    layout = draft.layout
+    assert [r.kind.value for r in layout.regions] == ["sky"] and layout.group("adults").count == 5
+    blank = _pixel(canvas, 0.5, 0.05)
+    canvas.set_sketch(layout, undoable=False)
+    qtbot.wait(20)
+    sky = _pixel(canvas, 0.97, 0.05)  # a corner of the sky band no box covers
+    assert sky.blue() > sky.red() + 10 and sky != blank  # tinted blue
+    member = layout.group("adults").boxes_at(0.0)[1]
+    inside = _pixel(canvas, member.center_x, member.center_y)
+    outside = _pixel(canvas, member.center_x, min(0.99, member.bottom + 0.02))
+    assert inside != outside  # the member box is filled with the group's colour
+    canvas.viewport().grab().save(str(tmp_path / "regions_and_groups.png"))
+    # editing a subject keeps the groups and regions; a new subject cannot take a group's name
+    canvas.set_box("child", layout.subject("child").start.translated(0.01, 0.0))
+    assert canvas.sketch().groups == layout.groups and canvas.sketch().regions == layout.regions
+    assert unique_name(canvas.sketch(), "adults") == "adults 2"
