@@ -63,30 +63,38 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _number(name: str, text: str | None, kind: type, default: Any) -> Any:
     if text is None:
         return default
+    from shotsketch.core.inputs import MAX_INT_DIGITS, shorten
+
+    if len(text.strip()) > MAX_INT_DIGITS:  # 400 digits overflowed later, deep in the arithmetic
+        raise CliError(f"--{name} {shorten(text, 30)} is far too long a number")
     try:
         value = kind(text)
     except ValueError:
-        raise CliError(f"--{name} must be {'a whole number' if kind is int else 'a number'} (got {text!r})") from None
+        raise CliError(f"--{name} must be {'a whole number' if kind is int else 'a number'} (got {shorten(text)})") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise CliError(f"--{name} must be a finite number (got {text!r})")
     return value
 
 
 def _read_recipe(path: str) -> dict[str, Any]:
+    from shotsketch.core.inputs import InputError, read_json, shorten
+
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CliError(f"recipe {p} does not exist") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CliError(f"recipe {p} is not readable JSON ({exc.__class__.__name__})") from None
+    try:  # a regular file of a sane size, shallow JSON, short numbers, valid text (core/inputs.py)
+        data = read_json(p, "recipe")
+    except InputError as exc:
+        raise CliError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
         raise CliError(f"recipe {p} has no 'request' object; is it a Shotsketch recipe?")
     version = data.get("schema_version")
     from shotsketch.engine.generator import RECIPE_SCHEMA_VERSION
 
-    if not isinstance(version, int) or version > RECIPE_SCHEMA_VERSION:
-        raise CliError(f"recipe {p} has schema version {version!r}; this Shotsketch reads up to {RECIPE_SCHEMA_VERSION}")
+    if type(version) is not int or not 1 <= version <= RECIPE_SCHEMA_VERSION:
+        raise CliError(f"recipe {p} has schema version {shorten(version)}; this Shotsketch reads versions 1 to "
+                       f"{RECIPE_SCHEMA_VERSION}")
+    model = data.get("model")
+    if model is not None and not (isinstance(model, dict) and isinstance(model.get("id"), str) and model["id"].strip()):
+        raise CliError(f"recipe {p} names no model (its 'model' has no id); pass --model, or fix the recipe")
     return data
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shotsketch.core.inputs import text_problem
 from shotsketch.core.ranges import FAST_MODE_STEPS, MAX_SEED, RANGES, SIZE_MULTIPLE
 
 # The limits below come from the one table of ranges in core/ranges.py (read by the widgets,
@@ -74,7 +75,10 @@ class GenerationRequest:
                 value = kwargs[name]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise RequestError(f"'{name}' must be a number")
-                kwargs[name] = float(value)
+                try:
+                    kwargs[name] = float(value)
+                except OverflowError:
+                    raise RequestError(f"'{name}' is far too large a number") from None
         for name in ("image", "layout_json", "prompt_as_written"):
             if kwargs.get(name) is not None and not isinstance(kwargs[name], str):
                 raise RequestError(f"'{name}' must be text or null")
@@ -91,8 +95,21 @@ def nearest_frame_count(frames: int) -> int:
 
 def validate_request(req: GenerationRequest, *, check_image: bool = True) -> GenerationRequest:
     """Raise RequestError with a message a person can act on; return the request unchanged if fine."""
+    for name, what in (("prompt", "the prompt"), ("negative_prompt", "the negative prompt"),
+                       ("prompt_as_written", "the prompt as written")):
+        value = getattr(req, name, None)
+        problem = text_problem(value, what) if isinstance(value, str) else None
+        if problem:
+            raise RequestError(problem)
     if not req.prompt.strip():
         raise RequestError("the prompt is empty: describe the shot")
+    if req.layout_json is not None:  # the whole sketch, before any work (names are text too)
+        from shotsketch.core.layout import Layout, LayoutError
+
+        try:
+            Layout.from_json(req.layout_json)
+        except LayoutError as exc:
+            raise RequestError(f"the layout is not valid: {exc}") from None
     for name in ("width", "height", "frames", "steps", "guidance", "seed", "fps"):
         problem = RANGES[name].problem(getattr(req, name))
         if problem:
