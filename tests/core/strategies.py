@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 from shotsketch.core.layout import MIN_BOX_SIZE, Band, BandKind, Box, Easing, Group, Keyframe, Layout, Subject
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+NAME_TEXT = st.characters(blacklist_categories=("Cc", "Cs"))
+"""Characters a name can hold (a NUL or a lone surrogate is refused when a file is read: core/inputs.py)."""
 
 
 @st.composite
@@ -24,7 +26,7 @@ def subjects(draw, name: str | None = None) -> Subject:
     kfs = tuple(Keyframe(t, draw(boxes())) for t in ts)
     color = draw(st.sampled_from(["#d33", "#33d", "#ffcc00", "#0A0B0C"]))
     if name is None:
-        name = draw(st.text(min_size=1, max_size=30).filter(lambda s: s.strip()))
+        name = draw(st.text(NAME_TEXT, min_size=1, max_size=30).filter(lambda s: s.strip()))
     return Subject(name, color, kfs, draw(st.sampled_from(list(Easing))))
 
 
@@ -54,7 +56,7 @@ def bands(draw, name: str | None = None) -> Band:
 @st.composite
 def layouts(draw, names=None, with_groups: bool = True) -> Layout:
     if names is None:
-        names = draw(st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=5,
+        names = draw(st.lists(st.text(NAME_TEXT, min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=5,
                               unique_by=lambda s: " ".join(s.split()).casefold()))
     n_groups = draw(st.integers(0, min(2, len(names)))) if with_groups else 0
     subs = tuple(draw(subjects(name=n)) for n in names[n_groups:])
