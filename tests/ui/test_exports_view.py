@@ -66,7 +66,7 @@ def test_a_moved_or_deleted_export_is_marked(qtbot, setup, tmp_path):
     assert not view.tree.isColumnHidden(4)
     item = view.tree.topLevelItem(1)
     assert item.font(0).strikeOut() and str(mov.file) in item.toolTip(4) and "moved or deleted" in item.toolTip(4)
-    assert view.reexport_button.isEnabled() is False  # nothing selected yet
+    assert view.selected_export().id == view.export_id_at(0)  # the newest is selected on showing a take
     view.select_export(mov.id)
     assert view.reexport_button.isEnabled() and view.reveal_button.isEnabled()
 

@@ -202,10 +202,13 @@ class ExportsView(QWidget):
 
     def set_take(self, take_id: int | None) -> None:
         """Show the exports of ``take_id`` (None: none)."""
-        if take_id != self.take_id:
+        changed = take_id != self.take_id
+        if changed:
             self.status_label.clear()
         self.take_id = take_id
         self.refresh()
+        if changed and self._exports:  # the newest, so its buttons work at once
+            self.select_export(self._exports[0].id)
 
     def refresh(self) -> None:
         """Read the take's exports again and mark the missing ones (keeps the selection)."""
