@@ -184,6 +184,12 @@ def check_output(path: Path, overwrite: bool, *, sequence: bool = False) -> None
         raise CliError(f"cannot write {path}: the folder {folder} is not writable")
     if path.exists() and not overwrite:
         raise CliError(f"{path} already exists; choose another --out or pass --overwrite")
+    recipe = recipe_path(path)  # every file the command will write is checked before the work
+    if recipe.is_dir():
+        raise CliError(f"cannot write the recipe {recipe}: a folder has that name; choose another --out")
+    if recipe.exists() and not overwrite:
+        raise CliError(f"{recipe} already exists (the recipe of another clip?); choose another --out or pass "
+                       "--overwrite")
 
 
 def model_source(text: str | None):  # noqa: ANN201
@@ -264,7 +270,13 @@ def run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             raise CliError("--device cuda: no CUDA GPU is available (see shotsketch doctor)")
     source = model_source(model_text)
-    return generate_to_file(request, source, out, fmt, args)
+    from shotsketch.core.atomic import OutputTaken, claim_output
+
+    try:  # the name is claimed before the work: a second run to it is refused now, not after it
+        with claim_output(out):
+            return generate_to_file(request, source, out, fmt, args)
+    except OutputTaken as exc:
+        raise CliError(str(exc)) from None
 
 
 def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) -> int:  # noqa: ANN001

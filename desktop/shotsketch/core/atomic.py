@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +40,52 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+CLAIM_SUFFIX = ".claim"
+
+
+class OutputTaken(Exception):
+    """Another running process is writing the same output file; ``pid`` is that process."""
+
+    def __init__(self, path: Path, pid: int):
+        super().__init__(f"another Shotsketch (process {pid}) is writing {path} right now; choose another name")
+        self.pid = pid
+
+
+def claim_path(path: str | os.PathLike[str]) -> Path:
+    dest = Path(path)
+    return dest.with_name(f".{dest.name}{CLAIM_SUFFIX}")
+
+
+@contextmanager
+def claim_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Claim an output name before the work that will write it: a small file beside it
+    (``.NAME.claim``, holding this process's id) made with O_EXCL, so that a second command
+    aiming at the same name is refused at once instead of after its whole generation. A claim
+    whose process is gone (killed) is taken over. Never a partial file under the final name."""
+    from shotsketch.core import leftovers
+
+    claim = claim_path(path)
+    for _ in range(3):
+        # the claim appears whole (a hard link of a file already holding the id): a reader never
+        # finds it empty
+        ready = leftovers.create_file(claim.parent, claim.name, "new")
+        try:
+            ready.write_text(f"{os.getpid()}\n")
+            os.link(ready, claim)
+            break
+        except FileExistsError:
+            owner = leftovers.claim_owner(claim)
+            if owner is not None and leftovers.is_running(owner) and owner != os.getpid():
+                raise OutputTaken(Path(path), owner) from None
+            claim.unlink(missing_ok=True)  # a killed run's claim
+        finally:
+            ready.unlink(missing_ok=True)
+    else:
+        raise OutputTaken(Path(path), leftovers.claim_owner(claim) or 0)
+    try:
+        yield claim
+    finally:
+        if leftovers.claim_owner(claim) == os.getpid():
+            claim.unlink(missing_ok=True)

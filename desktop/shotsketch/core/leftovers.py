@@ -27,6 +27,16 @@ def owner(name: str) -> int | None:
     return int(match["pid"]) if match else None
 
 
+def claim_owner(path: Path) -> int | None:
+    """The process id written in an output claim (core/atomic.py ``claim_output``), if readable."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(32).decode("ascii").strip()
+        return int(text) if text.isdigit() else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
 def is_running(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -63,6 +73,8 @@ def stale(folder: Path) -> list[Path]:
     found = []
     for entry in entries:
         pid = owner(entry.name)
+        if pid is None and entry.name.startswith(".") and entry.name.endswith(".claim") and entry.is_file():
+            pid = claim_owner(entry) or 0  # an output claim of a killed run (or an unreadable one)
         if pid is not None and not is_running(pid):
             found.append(entry)
     return sorted(found)
