@@ -263,3 +263,22 @@ def test_unsaid_layout_keeps_subjects_the_prompt_places_elsewhere():
     sketch = _issue_13_sketch()
     rest = unsaid_layout("A red car drives from the right edge to the left edge. A house in the center.", sketch)
     assert rest.names == ("red car", "sun")  # the prompt's car goes the other way: the sketch's path is said
+
+
+def test_a_draft_never_overwrites_the_persons_edits():
+    from shotsketch.core.phrasing import merge_draft
+
+    first = draft_layout("A red car drives from the left edge to the right edge. A dog sits on the right.").layout
+    # the person moves the dog by hand and draws a tree the prompt does not name
+    dog = first.subject("dog").translated(-0.3, 0.0)
+    tree = Subject.static("tree", Box(0.05, 0.1, 0.2, 0.6))
+    sketch = first.with_subject(dog).with_subject(tree)
+    again = draft_layout("A red car drives from the right edge to the left edge. A dog sits on the right. "
+                         "Clouds drift across the sky.").layout
+    merged = merge_draft(sketch, again, last_draft=first)
+    assert merged.layout.subject("dog") == dog and merged.kept == ("dog",)  # their edit stays
+    assert merged.layout.subject("tree") == tree  # what they drew stays
+    assert merged.layout.subject("red car") == again.subject("red car")  # untouched since the draft: redrafted
+    assert merged.layout.group("clouds") and [r.name for r in merged.layout.regions] == ["sky"]
+    # a first draft onto a hand-drawn sketch keeps every box of the same name
+    assert merge_draft(sketch, again).layout.subject("red car") == first.subject("red car")

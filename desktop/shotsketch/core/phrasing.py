@@ -488,6 +488,48 @@ def _band_clause(band: Band) -> str:
     return f"{subject_phrase(band.name)} spans {Region.of_box(band.box).words}"
 
 
+# -- a draft onto a sketch ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A draft put onto a sketch: the layout, and the names whose boxes the person's edits kept."""
+
+    layout: Layout
+    kept: tuple[str, ...]
+
+
+def merge_draft(sketch: Layout, draft: Layout, last_draft: Layout | None = None) -> Merged:
+    """Put a new draft onto the person's sketch without overwriting their edits: a subject, group
+    or region the draft names replaces the sketch's one of the same name only when that one is
+    still exactly as the last draft left it; the ones the person drew or changed stay, and so do
+    the sketch's things the draft does not name. New names from the draft are added."""
+    kept: list[str] = []
+
+    def pick(current: list, drafted: list, before: list) -> list:  # noqa: ANN001
+        previous = {name_key(x.name): x for x in before}
+        out = list(current)
+        index = {name_key(x.name): i for i, x in enumerate(out)}
+        for item in drafted:
+            key = name_key(item.name)
+            if key not in index:
+                out.append(item)
+            elif previous.get(key) == out[index[key]]:
+                out[index[key]] = item  # untouched since the last draft: the new draft replaces it
+            elif out[index[key]] != item:
+                kept.append(out[index[key]].name)
+        return out
+
+    before = last_draft or Layout(sketch.aspect)
+    subjects = pick(list(sketch.subjects), list(draft.subjects), list(before.subjects))
+    groups = pick(list(sketch.groups), list(draft.groups), list(before.groups))
+    taken = {name_key(s.name) for s in subjects}
+    groups = [g for g in groups if name_key(g.name) not in taken]  # a name is a subject or a group, not both
+    regions = pick(list(sketch.regions), list(draft.regions), list(before.regions))
+    layout = Layout(sketch.aspect, tuple(subjects[:64]), tuple(groups[:64]), tuple(regions[:8]))
+    return Merged(layout, tuple(kept))
+
+
 # -- what a prompt already says ----------------------------------------------------------------
 
 

@@ -395,12 +395,10 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
     words = [(m.group(0), m.start(), m.end()) for m in _WORD_RE.finditer(low)]
     out: list[_Mention] = []
     i = 0
-    clause_start = True
     while i < len(words):
         w, ws, we = words[i]
         if blocked[ws]:
             i += 1
-            clause_start = False
             continue
         count: int | None = None
         formation: str | None = None
@@ -425,9 +423,8 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
                 number = _number_at(words, j)
                 assert number is not None
                 count, j = number[0], j + number[1]
-        elif not (clause_start or (i > 0 and words[i - 1][0] in ("with", "and", "while", "as", "when", "of"))):
+        elif not (_at_clause_start(prompt, ws) or (i > 0 and words[i - 1][0] in ("with", "and", "while", "as", "when", "of"))):
             i += 1
-            clause_start = False
             continue
         collected: list[tuple[str, int, int]] = []
         k = j
@@ -453,7 +450,6 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             k += 1
         if not collected:
             i = max(i + 1, j)
-            clause_start = False
             continue
         if not explicit:
             # a bare noun phrase ("Clouds drift", "sunset over the ocean", "with clouds moving") must be
@@ -462,7 +458,6 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             follows_ok = nxt is None or nxt in VERBS or nxt in STOP_WORDS or nxt in ("moving",)
             if not follows_ok or (len(collected) == 1 and collected[0][0] in STOP_WORDS):
                 i = k
-                clause_start = False
                 continue
         head = collected[-1][0]
         name = prompt[collected[0][1]:collected[-1][2]]
@@ -476,14 +471,15 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
                                  "other", "lens", "audience", "end", "start", "beginning", "place", "spot",
                                  "position", "sides", "one", "another"}:
             i = k
-            clause_start = False
             continue
         out.append(_Mention((start, collected[-1][2]), name, head, count, formation, plural, scale))
         i = k
-        clause_start = False
-        if k < len(words) and prompt[words[k - 1][2]:words[k][1]].strip() in (",", ";", ".", ":"):
-            clause_start = True
     return out
+
+
+def _at_clause_start(prompt: str, pos: int) -> bool:
+    before = prompt[:pos].rstrip()
+    return not before or before[-1] in ".;:!?,"
 
 
 def _same_thing(a: _Mention, b_name: str, b_head: str) -> bool:
