@@ -43,3 +43,19 @@ def test_regions_and_groups_are_drawn_and_survive_an_edit(canvas, qtbot, tmp_pat
     canvas.set_box("child", layout.subject("child").start.translated(0.01, 0.0))
     assert canvas.sketch().groups == layout.groups and canvas.sketch().regions == layout.regions
     assert unique_name(canvas.sketch(), "adults") == "adults 2"
+
+
+def test_drafting_in_the_window_keeps_the_persons_edits(qtbot, make_window):
+    window = make_window()
+    window.prompt.draftRequested.emit("A red car drives from the left edge to the right edge. A dog sits on the right.")
+    first = window.sketch.sketch()
+    moved = first.subject("dog").translated(-0.3, 0.0)  # the person moves the dog by hand
+    window.sketch.set_sketch(first.with_subject(moved), undoable=True)
+    window.prompt.draftRequested.emit("A red car drives from the right edge to the left edge. A dog sits on the right.")
+    sketch = window.sketch.sketch()
+    assert sketch.subject("dog") == moved
+    car = sketch.subject("red car")
+    assert car.end.center_x < car.start.center_x  # untouched since the first draft: drafted again
+    assert "Kept your boxes for: dog" in window.statusBar().currentMessage()
+    window.prompt.draftRequested.emit("Three ducks swim in a line across the pond.")  # a group alone is a draft
+    assert window.sketch.sketch().group("ducks").count == 3

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 from shotsketch.app.jobs import JobEnded
 from shotsketch.app.session import AppSession
 from shotsketch.app.shot import OpenShot
+from shotsketch.core.layout import Layout
 from shotsketch.core.library import Library, LibraryError, Shot, Take
 from shotsketch.core.settings import AppSettings, load_settings, save_settings
 from shotsketch.engine.events import FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self._owns_library = library is None
         self._closed = False
         self.shown_take: Take | None = None
+        self._last_draft: Layout | None = None  # what "Draft layout from prompt" last put on the sketch
         self.status_model = QLabel()
         self.status_model.setObjectName("statusModel")
         self.status_worker = QLabel()
@@ -200,15 +202,21 @@ class MainWindow(QMainWindow):
         self._run_or_report(self.session.load_variant, variant_id)
 
     def draft_layout_from_prompt(self, text: str) -> None:
-        from shotsketch.core.phrasing import draft_layout
+        """On the person's request only: the prompt's draft onto the sketch, keeping every box they
+        drew or changed since the last draft (core/phrasing.py merge_draft)."""
+        from shotsketch.core.phrasing import draft_layout, merge_draft
 
         draft = draft_layout(text, self.shot.layout.aspect)
-        if not draft.layout.subjects:
+        if draft.layout.is_empty:
             self.statusBar().showMessage("No subjects with places were found in the prompt; sketch them instead.", 8000)
             return
-        self.sketch.set_sketch(draft.layout, undoable=True)  # one undoable edit; the model follows
-        if draft.unplaced:
-            self.statusBar().showMessage(f"Not placed: {', '.join(draft.unplaced)} — sketch them by hand.", 8000)
+        merged = merge_draft(self.shot.layout, draft.layout, self._last_draft)
+        self._last_draft = draft.layout
+        self.sketch.set_sketch(merged.layout, undoable=True)  # one undoable edit; the model follows
+        notes = [f"Not placed: {', '.join(draft.unplaced)} — sketch them by hand."] if draft.unplaced else []
+        notes += [f"Kept your boxes for: {', '.join(merged.kept)}."] if merged.kept else []
+        if notes:
+            self.statusBar().showMessage(" ".join(notes), 8000)
 
     def _on_prompt_edited(self, _value: object) -> None:
         self._prepare_timer.start()
