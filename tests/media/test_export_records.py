@@ -116,3 +116,13 @@ def test_a_gif_of_a_library_take_on_a_timeline_points_back_to_the_take(library_t
     fixed = Path(command[command.index("--out") + 1])
     assert fixed == tmp_path / "kite.mp4"  # beside the GIF, not in the library's media folder
     assert main(["timeline", str(other), str(fixed), "--out", str(tmp_path / "cut.edl")]) == 0
+
+
+def test_a_library_that_cannot_be_opened_is_said_and_the_export_still_written(tmp_path, capsys):
+    library_file = paths.data_dir() / DB_NAME
+    library_file.write_bytes(b"this is not a database" * 10)
+    clip = write_clip(frames(), tmp_path / "loose.mp4")
+    assert main(["export", str(clip), "--format", "mp4", "--out", str(tmp_path / "copy.mp4")]) == 0
+    err = capsys.readouterr().err
+    assert "damaged" in err and "without recording in the library" in err
+    assert (tmp_path / "copy.mp4").is_file()

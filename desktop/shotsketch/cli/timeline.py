@@ -8,6 +8,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,13 @@ def user_library() -> Iterator[tuple[Library | None, str]]:
         library.close()
 
 
+def _say_why_not(why_not: str) -> None:
+    """A library that could not be opened (busy, damaged and kept aside...) is said, not hidden."""
+    if why_not:
+        print(f"shotsketch: note: {why_not} This command goes on without recording in the library.",
+              file=sys.stderr)
+
+
 # ----------------------------------------------------------------------------- timeline
 def run_timeline(args: argparse.Namespace) -> int:
     from shotsketch.app.exports import export_of_gif_source, record_timeline_clips
@@ -79,7 +87,8 @@ def run_timeline(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     clips = [Path(c) for c in args.clips]
-    with user_library() as (library, _why):
+    with user_library() as (library, why_not):
+        _say_why_not(why_not)
         try:
             timeline_adapter(out)
             written = write_timeline(clips, out, args.name, overwrite=args.overwrite)
@@ -104,7 +113,7 @@ def run_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sequence_rate(clips: list[Path], gif: Path):  # noqa: ANN202 - a Fraction
+def _sequence_rate(clips: list[Path], gif: Path) -> Fraction:
     """The rate of the first clip that is not ``gif`` (the GIF's own rate when there is none)."""
     from shotsketch.media.timeline import probe_clip
 
@@ -165,6 +174,7 @@ def run_export(args: argparse.Namespace) -> int:
         dest = free_name(dest)
 
     with user_library() as (library, why_not):
+        _say_why_not(why_not)
         take = library.find_take_by_file(src) if library is not None else None
         request = ExportRequest(src, dest, fmt, fps=fps, on_exists=args.on_exists,
                                 take_id=take.id if take is not None else None,
@@ -191,8 +201,8 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"note: {done.note}")
     if done.export is not None:
         print(f"recorded in the library as an export of take {done.export.take_id}")
-    elif take is not None:
-        print(f"note: not recorded in the library: {done.not_recorded or why_not}")
+    elif take is not None and done.not_recorded:
+        print(f"note: not recorded in the library: {done.not_recorded}")
     return 0
 
 
