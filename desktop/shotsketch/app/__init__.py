@@ -8,6 +8,8 @@
 - :mod:`shotsketch.app.requests` — the one way a shot becomes a ``GenerationRequest``.
 - :mod:`shotsketch.app.jobs` — the generation queue kept in the library (claims, seeds, variants).
 - :mod:`shotsketch.app.takes` — frames to clip + recipe + thumbnail + library row.
+- :mod:`shotsketch.app.exports` — takes to exported clips (the CLI's and the window's), recorded in
+  the library with the editor timeline they were put on; re-exports.
 - :mod:`shotsketch.app.session` — :class:`AppSession`: one window's library, open shot, autosave
   and queue together.
 
