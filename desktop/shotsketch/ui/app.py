@@ -73,7 +73,7 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     from shotsketch.ui.main_window import MainWindow
 
     first_run = not demo and not settings_path().exists()
-    library = open_library(interactive=not screenshot)
+    library = open_library(interactive=has_a_person_at_the_screen(screenshot=screenshot))
     if library is None:
         return 1
     window = MainWindow(library=library, demo=demo, show_error_dialogs=not screenshot)
@@ -97,6 +97,12 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     return result["code"]
 
 
+def has_a_person_at_the_screen(*, screenshot: bool) -> bool:
+    """Whether a modal window can be answered: not in a screenshot run, nor on Qt's offscreen or
+    minimal platforms (a headless server, CI), where it would wait for a click that never comes."""
+    return not screenshot and QApplication.platformName() not in ("offscreen", "minimal")
+
+
 def open_library(interactive: bool = True):  # noqa: ANN201 - a Library, or None when it cannot be opened
     """The user's library. A damaged one has already been moved aside by core.library (never
     deleted): say so in a window, where a desktop user sees it, and start a fresh library."""
@@ -110,9 +116,10 @@ def open_library(interactive: bool = True):  # noqa: ANN201 - a Library, or None
         log.error("library damaged: %s", exc)
         if interactive:
             QMessageBox.warning(None, "Shotsketch — library damaged",
-                                f"{exc}\n\nShotsketch starts with a new, empty library. Your clips' files are untouched.")
+                                f"{exc}\n\nShotsketch starts a new library with what could still be read of it. "
+                                "Your clips' files are untouched.")
         try:
-            return Library.open(recover=True)
+            return Library.open(recover=True, salvage_from=exc.kept_at)
         except LibraryError as again:
             exc = again
     except LibraryError as exc2:
@@ -177,7 +184,11 @@ def _screen_size() -> QSize:
 
 
 def _use_scratch_folders() -> None:
-    base = Path(tempfile.mkdtemp(prefix="shotsketch-screenshot-"))
+    from shotsketch.core import leftovers
+
+    temp = Path(tempfile.gettempdir())
+    leftovers.clean(temp)  # scratch folders of earlier screenshot runs (named for their process)
+    base = leftovers.create_folder(temp, "shotsketch-screenshot", "scratch")
     for name in ("DATA", "CONFIG", "CACHE"):
         os.environ[f"SHOTSKETCH_{name}_DIR"] = str(base / name.lower())
 
