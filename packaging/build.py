@@ -50,7 +50,7 @@ Comment=Sketch a shot and generate it on your GPU
 Exec={exec} %F
 Icon={icon}
 Terminal=false
-Categories=AudioVideo;Video;Graphics;
+Categories=AudioVideo;Video;
 StartupWMClass=shotsketch
 Actions=engine-settings;
 

@@ -5,6 +5,7 @@ here by queued signals."""
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,8 +180,10 @@ class LauncherWindow(QWidget):
             self.signals.failed.emit("Cancelled. What was downloaded is kept; the next install continues from there.")
         except (EngineError, LockMissing, FileNotFoundError) as exc:
             self.signals.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown as one line; details in the log box
-            self.signals.failed.emit(f"the install stopped: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one line here, the traceback in launcher.log
+            installer.log(traceback.format_exc())
+            self.signals.failed.emit(f"the install stopped: {type(exc).__name__}: {exc} "
+                                     f"(details in {self.folder.root / 'launcher.log'})")
         else:
             self.signals.finished.emit(engine)
         finally:
