@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from shotsketch.engine.events import CancelToken, FinalEvent, JobEvent
+from shotsketch.engine.events import CancelToken, FinalEvent, JobEvent, JobStep
 from shotsketch.engine.generator import Generator
 from shotsketch.engine.memory import MemoryPlan
 from shotsketch.engine.requests import GenerationRequest
@@ -392,9 +392,11 @@ def split_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Te
 
 # ----------------------------------------------------------------------------- cancel
 class CollectiveCancel(CancelToken):
-    """A cancel every rank decides at the same read: each read of `cancelled` is an all-reduce of the
-    local flags (rank 0's is set by the app), so all ranks stop at the same step. Once decided, it
-    stays decided (all ranks read True together, so later reads need no collective)."""
+    """A cancel every rank decides at the same point: `decide()` (called by every rank at the end of
+    each step) all-reduces the local flags (rank 0's is set by the app), and `cancelled` answers the
+    last decision without any collective. So every read between two decisions (before each
+    transformer block, in the decode that only rank 0 runs, in error handling) gives the same answer
+    on every rank, and all ranks stop at the same step. Once decided, it stays decided."""
 
     def __init__(self, ranks: Ranks, local: CancelToken | None = None) -> None:
         super().__init__()
@@ -405,10 +407,13 @@ class CollectiveCancel(CancelToken):
     def cancel(self) -> None:
         self.local.cancel()
 
-    @property
-    def cancelled(self) -> bool:
+    def decide(self) -> bool:
         if not self._decided:
             self._decided = self.ranks.any(self.local.cancelled)
+        return self._decided
+
+    @property
+    def cancelled(self) -> bool:
         return self._decided
 
 
@@ -503,6 +508,7 @@ class RankGenerator(Generator):
             return super()._generate_with_fallback(request, emit, cancel, job_id)
         except Exception as exc:
             if is_collective_failure(exc):
+                log.error("rank %d: a collective failed in job %s", self.ranks.rank, job_id, exc_info=True)
                 raise WorkersLost("a GPU worker stopped or stopped answering during the job") from exc
             raise
 
@@ -510,7 +516,14 @@ class RankGenerator(Generator):
                  cancel: CancelToken | None = None, job_id: str | None = None) -> FinalEvent:
         local = cancel if cancel is not None else CancelToken()
         together = local if isinstance(local, CollectiveCancel) else CollectiveCancel(self.ranks, local)
-        emit = on_event if (on_event is not None and self.ranks.is_first) else None
+        forward = on_event if self.ranks.is_first else None
+
+        def emit(event: JobEvent) -> None:
+            if isinstance(event, JobStep):  # every rank ends each step here: the cancel decision point
+                together.decide()
+            if forward is not None:
+                forward(event)
+
         return super().generate(request, on_event=emit, cancel=together, job_id=job_id)
 
     def batches_cfg(self, request: GenerationRequest) -> bool:
