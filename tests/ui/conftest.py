@@ -140,6 +140,18 @@ def make_window(qtbot, qloop, library) -> Iterator[Callable[..., object]]:
         w.shutdown()
 
 
+@pytest.fixture
+def queue_takes(qtbot) -> Callable[..., list[str]]:
+    """Press Generate for ``count`` takes and wait until the jobs are queued; their ids."""
+
+    def queue(window, count: int = 1) -> list[str]:  # noqa: ANN001
+        with qtbot.waitSignal(window.jobsQueued, timeout=15_000) as queued:
+            assert window.generate(count)
+        return queued.args[0]
+
+    return queue
+
+
 def small_request(**changes) -> GenerationRequest:
     fields = dict(prompt="A yellow ball rolls from the left edge to the center", negative_prompt="blurry",
                   width=96, height=64, frames=5, steps=3, guidance=5.0, seed=11)

@@ -52,7 +52,7 @@ class StallMeter:
 
 
 @pytest.mark.slow
-def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_window):
+def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_window, queue_takes):
     window = make_window(engine_factory=generator_factory("demo", device="cpu"))
     window.worker.preload()  # as the app does at start: load the model before the first Generate
     qtbot.waitUntil(lambda: window.worker.state.value == "ready", timeout=120_000)
@@ -62,7 +62,7 @@ def test_demo_generation_through_the_queue_never_stalls_the_ui(qtbot, make_windo
     window.shot.set_settings(ShotSettings(448, 256, 17, 4, 5.0, 3))
     meter = StallMeter()
     meter.start()
-    (job,) = window.generate(1)
+    (job,) = queue_takes(window, 1)
     row = window.queue.row(job)
     window.worker.event.connect(lambda e: isinstance(e, JobStep) and previews.append(row.preview.pixmap().cacheKey()))
     with qtbot.waitSignal(window.takeSaved, timeout=240_000) as saved:

@@ -302,3 +302,14 @@ def test_the_open_shot_is_bold_and_selected_without_a_signal(qtbot, panel, conte
     assert item_for(panel, NodeKind.SHOT, content["ball"].id).data(Qt.ItemDataRole.FontRole).bold()
     assert item_for(panel, NodeKind.SHOT, content["bird"].id).data(Qt.ItemDataRole.FontRole) is None
 
+
+def test_one_selected_take_shows_its_exports_below(qtbot, panel, lib, content, tmp_path):
+    take = content["takes"][0]
+    lib.add_export(take.id, "mp4", make_clip(tmp_path / "out.mp4", (5, 5, 5)))
+    panel.select_shot(content["ball"].id)
+    assert panel.exports_view.isHidden()  # no take selected
+    panel.select_takes([take.id])
+    assert panel.exports_view.take_id == take.id and not panel.exports_view.isHidden()
+    assert panel.exports_view.tree.topLevelItemCount() == 1
+    panel.select_takes([take.id, content["takes"][1].id])
+    assert panel.exports_view.isHidden()

@@ -56,7 +56,8 @@ def test_queue_four_seeds(qtbot, make_window, fake_engine):
     window = make_window(fake_engine)
     window.generate_bar.seed_box.setValue(7)
     window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 2, 5.0, 7))
-    window.generate_bar.variants_button.click()
+    with qtbot.waitSignal(window.jobsQueued, timeout=15_000):
+        window.generate_bar.variants_button.click()
     assert len(window.queue.job_ids()) == 4
     qtbot.waitUntil(lambda: all(window.queue.state(j) is JobState.DONE for j in window.queue.job_ids()),
                     timeout=30_000)
@@ -70,11 +71,11 @@ def test_queue_four_seeds(qtbot, make_window, fake_engine):
     assert len(window.library.list_variants(window.current_shot().id)) == 1  # one variant, four seeds
 
 
-def test_cancel_buttons_on_a_queued_and_a_running_job(qtbot, make_window, fake_engine):
+def test_cancel_buttons_on_a_queued_and_a_running_job(qtbot, make_window, fake_engine, queue_takes):
     fake_engine.gate = threading.Event()
     window = make_window(fake_engine)
     window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 40, 5.0, 1))
-    running, queued = window.generate(2)
+    running, queued = queue_takes(window, 2)
     assert fake_engine.started.wait(5)
     qtbot.mouseClick(window.queue.row(queued).cancel_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(window.queue.row(running).cancel_button, Qt.MouseButton.LeftButton)
@@ -87,12 +88,12 @@ def test_cancel_buttons_on_a_queued_and_a_running_job(qtbot, make_window, fake_e
     assert window.errors.history == []  # a cancel is not an error
 
 
-def test_a_failing_request_shows_one_message_and_logs_it(qtbot, make_window, fake_engine):
+def test_a_failing_request_shows_one_message_and_logs_it(qtbot, make_window, fake_engine, queue_takes):
     setup_logging()
     window = make_window(fake_engine)
     window.prompt.set_prompt("FAIL: a ball")
     window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 2, 5.0, 1))
-    (job,) = window.generate(1)
+    (job,) = queue_takes(window, 1)
     qtbot.waitUntil(lambda: window.queue.state(job) is JobState.FAILED, timeout=10_000)
     qtbot.wait(100)
     assert len(window.errors.history) == 1
@@ -108,7 +109,7 @@ def test_an_invalid_request_is_refused_before_queueing(qtbot, make_window, fake_
     window = make_window(fake_engine)
     window.prompt.set_prompt("   ")
     window.sketch.set_sketch(window.sketch.sketch().__class__(), undoable=False)
-    assert window.generate(1) == []
+    assert window.generate(1) is False
     assert window.queue.job_ids() == []
     assert len(window.errors.history) == 1 and "prompt is empty" in window.errors.history[0].message
 
@@ -121,11 +122,11 @@ def test_unknown_events_for_removed_rows_are_ignored(qtbot, make_request):
     assert panel.job_ids() == []
 
 
-def test_the_first_job_says_it_is_loading_the_model(qtbot, make_window, fake_engine_cls):
+def test_the_first_job_says_it_is_loading_the_model(qtbot, make_window, fake_engine_cls, queue_takes):
     engine = fake_engine_cls(load_s=0.5)
     window = make_window(engine)
     window.shot.set_settings(window.shot.settings.__class__(96, 64, 5, 1, 5.0, 1))
-    (job,) = window.generate(1)
+    (job,) = queue_takes(window, 1)
     qtbot.waitUntil(lambda: window.queue.state(job) is JobState.LOADING, timeout=5_000)
     assert "Loading" in window.status_worker.text()
     qtbot.waitUntil(lambda: window.queue.state(job) is JobState.DONE, timeout=10_000)

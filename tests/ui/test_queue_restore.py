@@ -13,11 +13,11 @@ def old_queue_file():
     return paths.data_dir() / OLD_QUEUE_FILE
 
 
-def test_queued_jobs_survive_a_restart(qtbot, make_window, fake_engine_cls, library):
+def test_queued_jobs_survive_a_restart(qtbot, make_window, fake_engine_cls, library, queue_takes):
     slow = fake_engine_cls(step_s=0.3)
     first = make_window(slow)
     first.shot.set_settings(ShotSettings(448, 256, 5, 20, 5.0, 7))
-    ids = first.generate(2)
+    ids = queue_takes(first, 2)
     qtbot.waitUntil(lambda: slow.started.is_set(), timeout=30_000)
     first.shutdown()  # closes with one job running and one waiting
     pending = library.list_jobs()
@@ -34,11 +34,11 @@ def test_queued_jobs_survive_a_restart(qtbot, make_window, fake_engine_cls, libr
                     timeout=10_000)
 
 
-def test_a_cancelled_job_is_not_restored(qtbot, make_window, fake_engine_cls, library):
+def test_a_cancelled_job_is_not_restored(qtbot, make_window, fake_engine_cls, library, queue_takes):
     engine = fake_engine_cls(step_s=0.3)
     window = make_window(engine)
     window.shot.set_settings(ShotSettings(448, 256, 5, 20, 5.0, 1))
-    (job,) = window.generate(1)
+    (job,) = queue_takes(window, 1)
     qtbot.waitUntil(lambda: engine.started.is_set(), timeout=30_000)
     window.cancel_job(job)
     qtbot.waitUntil(lambda: library.list_jobs() == [], timeout=30_000)

@@ -193,8 +193,22 @@ def _use_scratch_folders() -> None:
         os.environ[f"SHOTSKETCH_{name}_DIR"] = str(base / name.lower())
 
 
+def _export_for_screenshot(library, take) -> Path:  # noqa: ANN001 - a Library and its Take
+    """Export a take into the scratch folder through the export service (the library records it)."""
+    from shotsketch.app.exports import ExportRequest, export_clip
+    from shotsketch.core import paths
+    from shotsketch.media.encode import ClipFormat
+
+    folder = paths.data_dir() / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    request = ExportRequest(take.file, folder / f"yellow ball take {take.id}.mp4", ClipFormat.MP4,
+                            take_id=take.id, recipe=take.recipe)
+    return export_clip(request, library=library).path
+
+
 async def _take_screenshot(window, path: Path, result: dict) -> None:  # noqa: ANN001 - a MainWindow
-    """Generate the yellow-ball example with the demo model, show it, and save the window's picture."""
+    """Generate the yellow-ball example with the demo model, export the take as a creator would,
+    show both, and save the window's picture."""
     from shotsketch.app.shot import ShotSettings
 
     loop = asyncio.get_running_loop()
@@ -204,8 +218,13 @@ async def _take_screenshot(window, path: Path, result: dict) -> None:  # noqa: A
     try:
         window.open_example_shot("yellow_ball", reset=True)
         window.shot.set_settings(ShotSettings(448, 256, 17, 4, 5.0, 0))
-        first, second = window.generate(2)
+        queued: asyncio.Future = loop.create_future()
+        window.jobsQueued.connect(lambda ids: queued.done() or queued.set_result(ids))
+        if not window.generate(2):
+            raise RuntimeError("the example shot could not be queued")
+        first, second = await asyncio.wait_for(queued, SCREENSHOT_TIMEOUT_S)
         take = await asyncio.wait_for(saved, SCREENSHOT_TIMEOUT_S)
+        await loop.run_in_executor(None, _export_for_screenshot, window.library, take)
         window.docks["library"].raise_()
         window.library_panel.select_takes([take.id])
         # Let the second job show its live preview, and the timeline decode and paint the take.

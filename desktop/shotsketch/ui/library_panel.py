@@ -34,6 +34,7 @@ from shotsketch.app.shot import OpenShot
 from shotsketch.core.library import Library, LibraryError, Take
 from shotsketch.media.heatmaps import ADHERENCE_EXPLAINED, adherence_summary
 from shotsketch.ui.dragout import URI_LIST, DragOffer, run_drag, take_mime_data
+from shotsketch.ui.exports_view import ExportsView
 from shotsketch.ui.library_tree import LibraryTreeModel, NodeKey, NodeKind, short_prompt
 
 log = logging.getLogger(__name__)
@@ -497,6 +498,8 @@ class LibraryPanel(QWidget):
         self.take_view.customContextMenuRequested.connect(self._take_menu)
         self.take_view.dragRefused.connect(self._say)
         self.take_view.selectionModel().selectionChanged.connect(lambda *_: self._sync_buttons())
+        self.exports_view = ExportsView(library)  # the exports of the one selected take
+        self.exports_view.problem.connect(self._say)
 
         self.favourites_box = QCheckBox("Favourites only")
         self.favourites_box.toggled.connect(lambda _on: self._show_takes())
@@ -542,8 +545,10 @@ class LibraryPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(lower)
+        self.splitter.addWidget(self.exports_view)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 1)
         root = QVBoxLayout(self)
         root.setContentsMargins(4, 4, 4, 4)
         root.addWidget(self.search_edit)
@@ -832,6 +837,11 @@ class LibraryPanel(QWidget):
     def _sync_buttons(self) -> None:
         trash = self._showing_trash()
         has_sel = bool(self.take_view.selectionModel().selectedIndexes())
+        ids = self.selected_take_ids()
+        take_id = ids[0] if len(ids) == 1 and not trash else None
+        if take_id != self.exports_view.take_id:
+            self.exports_view.set_take(take_id)
+        self.exports_view.setVisible(take_id is not None)
         self.trash_button.setVisible(not trash)
         self.restore_button.setVisible(trash)
         self.trash_button.setEnabled(has_sel)

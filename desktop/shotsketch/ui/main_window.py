@@ -26,7 +26,7 @@ from shotsketch.core.layout import Layout
 from shotsketch.core.library import Library, LibraryError, Shot, Take
 from shotsketch.core.settings import AppSettings, load_settings, save_settings
 from shotsketch.engine.events import FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted
-from shotsketch.engine.requests import RequestError
+from shotsketch.engine.requests import RequestError, validate_request
 from shotsketch.media.heatmaps import adherence_summary, read_heatmaps
 from shotsketch.ui import dock_layout, window_dialogs
 from shotsketch.ui.background import Background
@@ -49,6 +49,7 @@ SETTINGS_SAVE_DELAY_MS = 600
 
 class MainWindow(QMainWindow):
     takeSaved = Signal(object)  # core.library.Take, once it is in the library and shown
+    jobsQueued = Signal(list)   # job ids, once Generate's jobs are in the library and sent to the worker
     shotLoaded = Signal(int)
 
     def __init__(self, *, library: Library | None = None, settings: AppSettings | None = None,
@@ -239,13 +240,37 @@ class MainWindow(QMainWindow):
         if self.worker.state in (WorkerState.READY, WorkerState.IDLE) and not self.worker.pending():
             self.worker.prepare_prompt(self.shot.final_prompt(), self.shot.negative_for_model())
 
-    def generate(self, count: int = 1) -> list[str]:
-        """Queue ``count`` takes of the open shot; returns their job ids."""
+    def generate(self, count: int = 1) -> bool:
+        """Queue ``count`` takes of the open shot: refused at once (one message, False) when the shot
+        cannot run; else the jobs are written to the library on the background writer (the window
+        never waits for the disk) and :attr:`jobsQueued` brings their ids."""
+        shot = self._shot_copy()
         try:
-            jobs = self.session.generate(count)
-        except (LibraryError, RequestError) as exc:
+            validate_request(shot.request(), check_image=False)
+            if shot.shot_id is None:
+                raise RequestError("open or create a shot first")
+        except RequestError as exc:
             self.errors.report(f"Cannot generate yet: {sentence(str(exc))}", title="Cannot generate")
-            return []
+            return False
+        self.session.autosave.flush()  # what is queued is what a restart shows
+        self.background.spawn(self._queue_jobs(shot, count), "The takes could not be queued")
+        return True
+
+    def _shot_copy(self) -> OpenShot:
+        """The open shot as it is now, detached: the background writer queues from it while the
+        person goes on editing (nobody observes the copy)."""
+        copy = OpenShot(self.settings)
+        copy.open_state(self.shot.shot, self.shot.state(), variant_id=self.shot.variant_id)
+        copy.set_layout_strength(self.shot.layout_strength)
+        copy.set_fast(self.shot.fast)
+        return copy
+
+    async def _queue_jobs(self, shot: OpenShot, count: int) -> None:
+        jobs = await self.background.call(self.session.queue.queue_shot, shot, count)
+        if self._closed:
+            return
+        if shot.shot_id == self.shot.shot_id:
+            self.shot.set_variant_id(shot.variant_id)  # the variant the editors hold now
         for job in jobs:
             self.queue.add_job(QueuedJob(job.id, job.request, job.label))
             self.worker.submit(job.id, job.request)
@@ -253,7 +278,7 @@ class MainWindow(QMainWindow):
         if self.tabifiedDockWidgets(self.docks["queue"]):
             self.docks["queue"].raise_()  # its tab in front: the progress is what matters now
         self.statusBar().showMessage(f"Queued {len(jobs)} job{'s' if len(jobs) > 1 else ''}.", 4000)
-        return [job.id for job in jobs]
+        self.jobsQueued.emit([job.id for job in jobs])
 
     def _resume_queue(self) -> None:
         """Jobs left queued when Shotsketch closed (or by a window that is gone) run again."""
@@ -283,12 +308,15 @@ class MainWindow(QMainWindow):
         self.queue.apply(event)
         match event:
             case JobStarted(job_id=job_id):
-                if not self.session.queue.started(job_id):
-                    self.worker.cancel(job_id)  # another window holds it now
+                self.background.spawn(self._claim(job_id), "The job could not be marked as running")
             case JobFinished(job_id=job_id) | JobFailed(job_id=job_id) | JobCancelled(job_id=job_id):
                 if isinstance(event, JobFinished):
                     self.queue.set_state(job_id, JobState.SAVING)
                 self.background.spawn(self._end_job(job_id, event), "The clip was generated but could not be saved")
+
+    async def _claim(self, job_id: str) -> None:
+        if not await self.background.call(self.session.queue.started, job_id):
+            self.worker.cancel(job_id)  # another window holds it now
 
     async def _end_job(self, job_id: str, event: FinalEvent) -> None:
         try:
@@ -371,6 +399,7 @@ class MainWindow(QMainWindow):
             self.errors.report(str(exc))
             return
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exportFinished.connect(lambda _summary: self.library_panel.exports_view.refresh())
         dialog.show()
 
     # ------------------------------------------------------------------ window, model and settings
