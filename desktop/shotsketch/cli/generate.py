@@ -27,7 +27,8 @@ RECIPE_SUFFIX = ".json"
 
 def _range_help(name: str, what: str) -> str:
     r = RANGES[name]
-    return f"{what}, {r.low:g} to {r.high:g} (default {r.default:g})"
+    default = f"{r.default:g}" if name == "fps" else f"as in Settings, first {r.default:g}"
+    return f"{what}, {r.low:g} to {r.high:g} (default {default})"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
