@@ -267,7 +267,8 @@ def test_a_failed_compile_reruns_the_job_uncompiled(make_request, monkeypatch):
     monkeypatch.setattr(gen, "_generate", first_fails)
     final = gen.generate(make_request())
     assert isinstance(final, JobFinished) and calls["n"] == 2
-    assert gen.compiled is False and final.recipe["speed"]["compiled"] is False
+    assert final.recipe["speed"]["compiled"] is False  # this job ran uncompiled
+    assert gen.compiled is True  # compile stays on for the next job (tests/engine/test_compile.py)
     # an error that is not the compiler's still fails the job (once), with its message
     monkeypatch.setattr(gen, "_generate", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad latents")))
     gen.compiled = True
@@ -287,6 +288,7 @@ def test_compile_errors_are_told_apart(monkeypatch):
         assert is_compile_error(exc)
     assert not is_compile_error(ValueError("height must be a multiple of 32"))
     assert compile_wanted(True, "cpu") is False
+    assert compile_wanted(True, "cpu", "eager") is True and compile_wanted(None, "cpu", "eager") is False
     monkeypatch.setenv("SHOTSKETCH_COMPILE", "0")
     assert compile_wanted(True, "cuda") is False
     monkeypatch.setenv("SHOTSKETCH_COMPILE", "1")
@@ -303,4 +305,7 @@ def test_warm_up_runs_the_preview_shaped_forward_only_when_compiled():
     assert gen.needs_warm_up
     assert gen.warm_up(width=96, height=64, frames=5) is True
     assert not gen.needs_warm_up
-    assert shapes == [(2, 48, 2, 4, 6)]  # the batched-CFG preview shape: 2 latent frames of 4x6
+    assert shapes[0] == (2, 48, 2, 4, 6)  # the batched-CFG preview shape: 2 latent frames of 4x6
+    # then one step of a preview with a sketch (its own compiled variant): the pipeline's two calls of a
+    # step, answered by one batch-2 forward
+    assert shapes[1:] == [(1, 48, 2, 4, 6)] * 2

@@ -25,7 +25,9 @@ from shotsketch.engine.cancel import Interrupted, cancel_points
 from shotsketch.engine.events import (
     CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted, JobStep,
 )
-from shotsketch.engine.memory import DeviceChoice, MemoryPlan, choose_plan, pick_device
+from shotsketch.engine.memory import (
+    DeviceChoice, JobShape, MemoryPlan, ModelFootprint, PeakPrediction, choose_plan, pick_device,
+)
 from shotsketch.engine.requests import GenerationRequest, RequestError, load_first_frame, validate_request
 from shotsketch.engine.sources import (
     ModelError, ModelSource, SourceKind, folder_revision, quiet_loading_bars, resolve_folder,
@@ -77,15 +79,27 @@ class Generator:
         embed_cache_size: int = 32,
         components: dict[str, Any] | None = None,
         speed: SpeedOptions | None = None,
+        distilled: bool | None = None,
     ) -> None:
         self.source = source
+        # a step-distilled checkpoint (FastWan2.2-TI2V-5B, DMD): None = as its folder says, True/False = as
+        # the person chose; `schedule` holds its timesteps once loaded (engine/schedulers.py DistilledSteps)
+        self.distilled = distilled
+        self.schedule: tuple[int, ...] | None = None
+        from shotsketch.engine.lora import FusedLoras
+
+        self._loras = FusedLoras()
         self._components = components  # prebuilt pipeline parts (benchmarks); else loaded from the source
         self.speed = speed or SpeedOptions()
         self.compiled = False  # the transformer blocks run through torch.compile
+        self._eager_job = False  # this job runs uncompiled after its compile failed (later jobs compile again)
         self.attention = "sdpa"  # self-attention kernel: "sdpa" (PyTorch) or "flash4" (engine/attention.py)
         self._warmed = False
         self.device: DeviceChoice = pick_device(device)
-        self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo)
+        self.footprint = self._footprint()  # what the models take on the GPU, for the memory planner
+        self._prediction: PeakPrediction | None = None  # the running job's predicted peak
+        self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo, model=self.footprint,
+                                                      job=self._planning_job())
         self.auto_fallback = memory_plan is None  # a plan the user pinned is kept; an automatic one adapts
         if self.device.device == "cpu":
             self.memory_plan = MemoryPlan.CPU
@@ -105,6 +119,65 @@ class Generator:
         self.layout_guidance = LayoutGuidance()
         self.attention_hooks: list[Any] = [self.layout_guidance]  # context managers around each call
 
+    # ------------------------------------------------------------------ memory planning
+    def _footprint(self) -> ModelFootprint | None:
+        """The models' sizes: from the prebuilt parts, else the folder's safetensors headers, else the
+        published 5B's; None for the demo model."""
+        vae_bytes = 2 if self.speed.vae_bf16 and self.device.device == "cuda" else 4
+        if self._components is not None:
+            c = self._components
+            return ModelFootprint.from_modules(c["transformer"], c["text_encoder"], c["vae"], vae_bytes_per_param=vae_bytes)
+        if self.source.is_demo:
+            return None
+        from shotsketch.engine.sources import SourceKind, hf_cache_folder
+
+        folder = (self.source.location if self.source.kind is SourceKind.FOLDER
+                  else hf_cache_folder(self.source.location, self.source.revision))
+        found = ModelFootprint.from_folder(folder, vae_bytes_per_param=vae_bytes) if folder else None
+        return found or ModelFootprint.wan_ti2v_5b(vae_bytes)
+
+    def _planning_job(self) -> JobShape:
+        """The job the plan is chosen for at load: the official 704x1280x121 clip with a sketch."""
+        from shotsketch.engine.speed import compile_wanted
+
+        return JobShape(guided=True, compiled=compile_wanted(self.speed.compile, self.device.device,
+                                                             self.speed.compile_backend))
+
+    def job_shape(self, request: GenerationRequest) -> JobShape:
+        return JobShape(request.width, request.height, request.frames, compiled=self.compiled and not self._eager_job,
+                        batched_cfg=self.batches_cfg(request), guided=bool(request.layout_json),
+                        fp8=self.uses_fp8(request))
+
+    def _fit_plan(self, request: GenerationRequest) -> PeakPrediction | None:
+        """Before a job: its predicted peak with the current plan; a leaner plan first when that does
+        not fit what was free (a plan the user pinned is kept)."""
+        if self.footprint is None or self.device.device != "cuda" or self.device.free_bytes is None:
+            return None
+        from shotsketch.engine.memory import PLAN_ORDER, plan_that_fits, predict_peak
+
+        job = self.job_shape(request)
+        prediction = predict_peak(self.memory_plan, job, self.footprint)
+        free = self.device.free_bytes
+        if self.auto_fallback and prediction.needed > free and self.memory_plan in PLAN_ORDER:
+            plan = plan_that_fits(free, job, self.footprint, PLAN_ORDER[PLAN_ORDER.index(self.memory_plan):])
+            if plan is not self.memory_plan:
+                log.info("this job needs about %.1f GiB with plan %s (%.1f GiB free); using %s",
+                         prediction.needed / 2**30, self.memory_plan.value, free / 2**30, plan.value)
+                self.replan(plan)
+                prediction = predict_peak(plan, self.job_shape(request), self.footprint)
+        return prediction
+
+    def _memory_report(self, prediction: PeakPrediction | None) -> dict[str, Any]:
+        """Predicted against measured peak for the recipe; a prediction below the measure is logged."""
+        if prediction is None or not torch.cuda.is_available():
+            return {}
+        measured = torch.cuda.max_memory_allocated()
+        if measured > prediction.peak:
+            log.warning("memory prediction missed: plan %s predicted %.2f GiB (%s), measured %.2f GiB",
+                        prediction.plan.value, prediction.peak / 2**30, prediction.phase, measured / 2**30)
+        return {"plan": prediction.plan.value, "predicted_peak_gib": round(prediction.peak / 2**30, 2),
+                "peak_gib": round(measured / 2**30, 2)}
+
     # ------------------------------------------------------------------ loading
     @property
     def loaded(self) -> bool:
@@ -117,6 +190,7 @@ class Generator:
 
         t0 = time.perf_counter()
         dtype = self.device.dtype
+        folder = None
         if self._components is not None:
             components = dict(self._components)
             self._components = None
@@ -141,7 +215,19 @@ class Generator:
         from shotsketch.engine.schedulers import host_stepping
 
         components = dict(components)  # prebuilt parts stay as they were given
-        if self.speed.host_scheduler:
+        if self.distilled is None and folder is not None:
+            from shotsketch.engine.sources import distilled_schedule
+
+            self.schedule = distilled_schedule(folder)
+        elif self.distilled:
+            from shotsketch.engine.schedulers import DMD_TIMESTEPS
+
+            self.schedule = DMD_TIMESTEPS
+        if self.schedule:
+            from shotsketch.engine.schedulers import DistilledSteps
+
+            components["scheduler"] = DistilledSteps(self.schedule)  # not the UniPC copied into its folder
+        elif self.speed.host_scheduler:
             components["scheduler"] = host_stepping(components["scheduler"])
         # The VAE decodes in float32 unless asked otherwise (as the reference code does); the rest
         # runs in the device dtype.
@@ -207,6 +293,7 @@ class Generator:
 
     def _apply_speed_options(self) -> None:
         if self.device.device != "cuda":
+            self._apply_compile()  # on a CPU only when asked for with the "eager" backend (tests)
             return
         # cuDNN autotuning pays off for the untiled decode; with VAE tiling every new tile shape
         # would be tuned again, so leaner plans leave it off.
@@ -232,13 +319,23 @@ class Generator:
                 enable_kernel_cache()
             install(self._pipe.transformer, flash4_attention if choice == FLASH4 else sdpa_bshd)
             self.attention = choice
+        self._apply_compile()
+
+    def _apply_compile(self) -> None:
         from shotsketch.engine.speed import compile_wanted
 
-        if compile_wanted(self.speed.compile, self.device.device):
+        backend = self.speed.compile_backend
+        if compile_wanted(self.speed.compile, self.device.device, backend):
             from shotsketch.engine.speed import enable_compile_cache
 
-            enable_compile_cache()
-            self._pipe.transformer.compile_repeated_blocks(fullgraph=True)
+            if backend == "inductor":
+                enable_compile_cache()
+            # Each kind of job (with or without a sketch, FP8, preview or full size) keeps its own compiled
+            # variant of the blocks: room for all of them, instead of dynamo's default of 8.
+            import torch._dynamo
+
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+            self._pipe.transformer.compile_repeated_blocks(fullgraph=True, backend=backend)
             self.compiled = True
 
     @property
@@ -272,8 +369,20 @@ class Generator:
             decoder = self._decoder_for(dev)
             if decoder is not None:
                 decoder.decode(torch.zeros(1, vae.config.z_dim, 2, lat_h, lat_w, device=dev, dtype=vae.dtype))
+        if self.compiled:  # a sketch's preview runs its own compiled variant of the blocks: build it now too
+            self._warm_up_guided(width, height, frames)
         log.info("warmed up the compiled %dx%dx%d forward in %.1fs", width, height, frames, time.perf_counter() - t0)
         return True
+
+    def _warm_up_guided(self, width: int, height: int, frames: int) -> None:
+        """One step of a preview with a sketch, so that the first guided preview finds its blocks compiled."""
+        from shotsketch.core.layout import Box, Layout, Subject
+
+        sketch = Layout(subjects=(Subject.static("ball", Box(0.25, 0.25, 0.75, 0.75)),)).to_json()
+        final = self.generate(GenerationRequest("a ball", "blurry", width=width, height=height, frames=frames, steps=1,
+                                                layout_json=sketch, guidance_strength=1.0))
+        if not isinstance(final, JobFinished):
+            log.warning("warming up the guided preview failed: %s", getattr(final, "message", final))
 
     def unload(self) -> None:
         self._pipe = self._text_pipe = self._i2v = self._previewer = self._fast_decoder = self._fp8_swap = None
@@ -412,12 +521,20 @@ class Generator:
     def _generate_with_fallback(self, request: GenerationRequest, emit: EventSink, cancel: CancelToken,
                                 job_id: str) -> FinalEvent:
         """Run the job; on CUDA out-of-memory move to the next leaner memory plan and run it again
-        (when `auto_fallback` is on and the user did not pin a plan), instead of failing the job."""
+        (when `auto_fallback` is on and the user did not pin a plan), instead of failing the job.
+        A failed compile runs this job again uncompiled; the next job compiles again."""
+        from shotsketch.engine.speed import eager_blocks
+
+        self._eager_job = False
         while True:
             try:
-                return self._generate(request, emit, cancel, job_id)
+                with eager_blocks(self._pipe.transformer) if self._eager_job else _null_context():
+                    return self._generate(request, emit, cancel, job_id)
             except torch.cuda.OutOfMemoryError:
                 nxt = self.memory_plan.leaner()
+                if self._prediction is not None:  # the planner missed: say by how much it thought it fit
+                    log.warning("memory prediction missed: plan %s predicted %.2f GiB and ran out of memory",
+                                self._prediction.plan.value, self._prediction.peak / 2**30)
                 if not self.auto_fallback or nxt is None or cancel.cancelled:
                     raise
                 log.warning("out of GPU memory with plan %s; retrying job %s with %s",
@@ -425,7 +542,7 @@ class Generator:
                 self.replan(nxt)
             except Exception as exc:
                 from shotsketch.engine.attention import is_kernel_error, uninstall
-                from shotsketch.engine.speed import is_compile_error, uncompile_blocks
+                from shotsketch.engine.speed import is_compile_error, is_recompile_limit
 
                 if self.attention == "flash4" and is_kernel_error(exc) and not cancel.cancelled:
                     # FlashAttention-4 could not build or run its kernel here: PyTorch's attention from now on
@@ -434,13 +551,15 @@ class Generator:
                     uninstall(self._pipe.transformer)
                     self.attention = "sdpa"
                     continue
-                if not (self.compiled and is_compile_error(exc)) or cancel.cancelled:
+                if not (self.compiled and is_compile_error(exc)) or self._eager_job or cancel.cancelled:
                     raise
-                # no C compiler, no Triton, an op it cannot compile: the job runs again uncompiled
-                log.warning("torch.compile failed (%s); running uncompiled from now on", exc.__class__.__name__,
+                # no C compiler, no Triton, an op it cannot compile, too many recompiles: this job runs
+                # again uncompiled; the next job compiles again
+                log.warning("torch.compile failed (%s); running this job uncompiled", exc.__class__.__name__,
                             exc_info=True)
-                uncompile_blocks(self._pipe.transformer)
-                self.compiled = False
+                if is_recompile_limit(exc):
+                    torch._dynamo.reset()  # the next job compiles afresh instead of meeting the limit again
+                self._eager_job = True
 
     def replan(self, plan: MemoryPlan) -> None:
         """Move the loaded models to another memory plan (used on out-of-memory)."""
@@ -462,6 +581,17 @@ class Generator:
     def _generate(self, request: GenerationRequest, emit: EventSink, cancel: CancelToken, job_id: str) -> FinalEvent:
         validate_request(request)
         self.load()
+        if self.schedule:  # a distilled model runs its own few steps, without classifier-free guidance
+            import dataclasses
+
+            request = dataclasses.replace(request, steps=len(self.schedule), guidance=1.0)
+            self._pipe.scheduler.generator = torch.Generator("cpu").manual_seed(request.seed + 1)
+        from shotsketch.engine.lora import loras_of
+
+        loras = self._apply_loras(loras_of(request))
+        self._prediction = self._fit_plan(request)
+        if self._prediction is not None:
+            torch.cuda.reset_peak_memory_stats()
         emit(JobStarted(job_id, request, request.steps))
         if cancel.cancelled:
             return JobCancelled(job_id, 0)
@@ -513,12 +643,29 @@ class Generator:
                 return JobCancelled(job_id, state["step"])
             frames = self.decode(latents)
         recipe = self.recipe(request)
-        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": self.compiled, "attention": self.attention,
+        recipe["speed"] = {"fp8_matmuls": fp8, "compiled": self.compiled and not self._eager_job, "attention": self.attention,
                            "batched_cfg_steps": cfg_stats["batched"]}
         if "guidance" in extras:
             recipe["layout_guidance"] = dict(extras["guidance"], adherence=extras.get("adherence", {}))
+        memory = self._memory_report(self._prediction)
+        if memory:
+            recipe["memory"] = memory
+        if loras:
+            recipe["loras"] = loras
+        if self.schedule:
+            recipe["schedule"] = {"kind": "distilled (DMD)", "timesteps": list(self.schedule), "steps": len(self.schedule)}
         return JobFinished(job_id, frames, recipe, latents=latents, heatmaps=extras.get("heatmaps", {}),
                            adherence=extras.get("adherence", {}), guidance=extras.get("guidance", {}))
+
+    def _apply_loras(self, choices: list) -> list[dict]:
+        """Fuse the request's LoRAs into the transformer (nothing to do when they are fused already);
+        FP8 copies of changed weights are made again."""
+        before = self._loras.active
+        entries = self._loras.apply(self._pipe, choices)
+        if self._loras.active != before and self._fp8_swap is not None:
+            self._fp8_swap.release()
+            self._fp8_swap = None
+        return entries
 
     def batches_cfg(self, request: GenerationRequest) -> bool:
         """CFG as one batch-2 forward: short forwards (previews), plans that keep the transformer on
@@ -548,6 +695,13 @@ class Generator:
             return False
         if self.memory_plan is not MemoryPlan.ALL_ON_GPU:
             return False
+        if self.footprint is not None and self.device.free_bytes is not None:  # the FP8 copy must fit too
+            from shotsketch.engine.memory import predict_peak
+
+            job = JobShape(request.width, request.height, request.frames, compiled=self.compiled,
+                           batched_cfg=self.batches_cfg(request), guided=bool(request.layout_json), fp8=True)
+            if predict_peak(MemoryPlan.ALL_ON_GPU, job, self.footprint).needed > self.device.free_bytes:
+                return False
         from shotsketch.engine.fp8 import fp8_supported
 
         return fp8_supported(self.device.device)

@@ -123,6 +123,11 @@ def subject_tokens(tokenizer, prompt: str, names: list[str], max_length: int = 5
 # ----------------------------------------------------------------------------- state + processor
 @dataclass
 class GuidanceState:
+    """One job's guidance. Everything the compiled transformer blocks read is prepared here, outside
+    them (`prepare`, from the transformer's pre-hook): plain bools and tensors of fixed shapes, which
+    the blocks read and add to in place. Nothing inside a block mutates Python state, so a compiled
+    block sees the same guards in every job and compiles once (engine/speed.py, regional compile)."""
+
     settings: GuidanceSettings
     total_steps: int
     tokens: dict[str, list[int]]
@@ -131,17 +136,25 @@ class GuidanceState:
     cond_embeds: torch.Tensor | None = None
     step: int = -1
     is_cond: bool = False
-    bias_base: torch.Tensor | None = None  # [N, L] float32 on CPU; moved per device lazily
-    _bias_cache: dict[tuple, torch.Tensor] = field(default_factory=dict)
-    maps: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [N] float32 sums
-    map_counts: int = 0
-    bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per call, for checks
+    bias_base: torch.Tensor | None = None  # [N, L] float32 on CPU; moved to the device by `prepare`
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [N] float32 sums (after the call)
+    map_counts: int = 0  # conditional forwards recorded
+    bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per conditional forward
     log_bias: bool = False
 
     # Set once per transformer forward by the pre-hook, read by the processor in every block: plain
     # bools, so a compiled block sees at most a few distinct values (no recompiles per step).
     guiding: bool = False
     recording: bool = False
+    # Device tensors the blocks read, made by `prepare`: the bias for a batch of one and of two
+    # ([1|2, 1, N, L]), the subjects' token indicator as attention values ([1, H, L, slots]: column s
+    # is 1 at subject s's tokens) and the per-subject sums of attention share ([slots, N] float32).
+    # `slots` is a whole multiple of the head size, so the shapes do not change with the subject count.
+    bias_one: torch.Tensor | None = None
+    bias_two: torch.Tensor | None = None
+    record_values: torch.Tensor | None = None
+    map_sums: torch.Tensor | None = None
+    _prepared_for: tuple | None = None
 
     def update(self, is_cond: bool) -> None:
         self.is_cond = is_cond
@@ -150,23 +163,44 @@ class GuidanceState:
         self.guiding = bool(is_cond and self.scale > 0 and self.tokens
                             and self.step in self.settings.active_steps(self.total_steps))
         self.recording = bool(is_cond and self.settings.record and self.tokens)
+        if is_cond and self.recording:
+            self.map_counts += 1
+        if is_cond and self.log_bias:
+            strongest = float(self.bias_one.abs().max()) if self.guiding and self.bias_one is not None else 0.0
+            self.bias_log.append((self.step, strongest))
 
-    def bias(self, device: torch.device, dtype: torch.dtype, seq_len: int, batch: int = 1) -> torch.Tensor:
-        """[1, 1, N, L], broadcast over heads; for a batch of two (the prompt and negative passes run
-        as one batch-2 forward, prompt first: engine/speed.py batched_cfg) [2, 1, N, L] with the
-        negative row left unbiased, exactly as when the passes run apart."""
-        key = (device, dtype, seq_len, batch)
-        cached = self._bias_cache.get(key)
-        if cached is None:
+    def prepare(self, device: torch.device, dtype: torch.dtype, seq_len: int, heads: int, head_dim: int) -> None:
+        """Build (once per device) the tensors the processor reads; outside the compiled blocks."""
+        key = (device, dtype, seq_len, heads, head_dim)
+        if self._prepared_for == key or not self.tokens:
+            return
+        previous = self.map_sums
+        if self.bias_base is not None:
             base = self.bias_base
             if base.shape[1] < seq_len:
                 base = torch.nn.functional.pad(base, (0, seq_len - base.shape[1]))
-            cached = (base[:, :seq_len] * self.settings.strength * self.scale).to(device=device, dtype=dtype)
-            cached = cached[None, None]
-            if batch == 2:
-                cached = torch.cat([cached, torch.zeros_like(cached)])
-            self._bias_cache[key] = cached
-        return cached
+            one = (base[:, :seq_len] * self.settings.strength * self.scale).to(device=device, dtype=dtype)[None, None]
+            self.bias_one = one
+            self.bias_two = torch.cat([one, torch.zeros_like(one)])  # the negative row stays unbiased
+        names = list(self.tokens)
+        slots = head_dim * -(-len(names) // head_dim)
+        indicator = torch.zeros(seq_len, slots, dtype=dtype)
+        for s, name in enumerate(names):
+            for j in self.tokens[name]:
+                if j < seq_len:
+                    indicator[j, s] = 1.0
+        self.record_values = indicator.to(device)[None, None].expand(1, heads, seq_len, slots).contiguous()
+        n = next(iter(self.masks.values())).size
+        self.map_sums = torch.zeros(slots, n, dtype=torch.float32, device=device)
+        if previous is not None:
+            self.map_sums += previous.to(device)
+        self._prepared_for = key
+
+    def collect_maps(self) -> None:
+        """The recorded sums, per subject name (host side, after the call)."""
+        if self.map_sums is None:
+            return
+        self.maps = {name: self.map_sums[s] for s, name in enumerate(self.tokens)}
 
 
 def build_bias(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outside: float, seq_len: int) -> torch.Tensor:
@@ -184,17 +218,33 @@ def build_bias(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outsi
     return bias
 
 
+def record_shares(query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None, values: torch.Tensor,
+                  sums: torch.Tensor) -> None:
+    """Add each subject's share of the attention (mean over heads) at every video token of batch row 0
+    to `sums` [slots, N]. The share of subject s is the attention-weighted sum of an indicator of its
+    tokens: one attention call with the indicators as values, no [H, N, L] probabilities in memory."""
+    q = query[:1].transpose(1, 2)  # [1, H, N, D]
+    k = key[:1].transpose(1, 2)  # [1, H, L, D]
+    mask = None if bias is None else bias[:1]
+    d = q.shape[-1]
+    for c in range(values.shape[-1] // d):
+        shares = torch.nn.functional.scaled_dot_product_attention(q, k, values[..., c * d:(c + 1) * d], attn_mask=mask)
+        sums[c * d:(c + 1) * d].add_(shares[0].float().mean(0).transpose(0, 1))
+
+
 class LayoutAttnProcessor(WanAttnProcessor):
     """Cross-attention with the layout bias; outside the guided steps (and for the unconditional
-    pass) it is exactly the stock processor."""
+    pass) it is exactly the stock processor. Reads only bools and fixed-shape tensors of its state
+    and adds to them in place (compile keeps the blocks whole: tests/engine/test_compile.py)."""
 
-    def __init__(self, state: GuidanceState) -> None:
+    def __init__(self, state: GuidanceState | None = None) -> None:
         super().__init__()
         self.state = state
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
         state = self.state
-        if encoder_hidden_states is None or attn.add_k_proj is not None or not (state.guiding or state.recording):
+        if (state is None or encoder_hidden_states is None or attn.add_k_proj is not None
+                or not (state.guiding or state.recording)):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         query, key, value = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
@@ -202,39 +252,14 @@ class LayoutAttnProcessor(WanAttnProcessor):
         value = value.unflatten(2, (attn.heads, -1))
         mask = attention_mask
         if state.guiding:
-            mask = state.bias(query.device, query.dtype, key.shape[1], batch=2 if query.shape[0] == 2 else 1)
-            if state.log_bias:
-                state.bias_log.append((state.step, float(mask.abs().max())))
-        elif state.log_bias:
-            state.bias_log.append((state.step, 0.0))
+            mask = state.bias_two if query.shape[0] == 2 else state.bias_one
         if state.recording:
-            self._record(query, key, mask)
+            record_shares(query, key, mask, state.record_values, state.map_sums)
         out = dispatch_attention_fn(query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False,
                                     backend=self._attention_backend, parallel_config=None)
         out = out.flatten(2, 3).type_as(query)
         out = attn.to_out[0](out)
         return attn.to_out[1](out)
-
-    @torch.no_grad()
-    def _record(self, query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None, chunk: int = 4096) -> None:
-        """Add each subject's share of attention (mean over heads) at every video token, batch row 0."""
-        state = self.state
-        q = query[0].transpose(0, 1)  # [H, N, D]
-        k = key[0].transpose(0, 1)  # [H, L, D]
-        scale = q.shape[-1] ** -0.5
-        n = q.shape[1]
-        shares = {name: torch.empty(n, dtype=torch.float32, device=q.device) for name in state.tokens}
-        for start in range(0, n, chunk):
-            logits = (q[:, start:start + chunk] @ k.transpose(1, 2)).float() * scale  # [H, c, L]
-            if bias is not None:
-                logits = logits + bias[0, 0, start:start + chunk].float()
-            probs = logits.softmax(dim=-1)
-            for name, idx in state.tokens.items():
-                shares[name][start:start + chunk] = probs[:, :, idx].sum(-1).mean(0)
-        for name, share in shares.items():  # accumulate on the device: no host sync per layer
-            acc = state.maps.get(name)
-            state.maps[name] = share if acc is None else acc.add_(share)
-        state.map_counts += 1
 
 
 # ----------------------------------------------------------------------------- results
@@ -282,6 +307,8 @@ class LayoutGuidance:
     def __init__(self, settings: GuidanceSettings | None = None) -> None:
         self.settings = settings or GuidanceSettings()
         self.last_state: GuidanceState | None = None
+        # one processor for every job: a compiled block's guards see the same object each time
+        self.processor = LayoutAttnProcessor()
 
     @contextlib.contextmanager
     def __call__(self, generator, request, extras: dict[str, Any]) -> Iterator[None]:  # noqa: ANN001
@@ -312,11 +339,19 @@ class LayoutGuidance:
                 return False
             return torch.equal(ehs[0], cond[0].to(ehs.device, ehs.dtype))
 
+        config = transformer.config
+        heads, head_dim = config.num_attention_heads, config.attention_head_dim
+
         def pre_hook(_module, args, kwargs):  # noqa: ANN001, ANN202
-            state.update(is_cond(kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)))
+            ehs = kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)
+            hidden = kwargs.get("hidden_states", args[0] if args else None)
+            if ehs is not None and hidden is not None:
+                state.prepare(hidden.device, ehs.dtype, ehs.shape[1], heads, head_dim)
+            state.update(is_cond(ehs))
 
         originals = dict(transformer.attn_processors)
-        processor = LayoutAttnProcessor(state)
+        processor = self.processor
+        processor.state = state
         mapping = {name: (processor if ".attn2." in name else proc) for name, proc in originals.items()}
         transformer.set_attn_processor(mapping)
         handle = transformer.register_forward_pre_hook(pre_hook, with_kwargs=True)
@@ -326,7 +361,9 @@ class LayoutGuidance:
         finally:
             handle.remove()
             state.update(False)
+            processor.state = None
             transformer.set_attn_processor(originals)
+            state.collect_maps()
         grid = (latent_frame_count(request.frames), request.height // TOKEN_STRIDE, request.width // TOKEN_STRIDE)
         info: dict[str, Any] = {
             "enabled": state.scale > 0 and bool(tokens),

@@ -1,14 +1,19 @@
 """Device, dtype and memory plans.
 
 A plan says which parts live on the GPU. Plans are ordered from fastest (most VRAM) to
-leanest; on out-of-memory the engine suggests, or falls back to, the next one.
+leanest. The planner predicts each plan's peak for a job (card, size, frames, compile, guidance,
+decode: `predict_peak`) and picks the fastest that fits what is free with a margin
+(`choose_plan`); on out-of-memory the engine still falls back to the next plan, and logs the miss.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import os
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -70,7 +75,8 @@ def pick_device(prefer: str | None = None) -> DeviceChoice:
         free, total = torch.cuda.mem_get_info()
         budget = gpu_memory_budget()
         if budget is not None:  # "use at most N GiB": another app needs the rest, or a smaller card is emulated
-            free, total = min(free, budget), min(total, budget)
+            # what this process already holds counts against the budget (a display's share, emulated)
+            free, total = min(free, max(0, budget - torch.cuda.memory_reserved())), min(total, budget)
         return DeviceChoice("cuda", torch.bfloat16, torch.cuda.get_device_name(), total, free)
     mps = getattr(torch.backends, "mps", None)
     if prefer in (None, "mps") and mps is not None and mps.is_available():
@@ -78,18 +84,223 @@ def pick_device(prefer: str | None = None) -> DeviceChoice:
     return DeviceChoice("cpu", torch.float32, "CPU")
 
 
-def choose_plan(device: DeviceChoice, *, demo: bool = False) -> MemoryPlan:
-    """The fastest plan that fits the free VRAM of the real TI2V-5B (bf16 weights: transformer 10 GiB,
-    UMT5-XXL text encoder 11 GiB, VAE 1.4 GiB; activations and the VAE decode on top)."""
+# ----------------------------------------------------------------------------- the planner
+PLAN_ORDER = (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+MARGIN_BYTES = GiB // 2  # allocator fragmentation and what the prediction leaves out, on top of...
+MARGIN_FRACTION = 0.04  # ...this share of the predicted peak
+ENCODE_ACTIVATION_BYTES = 3 * GiB // 10  # the text encoder over one prompt's tokens (at most 512)
+# The fast decode (engine/vae_decode.py) holds about this much per output pixel of a frame while it
+# streams through the clip (a 704x1280 clip: 6.8 GiB measured, bench/RESULTS.md decode case), and its
+# output plus the float conversion to uint8 this much per pixel of the whole clip.
+DECODE_BYTES_PER_FRAME_PIXEL = 7550
+DECODE_BYTES_PER_CLIP_PIXEL = 30
+TILED_DECODE_BYTES = GiB // 2  # diffusers' tiled decode: one 256x256 tile's working set
+
+
+@dataclass(frozen=True)
+class ModelFootprint:
+    """What the models take on the GPU in the dtypes they run in."""
+
+    transformer: int  # bytes
+    text_encoder: int
+    vae: int
+    transformer_streamed: int  # on the GPU while its blocks stream (group offload): non-block weights + 2 blocks
+    text_encoder_streamed: int
+    token_bytes_compiled: int  # denoising activations per video token and batch row
+    token_bytes_eager: int
+    fp8_copy: int  # FP8 copies of the block weights (fast mode)
+
+    @classmethod
+    def from_parts(cls, transformer: int, text_encoder: int, vae: int, *, transformer_block: int,
+                   transformer_blocks: int, text_encoder_block: int, text_encoder_blocks: int, dim: int,
+                   ffn_dim: int, dtype_bytes: int = 2) -> "ModelFootprint":
+        # activations of one block per token, calibrated on the 5B (bench/RESULTS.md, step case): the
+        # feed-forward's hidden layer and a few model-width tensors; eager keeps the GELU's input too
+        return cls(
+            transformer=transformer, text_encoder=text_encoder, vae=vae,
+            transformer_streamed=transformer - transformer_blocks * transformer_block + 2 * transformer_block,
+            text_encoder_streamed=text_encoder - text_encoder_blocks * text_encoder_block + 2 * text_encoder_block,
+            token_bytes_compiled=dtype_bytes * (ffn_dim + 6 * dim),
+            token_bytes_eager=dtype_bytes * (2 * ffn_dim + 6 * dim),
+            fp8_copy=transformer_blocks * transformer_block // dtype_bytes,
+        )
+
+    @classmethod
+    def wan_ti2v_5b(cls, vae_bytes_per_param: int = 2) -> "ModelFootprint":
+        """The published Wan2.2 TI2V-5B (parameter counts of its diffusers classes), bf16."""
+        return cls.from_parts(
+            4_999_787_712 * 2, 5_680_910_336 * 2, 704_688_668 * vae_bytes_per_param,
+            transformer_block=163_656_704 * 2, transformer_blocks=30, text_encoder_block=193_000_000 * 2,
+            text_encoder_blocks=24, dim=3072, ffn_dim=14336,
+        )
+
+    @classmethod
+    def from_modules(cls, transformer: torch.nn.Module, text_encoder: torch.nn.Module, vae: torch.nn.Module,
+                     *, vae_bytes_per_param: int, dtype_bytes: int = 2) -> "ModelFootprint":
+        def count(module: torch.nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        blocks = list(getattr(transformer, "blocks", []))
+        stack = getattr(text_encoder, "encoder", text_encoder)
+        te_blocks = list(getattr(stack, "block", []))
+        config = transformer.config
+        return cls.from_parts(
+            count(transformer) * dtype_bytes, count(text_encoder) * dtype_bytes, count(vae) * vae_bytes_per_param,
+            transformer_block=max((count(b) for b in blocks), default=0) * dtype_bytes, transformer_blocks=len(blocks),
+            text_encoder_block=max((count(b) for b in te_blocks), default=0) * dtype_bytes,
+            text_encoder_blocks=len(te_blocks), dim=config.num_attention_heads * config.attention_head_dim,
+            ffn_dim=config.ffn_dim, dtype_bytes=dtype_bytes,
+        )
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str], *, vae_bytes_per_param: int = 2,
+                    dtype_bytes: int = 2) -> "ModelFootprint | None":
+        """From a diffusers folder's safetensors headers and the transformer's config (no weights
+        read); None when they cannot be read."""
+        root = Path(folder)
+        try:
+            config = json.loads((root / "transformer" / "config.json").read_text(encoding="utf-8"))
+            dim = int(config["num_attention_heads"]) * int(config["attention_head_dim"])
+            ffn_dim = int(config["ffn_dim"])
+            t = _tensor_counts(root / "transformer")
+            e = _tensor_counts(root / "text_encoder")
+            v = _tensor_counts(root / "vae")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not (t and e and v):
+            return None
+        t_blocks = _grouped(t, "blocks.")
+        e_blocks = _grouped(e, "encoder.block.")
+        e_total = sum(n for name, n in e.items() if not name.startswith("shared.") or "encoder.embed_tokens.weight" not in e)
+        return cls.from_parts(
+            sum(t.values()) * dtype_bytes, e_total * dtype_bytes, sum(v.values()) * vae_bytes_per_param,
+            transformer_block=max(t_blocks.values(), default=0) * dtype_bytes, transformer_blocks=len(t_blocks),
+            text_encoder_block=max(e_blocks.values(), default=0) * dtype_bytes, text_encoder_blocks=len(e_blocks),
+            dim=dim, ffn_dim=ffn_dim, dtype_bytes=dtype_bytes,
+        )
+
+
+MAX_HEADER_BYTES = 100 * 2**20
+
+
+def _tensor_counts(folder: Path) -> dict[str, int]:
+    """Element count of every tensor in a folder's .safetensors files, from their headers."""
+    counts: dict[str, int] = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        with open(path, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) != 8:
+                raise ValueError(f"{path.name} is not a safetensors file")
+            (size,) = struct.unpack("<Q", raw)
+            if size > MAX_HEADER_BYTES:
+                raise ValueError(f"{path.name} has an oversized header")
+            header = json.loads(fh.read(size))
+        if not isinstance(header, dict):
+            raise ValueError(f"{path.name} has no tensor table")
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            n = 1
+            for d in info["shape"]:
+                n *= int(d)
+            counts[name] = n
+    return counts
+
+
+def _grouped(counts: dict[str, int], prefix: str) -> dict[str, int]:
+    """Element counts per numbered block under `prefix` ("blocks." -> {"0": n, "1": m, ...})."""
+    out: dict[str, int] = {}
+    for name, n in counts.items():
+        if name.startswith(prefix):
+            index = name[len(prefix):].split(".", 1)[0]
+            if index.isdigit():
+                out[index] = out.get(index, 0) + n
+    return out
+
+
+@dataclass(frozen=True)
+class JobShape:
+    """What a job asks of memory."""
+
+    width: int = 1280
+    height: int = 704
+    frames: int = 121
+    compiled: bool = True
+    batched_cfg: bool = False  # CFG as one batch-2 forward
+    guided: bool = False  # layout guidance: its bias and attention maps
+    fp8: bool = False  # fast mode's FP8 copies of the weights (all-on-GPU plan only)
+    decode: bool = True
+
+    @property
+    def tokens(self) -> int:
+        latent_frames = (self.frames - 1) // 4 + 1
+        return latent_frames * (self.height // 32) * (self.width // 32)
+
+
+@dataclass(frozen=True)
+class PeakPrediction:
+    plan: MemoryPlan
+    phases: dict[str, int] = field(default_factory=dict)  # encode / denoise / decode -> bytes on the GPU
+
+    @property
+    def peak(self) -> int:
+        return max(self.phases.values(), default=0)
+
+    @property
+    def needed(self) -> int:
+        """The peak with the margin: what must be free for the plan to be chosen."""
+        return int(self.peak * (1 + MARGIN_FRACTION)) + MARGIN_BYTES
+
+    @property
+    def phase(self) -> str:
+        return max(self.phases, key=self.phases.get) if self.phases else ""
+
+
+def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint) -> PeakPrediction:
+    """Bytes on the GPU at the peak of each phase of a job (a new prompt, the steps, the decode)."""
+    t, e, v = model.transformer, model.text_encoder, model.vae
+    rows = 2 if job.batched_cfg else 1
+    per_token = model.token_bytes_compiled if job.compiled else model.token_bytes_eager
+    steps = job.tokens * rows * per_token
+    if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
+        steps += job.tokens * 512 * 2 * 3 + job.tokens * 128 * 4
+    pixels = job.width * job.height
+    clip = pixels * job.frames
+    untiled = DECODE_BYTES_PER_FRAME_PIXEL * pixels + 6 * clip if job.decode else 0
+    untiled = max(untiled, DECODE_BYTES_PER_CLIP_PIXEL * clip) if job.decode else 0
+    tiled = TILED_DECODE_BYTES + DECODE_BYTES_PER_CLIP_PIXEL * clip if job.decode else 0
+    fp8 = model.fp8_copy if job.fp8 and plan is MemoryPlan.ALL_ON_GPU else 0
+    enc = ENCODE_ACTIVATION_BYTES
+    if plan is MemoryPlan.ALL_ON_GPU:
+        resident = t + e + v + fp8
+        phases = {"encode": resident + enc, "denoise": resident + steps, "decode": resident + untiled}
+    elif plan is MemoryPlan.TEXT_ENCODER_OFFLOAD:  # the encoder comes onto the GPU to encode a new prompt
+        phases = {"encode": t + v + e + enc, "denoise": t + v + steps, "decode": t + v + untiled}
+    elif plan is MemoryPlan.MODEL_OFFLOAD:  # one model at a time, tiled decode
+        phases = {"encode": e + enc, "denoise": t + steps, "decode": v + tiled}
+    elif plan is MemoryPlan.GROUP_OFFLOAD:  # blocks stream; the VAE stays
+        phases = {"encode": v + model.text_encoder_streamed + enc, "denoise": v + model.transformer_streamed + steps,
+                  "decode": v + tiled}
+    else:
+        phases = {}
+    return PeakPrediction(plan, phases)
+
+
+def plan_that_fits(free: int, job: JobShape, model: ModelFootprint,
+                   plans: tuple[MemoryPlan, ...] = PLAN_ORDER) -> MemoryPlan:
+    """The fastest of `plans` whose predicted peak, with the margin, fits in `free` (else the leanest)."""
+    for plan in plans:
+        if predict_peak(plan, job, model).needed <= free:
+            return plan
+    return plans[-1]
+
+
+def choose_plan(device: DeviceChoice, *, demo: bool = False, model: ModelFootprint | None = None,
+                job: JobShape | None = None) -> MemoryPlan:
+    """The fastest plan that fits the free VRAM for `job` (by default the official 704x1280x121 clip,
+    compiled, guided, decoded) with the model's footprint (by default the real TI2V-5B in bf16)."""
     if device.device == "cpu":
         return MemoryPlan.CPU
     if demo or device.free_bytes is None:
         return MemoryPlan.ALL_ON_GPU
-    free = device.free_bytes
-    if free >= 44 * GiB:
-        return MemoryPlan.ALL_ON_GPU
-    if free >= 22 * GiB:
-        return MemoryPlan.TEXT_ENCODER_OFFLOAD
-    if free >= 14 * GiB:
-        return MemoryPlan.MODEL_OFFLOAD
-    return MemoryPlan.GROUP_OFFLOAD
+    return plan_that_fits(device.free_bytes, job or JobShape(guided=True), model or ModelFootprint.wan_ti2v_5b())

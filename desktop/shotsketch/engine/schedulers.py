@@ -124,3 +124,55 @@ def host_stepping(scheduler):  # noqa: ANN001, ANN201 - a diffusers scheduler
     if type(scheduler) is UniPCMultistepScheduler:
         return HostUniPC.from_config(scheduler.config)
     return scheduler
+
+
+# ----------------------------------------------------------------------------- step-distilled models
+DMD_TIMESTEPS = (1000, 757, 522)  # FastVideo's FastWan2.2-TI2V-5B (DMD): its model card's 3 steps
+
+
+class DistilledSteps:
+    """The few-step sampling of DMD-distilled checkpoints (FastVideo's FastWan2.2-TI2V-5B): at each of
+    its fixed timesteps the model's flow prediction gives the clean latents in one Euler step to
+    sigma 0 (x0 = x - sigma * v), which are noised again to the next timestep's sigma with fresh
+    noise; the last step returns the clean latents. Sigma is timestep / 1000 (the flow-shifted
+    1000-step grid FastVideo looks these timesteps up in has them at that sigma). No classifier-free
+    guidance: one forward a step. Stands in for the scheduler the folder ships (a UniPC copied from
+    the base model), with the interface WanPipeline's loop uses."""
+
+    order = 1
+    init_noise_sigma = 1.0
+
+    def __init__(self, timesteps: tuple[int, ...] = DMD_TIMESTEPS, num_train_timesteps: int = 1000,
+                 flow_shift: float = 8.0) -> None:
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(num_train_timesteps=num_train_timesteps, flow_shift=flow_shift,
+                                      timesteps=list(timesteps), kind="dmd")
+        self.steps = tuple(int(t) for t in timesteps)
+        self.timesteps = torch.tensor(self.steps, dtype=torch.float32)
+        self.sigmas = torch.tensor([t / num_train_timesteps for t in self.steps] + [0.0])
+        self.generator: torch.Generator | None = None  # the fresh noise between steps (seeded per job)
+        self._index = 0
+
+    def set_timesteps(self, num_inference_steps: int | None = None, device: str | torch.device | None = None,
+                      **_ignored: object) -> None:
+        """Always the distilled timesteps, whatever step count was asked for."""
+        self.timesteps = torch.tensor(self.steps, dtype=torch.float32, device=device)
+        self._index = 0
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        self._index = begin_index
+
+    def scale_model_input(self, sample: torch.Tensor, *_args: object, **_kwargs: object) -> torch.Tensor:
+        return sample
+
+    def step(self, model_output: torch.Tensor, timestep: object, sample: torch.Tensor,
+             return_dict: bool = False, **_ignored: object) -> tuple[torch.Tensor]:
+        i = self._index
+        sigma, nxt = float(self.sigmas[i]), float(self.sigmas[i + 1])
+        clean = sample.float() - sigma * model_output.float()
+        if nxt > 0:
+            noise = torch.randn(sample.shape, generator=self.generator, dtype=torch.float32).to(sample.device)
+            clean = (1.0 - nxt) * clean + nxt * noise
+        self._index += 1
+        return (clean.to(sample.dtype),)

@@ -18,7 +18,7 @@ from typing import Any
 from shotsketch.engine.demo import DEMO_MODEL_ID, DEMO_REVISION
 
 HUB_REPO_ID = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
-PIPELINE_CLASSES = {"WanPipeline", "WanImageToVideoPipeline"}
+PIPELINE_CLASSES = {"WanPipeline", "WanImageToVideoPipeline", "WanDMDPipeline"}  # DMD: FastVideo's distilled 5B
 
 # component -> (allowed libraries, allowed classes, kind)
 _COMPONENTS: dict[str, tuple[set[str], set[str], str]] = {
@@ -333,3 +333,36 @@ def folder_revision(folder: Path) -> str | None:
         return f"diffusers-{index.get('_diffusers_version', 'unknown')}"
     except (OSError, ValueError):
         return None
+
+
+# ----------------------------------------------------------------------------- step-distilled checkpoints
+MAX_DISTILLED_STEPS = 8
+
+
+def distilled_schedule(folder: str | os.PathLike[str]) -> tuple[int, ...] | None:
+    """The timesteps of a step-distilled checkpoint where its folder says it is one, else None.
+
+    FastVideo's DMD checkpoints (FastWan2.2-TI2V-5B-FullAttn-Diffusers) name their pipeline
+    `WanDMDPipeline` in model_index.json, may list `dmd_denoising_steps` there or in the scheduler's
+    config, and say so in their model card (README.md); their scheduler folder holds the base
+    model's UniPC, which is not how they sample (engine/schedulers.py DistilledSteps)."""
+    from shotsketch.engine.schedulers import DMD_TIMESTEPS
+
+    root = Path(folder)
+    index = _json_or_none(root / "model_index.json")
+    scheduler = _json_or_none(root / "scheduler" / "scheduler_config.json")
+    for config in (index, scheduler):
+        steps = config.get("dmd_denoising_steps") if isinstance(config, dict) else None
+        if (isinstance(steps, list) and 0 < len(steps) <= MAX_DISTILLED_STEPS
+                and all(isinstance(t, int) and not isinstance(t, bool) and 0 < t <= 1000 for t in steps)):
+            return tuple(steps)
+    if isinstance(index, dict) and index.get("_class_name") == "WanDMDPipeline":
+        return DMD_TIMESTEPS
+    card = root / "README.md"
+    try:
+        text = card.read_text(encoding="utf-8", errors="replace")[:200_000].lower() if card.is_file() else ""
+    except OSError:
+        text = ""
+    if "fastwan2.2-ti2v-5b" in text and "dmd" in text:
+        return DMD_TIMESTEPS
+    return None

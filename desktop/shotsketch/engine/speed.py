@@ -38,6 +38,9 @@ class SpeedOptions:
     # SHOTSKETCH_COMPILE=0/1 overrides). The first start ever pays ~20 s, later ones ~6 s of tracing
     # (bench/RESULTS.md, cold start), which the app spends in Generator.warm_up.
     compile: bool | None = None
+    # torch.compile backend of the regional compile. "eager" (dynamo's tracing and guards, no code
+    # generation) is what tests use to compile on a CPU: compile=True with it compiles there too.
+    compile_backend: str = "inductor"
     vae_bf16: bool = True  # CUDA only: mean error 0.004 of the 2.0 range against a float32 decode
     cudnn_benchmark: bool = False  # the fast decode is as fast without (bench run 5), and new sizes skip tuning
     fast_decode: bool | None = None  # engine/vae_decode.py; None: on CUDA only (on the CPU the stock decode is faster)
@@ -54,9 +57,9 @@ class SpeedOptions:
 from shotsketch.engine.requests import FAST_MODE_STEPS  # noqa: E402,F401 - re-exported
 
 
-def compile_wanted(option: bool | None, device: str) -> bool:
+def compile_wanted(option: bool | None, device: str, backend: str = "inductor") -> bool:
     if device != "cuda":
-        return False
+        return option is True and backend == "eager"  # tests: dynamo's tracing and guards on a CPU
     env = os.environ.get("SHOTSKETCH_COMPILE", "").strip().lower()
     if env in ("0", "1", "true", "false", "no", "yes", "off", "on"):
         return env in ("1", "true", "yes", "on")
@@ -86,6 +89,25 @@ def is_compile_error(exc: BaseException) -> bool:
 def uncompile_blocks(transformer: torch.nn.Module) -> None:
     for block in getattr(transformer, "blocks", []):
         block._compiled_call_impl = None
+
+
+@contextlib.contextmanager
+def eager_blocks(transformer: torch.nn.Module) -> Iterator[None]:
+    """The transformer blocks run uncompiled inside, compiled again after (one job's fallback)."""
+    blocks = list(getattr(transformer, "blocks", []))
+    saved = [block._compiled_call_impl for block in blocks]
+    uncompile_blocks(transformer)
+    try:
+        yield
+    finally:
+        for block, impl in zip(blocks, saved):
+            block._compiled_call_impl = impl
+
+
+def is_recompile_limit(exc: BaseException) -> bool:
+    """The compiled blocks met more distinct inputs than dynamo keeps compiled versions of."""
+    return any("recompile" in type(e).__name__.lower() or "recompile limit" in str(e).lower()[:500]
+               for e in exception_chain(exc))
 
 
 def channels_last_convs(module: torch.nn.Module) -> None:

@@ -1,0 +1,83 @@
+"""Regional compile with a sketch: guided and unguided jobs in a row compile once each, and a failed
+compile costs one job its compiled blocks, not the process.
+
+The engine compiles on CUDA only; here dynamo traces the real blocks with its "eager" backend (the
+same tracing and guards, no code generation), which is what decides whether a job recompiles.
+"""
+
+import pytest
+import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
+
+from shotsketch.core.examples import example_shots
+from shotsketch.engine.events import JobFinished
+from shotsketch.engine.generator import Generator
+from shotsketch.engine.sources import ModelSource
+from shotsketch.engine.speed import SpeedOptions
+
+
+@pytest.fixture
+def compiled_generator():
+    torch._dynamo.reset()
+    gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(compile=True, compile_backend="eager"))
+    gen.load()
+    assert gen.compiled
+    yield gen
+    torch._dynamo.reset()
+
+
+def _jobs(make_request, shot, seed):
+    sketch = dict(prompt=shot.prompt, layout_json=shot.layout.to_json(), steps=2, seed=seed)
+    return [make_request(**sketch, guidance_strength=1.0),  # guided
+            make_request(**sketch, guidance_strength=0.0),  # sketch drawn, guidance off: maps still recorded
+            make_request(prompt=f"{shot.prompt} plain", steps=2, seed=seed)]  # no sketch
+
+
+def _run(gen, requests):
+    finals = [gen.generate(r) for r in requests]
+    for final in finals:
+        assert isinstance(final, JobFinished), getattr(final, "message", final)
+    return finals
+
+
+def test_guided_and_unguided_jobs_in_a_row_compile_once(compiled_generator, make_request):
+    gen = compiled_generator
+    shots = {s.id: s for s in example_shots()}
+    _run(gen, _jobs(make_request, shots["yellow_ball"], 1))  # the first of each kind compiles
+    counters.clear()
+    # other sketches (one subject instead of two), prompts and seeds: nothing compiles again
+    finals = _run(gen, _jobs(make_request, shots["balloon_corner"], 2) + _jobs(make_request, shots["red_car_house"], 3)
+                  + _jobs(make_request, shots["yellow_ball"], 4))
+    assert counters["stats"]["unique_graphs"] == 0, dict(counters["stats"])
+    assert all(f.recipe["speed"]["compiled"] for f in finals)
+    guided = finals[0]
+    assert set(guided.extras["adherence"]) == {"red balloon"}
+    assert guided.extras["heatmaps"]["red balloon"].shape == (2, 64 // 32, 96 // 32)
+
+
+def test_compiled_guidance_gives_the_eager_maps_and_latents(compiled_generator, demo_generator, make_request):
+    shot = next(s for s in example_shots() if s.id == "red_car_house")
+    req = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0, steps=2)
+    eager, compiled = demo_generator.generate(req), compiled_generator.generate(req)
+    assert compiled.recipe["speed"]["compiled"] and not eager.recipe["speed"]["compiled"]
+    assert torch.allclose(eager.latents, compiled.latents, atol=1e-4, rtol=1e-4)
+    for name, score in eager.extras["adherence"].items():
+        assert compiled.extras["adherence"][name] == pytest.approx(score, abs=1e-4)
+
+
+def test_a_failed_compile_runs_that_job_uncompiled_and_the_next_compiled(compiled_generator, make_request):
+    gen = compiled_generator
+    shot = next(s for s in example_shots() if s.id == "yellow_ball")
+    plain, guided = make_request(steps=2), make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(),
+                                                        guidance_strength=1.0, steps=2)
+    with torch._dynamo.config.patch(recompile_limit=1):  # a second kind of job is one compile too many
+        first = gen.generate(plain)
+        failed_compile = gen.generate(guided)
+        after = gen.generate(make_request(steps=2, seed=5))
+    for final in (first, failed_compile, after):
+        assert isinstance(final, JobFinished), getattr(final, "message", final)
+    assert first.recipe["speed"]["compiled"] is True
+    assert failed_compile.recipe["speed"]["compiled"] is False  # this job ran uncompiled ...
+    assert failed_compile.extras["adherence"]  # ... with its guidance all the same
+    assert gen.compiled is True and after.recipe["speed"]["compiled"] is True  # ... and the next compiled again
