@@ -282,3 +282,10 @@ def test_a_draft_never_overwrites_the_persons_edits():
     assert merged.layout.group("clouds") and [r.name for r in merged.layout.regions] == ["sky"]
     # a first draft onto a hand-drawn sketch keeps every box of the same name
     assert merge_draft(sketch, again).layout.subject("red car") == first.subject("red car")
+
+
+def test_drafting_text_that_looks_like_the_readers_marks_or_changes_length_in_lower_case():
+    assert draft_layout("#0 @1 from #2 to @0").subjects_found == ()
+    d = draft_layout("İİİ A red car drives from the left to the right.")
+    car = d.layout.subject("red car")
+    assert car.end.center_x > car.start.center_x + 0.3

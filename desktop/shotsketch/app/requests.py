@@ -36,7 +36,7 @@ def build_request(
 ) -> GenerationRequest:
     """The immutable request for a shot. Not validated: call
     :func:`shotsketch.engine.requests.validate_request` before running it."""
-    has_layout = layout is not None and bool(layout.subjects)
+    has_layout = layout is not None and bool(layout.guided_names)  # subjects or groups to guide
     return GenerationRequest(
         prompt=final_prompt(prompt, layout, edited_final),
         negative_prompt=negative_or_default(negative_prompt),

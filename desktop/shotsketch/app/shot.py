@@ -192,7 +192,7 @@ class OpenShot:
     def variant_content(self) -> tuple[str, str, str | None, dict[str, Any]]:
         """(prompt, negative prompt, layout JSON or None, settings without the seed): what makes
         a variant. Equal content is the same variant (the library finds it by this)."""
-        layout = self._layout.to_json(indent=None) if self._layout.subjects else None
+        layout = None if self._layout.is_empty else self._layout.to_json(indent=None)
         return self._prompt.strip(), self.negative_for_model(), layout, self._settings.variant_settings()
 
     def state(self) -> dict[str, Any]:

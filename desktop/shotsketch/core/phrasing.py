@@ -548,9 +548,11 @@ def unsaid_layout(prompt: str, layout: Layout) -> Layout:
     guessed = {name_key(n) for n in said.unplaced}
 
     def says(name: str, sketch: Subject) -> bool:
-        if name_key(name) in guessed or not said.layout.has_subject(name):
+        if name_key(name) in guessed or not said.layout.has_name(name):
             return False
-        return _same_placement(sketch, said.layout.subject(name))
+        if said.layout.has_subject(name):
+            return _same_placement(sketch, said.layout.subject(name))
+        return _same_placement(sketch, group_center_subject(said.layout.group(name)))
 
     return replace(
         layout,

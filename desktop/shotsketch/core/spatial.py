@@ -129,6 +129,7 @@ STOP_WORDS = frozenset(
     being am has have had do does did will would can could should may might must it he she they them him her we
     you i me us its their there here not no very too also just only same other whilst slowly quickly far away
     back straight together each both either neither past toward gently softly high low again still all
+    closer further farther nearer
     """.split()
 )
 _ADJ_SCALE = {
@@ -294,6 +295,7 @@ class _Mention:
     plural: bool
     scale: float
     key: str = ""
+    known: bool = False  # one of the names the canvas already has
 
 
 @dataclass
@@ -391,7 +393,7 @@ _ING_NOUNS = frozenset("building ceiling painting ring king wing swing string th
 def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
     """Noun phrases: [determiner | number | collective of] adjectives noun. Words inside parts of
     the frame (``blocked``) are never part of one."""
-    low = prompt.lower()
+    low = _lower(prompt)
     words = [(m.group(0), m.start(), m.end()) for m in _WORD_RE.finditer(low)]
     out: list[_Mention] = []
     i = 0
@@ -440,7 +442,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             nxt = words[k + 1][0] if k + 1 < len(words) else None
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
             if (j > i or collected) and _looks_like_verb(cw, len(collected), nxt, one) or (
-                    j == i and not collected and cw in VERBS):
+                    j == i and not collected and (cw in VERBS or cw.endswith(("ing", "ed")))):
                 break  # right after a determiner a verb's form is a noun: "a fly", "a walk"
             if cw.endswith("ly") and len(cw) > 4 and not cw.endswith("fly") and cw not in _LY_NOUNS:
                 break
@@ -477,6 +479,11 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
     return out
 
 
+def _lower(text: str) -> str:
+    """Lower case, one character for one, so positions in it are positions in ``text``."""
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 def _at_clause_start(prompt: str, pos: int) -> bool:
     before = prompt[:pos].rstrip()
     return not before or before[-1] in ".;:!?,"
@@ -491,7 +498,7 @@ def _same_thing(a: _Mention, b_name: str, b_head: str) -> bool:
 
 
 def _tag(prompt: str, mentions: list[_Mention], regions: list[tuple[tuple[int, int], Region, str]]) -> _Tagged:
-    low = prompt.lower()
+    low = _lower(prompt).replace("@", " ").replace("#", " ")  # the marks below are the only ones
     marks = sorted([(m.span, f"@{i}") for i, m in enumerate(mentions)]
                    + [(r[0], f"#{i}") for i, r in enumerate(regions)])
     text: list[str] = []
@@ -575,7 +582,9 @@ class _Reader:
         ):
             for c in range(m.start(), m.end()):
                 blocked[c] = True
-        self.mentions = _known_mentions(prompt, known) if known is not None else _find_mentions(prompt, blocked)
+        self.mentions = _find_mentions(prompt, blocked)
+        if known is not None:
+            self.mentions = _known_mentions(prompt, known, self.mentions)
         self.tagged = _tag(prompt, self.mentions, self.regions)
         self.things: dict[str, Thing] = {}
         self.order: list[str] = []
@@ -597,19 +606,18 @@ class _Reader:
             if key is None:
                 key = name_key(m.name)
                 role = Role.SUBJECT
-                band = BAND_WORDS.get(m.head) if not self.known else None
+                band = BAND_WORDS.get(m.head) if not m.known else None
                 if band is not None and m.count is None:
                     role = Role.REGION
                 elif m.plural or (m.count or 1) > 1 or m.formation:
                     role = Role.GROUP
-                elif m.head in BACKDROP_WORDS and not self.known:
+                elif m.head in BACKDROP_WORDS and not m.known:
                     role = Role.BACKDROP
                 count = m.count or (3 if role is Role.GROUP else 1)
                 if m.head in MASS_PLURALS and m.count is None and m.formation is None:
                     role, count = Role.SUBJECT, 1  # "mountains", "hills": one wide shape
-                if self.known:
-                    role = Role.SUBJECT
-                    count = 1
+                if self.known and not m.known and role in (Role.SUBJECT, Role.GROUP):
+                    role = Role.BACKDROP  # not one of the canvas's names: read, never drawn
                 self.things[key] = Thing(key, m.name, m.head, role, count=count, formation=m.formation, band=band,
                                          scale=m.scale)
                 self.order.append(key)
@@ -1196,31 +1204,34 @@ def _static_verb_before(text: str, pos: int) -> bool:
                           text[max(0, pos - 30):pos]))
 
 
-def _known_mentions(prompt: str, names: Sequence[str]) -> list[_Mention]:
-    """Mentions of names already known (the canvas's subjects), longest first."""
+def _known_mentions(prompt: str, names: Sequence[str], found: list[_Mention]) -> list[_Mention]:
+    """The noun phrases the reader found, named as the canvas names them where they match ("the
+    ball" is the canvas's "yellow ball"), plus the canvas's names found only as words."""
     from shotsketch.core.phrasing import find_subject_spans
 
-    found: list[_Mention] = []
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            continue
-        clean = " ".join(name.split())
-        for a, b in find_subject_spans(prompt, clean):
-            head = clean.split()[-1].lower()
-            found.append(_Mention((a, b), clean, head, None, None, False, 1.0))
-    found.sort(key=lambda m: (m.span[0], -(m.span[1] - m.span[0])))
-    kept: list[_Mention] = []
+    cleans = list(dict.fromkeys(" ".join(n.split()) for n in names if isinstance(n, str) and n.strip()))
+    out: list[_Mention] = []
     for m in found:
-        if kept and m.span[0] < kept[-1].span[1]:
-            continue
-        kept.append(m)
-    return kept
+        match = next((c for c in cleans if name_key(c) == name_key(m.name)), None) or next(
+            (c for c in cleans if _same_thing(m, c, c.split()[-1].lower())), None)
+        if match is not None:
+            m.name, m.known = match, True
+        out.append(m)
+    taken = [m.span for m in out]
+    for clean in sorted(cleans, key=len, reverse=True):
+        for a, b in find_subject_spans(prompt, clean):
+            if any(a < e and b > s for s, e in taken):
+                continue
+            out.append(_Mention((a, b), clean, clean.split()[-1].lower(), None, None, False, 1.0, known=True))
+            taken.append((a, b))
+    out.sort(key=lambda m: m.span)
+    return out
 
 
 def read_prompt(prompt: str, subjects: Sequence[str] | None = None) -> Reading:
     """What the prompt says about who is where and how they move. With ``subjects`` (names the
-    canvas already has) those names are looked for instead of guessing noun phrases, and each is
-    one boxed subject."""
+    canvas already has) only those are drawn: the prompt's words for them take their names, other
+    noun phrases are read (a region, a setting) but not drawn."""
     reader = _Reader(prompt if isinstance(prompt, str) else "", subjects)
     reading = reader.read()
     if subjects is not None:
