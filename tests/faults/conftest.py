@@ -4,6 +4,9 @@ long version (more fuzz examples, more kills and races); the default keeps CI to
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
 
 LONG = os.environ.get("SHOTSKETCH_FAULTS_LONG", "") not in ("", "0")
 
@@ -30,3 +33,29 @@ def pytest_sessionfinish(session, exitstatus):  # noqa: ANN001
         with open(report, "w", encoding="utf-8") as fh:
             json.dump({"long": LONG, "exit_status": int(exitstatus), "failed": session.testsfailed,
                        **dict(sorted(COUNTS.items()))}, fh, indent=2)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real small file system (a tmpfs mounted here; root only): ``small_disk(size)`` gives its
+    folder. Skips where mounting is refused."""
+    import contextlib
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str = "512k") -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        with contextlib.suppress(Exception):
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)

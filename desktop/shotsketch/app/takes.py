@@ -11,6 +11,7 @@ Encoding is slow: call these off the window's main thread (they touch no model).
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from shotsketch.core.library import Library, Take
-from shotsketch.media.encode import ClipFormat, write_clip
+from shotsketch.media.encode import ClipFormat, write_clip, write_failure
 from shotsketch.media.heatmaps import write_heatmaps
 from shotsketch.media.sidecar import container_tags, write_sidecar
 from shotsketch.media.thumbnail import make_thumbnail
@@ -59,9 +60,19 @@ def write_clip_with_recipe(
                          on_exists="overwrite" if overwrite else "error")
     if written.name != out.name:
         recipe_out["output"]["file"] = written.name
-    write_sidecar(written, recipe_out)
-    if heatmaps:
-        write_heatmaps(written, heatmaps)
+    companions: list[Path] = []
+    try:
+        companions.append(write_sidecar(written, recipe_out))
+        heat = write_heatmaps(written, heatmaps) if heatmaps else None
+        if heat is not None:
+            companions.append(heat)
+    except OSError as exc:  # a full disk, a folder in its place: no clip is left without its recipe
+        for path in (written, *companions):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise write_failure(exc, written, "write the recipe of") from None
     return written, recipe_out
 
 

@@ -271,13 +271,19 @@ def run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             raise CliError("--device cuda: no CUDA GPU is available (see shotsketch doctor)")
     source = model_source(model_text)
-    from shotsketch.core.atomic import OutputTaken, claim_output
+    from contextlib import ExitStack
 
-    try:  # the name is claimed before the work: a second run to it is refused now, not after it
-        with claim_output(out):
-            return generate_to_file(request, source, out, fmt, args)
-    except OutputTaken as exc:
-        raise CliError(str(exc)) from None
+    from shotsketch.core.atomic import OutputTaken, claim_output
+    from shotsketch.media.encode import write_failure
+
+    with ExitStack() as claimed:
+        try:  # the name is claimed before the work: a second run to it is refused now, not after it
+            claimed.enter_context(claim_output(out))
+        except OutputTaken as exc:
+            raise CliError(str(exc)) from None
+        except OSError as exc:  # a full disk, a read-only folder: said before the work, in one line
+            raise CliError(str(write_failure(exc, out, "write")), code=1) from None
+        return generate_to_file(request, source, out, fmt, args)
 
 
 def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) -> int:  # noqa: ANN001

@@ -507,16 +507,19 @@ class Library:
                 ) from None
             try:
                 yield self._db
+            except sqlite3.OperationalError as exc:  # disk full, read-only, I/O error: said in one line
+                self._db.execute("ROLLBACK")
+                raise LibraryError(_storage_problem(self.path, exc)) from None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             else:
                 try:
                     self._db.execute("COMMIT")
-                except sqlite3.Error:
+                except sqlite3.Error as exc:
                     if self._db.in_transaction:  # a failed COMMIT (disk full...) must not leave it open
                         self._db.execute("ROLLBACK")
-                    raise
+                    raise LibraryError(_storage_problem(self.path, exc)) from None
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -976,6 +979,16 @@ class Library:
 
 class _Damaged(Exception):
     pass
+
+
+def _storage_problem(path: Path, exc: sqlite3.Error) -> str:
+    """One line for a change the library could not save; nothing of it was kept, and every change
+    saved before is still there."""
+    text = str(exc)
+    if "full" in text:
+        return (f"The disk holding the library {path} is full; the last change was not saved (earlier ones "
+                "are safe). Free some space and try again.")
+    return f"The library {path} could not save the last change ({text}); earlier changes are safe. Try again."
 
 
 def _run_migrations(db: sqlite3.Connection, version: int) -> None:

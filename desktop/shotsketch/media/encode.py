@@ -296,6 +296,11 @@ def _os_error(exc: OSError, dest: Path, doing: str) -> EncodeError:
     return EncodeError(f"could not {doing} {dest}: {exc.strerror or exc}")
 
 
+def write_failure(exc: OSError, dest: Path, doing: str) -> EncodeError:
+    """The one-line error for an OSError while writing ``dest`` (a full disk, no permission)."""
+    return _os_error(exc, dest, doing)
+
+
 def _check_destination(dest: Path, fmt: ClipFormat, on_exists: str) -> Path:
     if on_exists not in ON_EXISTS_CHOICES:
         raise ValueError(f"on_exists must be one of {', '.join(ON_EXISTS_CHOICES)}, got {on_exists!r}")
