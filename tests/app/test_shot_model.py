@@ -104,3 +104,41 @@ def test_the_shot_settings_read_the_one_table_of_ranges():
     shot = OpenShot()
     shot.update_settings(frames=16, steps=0, seed=2**64 + 5)
     assert (shot.settings.frames, shot.settings.steps, shot.settings.seed) == (17, 1, 2**64 - 1)
+
+
+def test_a_late_background_save_never_overwrites_a_newer_one(library, timers):
+    """A save that waited behind a long encode on the background writer runs after the newer,
+    direct save made when another shot was opened: the newer state stays."""
+    project = library.create_project("P")
+    a, b = library.create_shot(project.id, "A"), library.create_shot(project.id, "B")
+    waiting = []
+    session = AppSession(library, call_later=timers, run_write=waiting.append)  # the writer is busy
+    session.open_shot(a.id)
+    session.shot.set_prompt("first words")
+    timers.run_due()  # the debounced save is handed to the busy writer
+    session.shot.set_prompt("first words, then more")
+    session.open_shot(b.id)  # saves shot A at once
+    session.open_shot(a.id)  # and back, while the writer is still busy
+    assert session.shot.prompt == "first words, then more"
+    for write in waiting:
+        write()  # the writer gets to the old save only now
+    assert library.load_shot_state(a.id)["prompt"] == "first words, then more"
+
+
+def test_opening_the_open_shot_again_keeps_its_unsaved_edits(library, timers):
+    shot = library.create_shot(library.create_project("P").id, "S")
+    session = AppSession(library, call_later=timers)
+    session.open_shot(shot.id)
+    session.shot.set_prompt("typed a moment ago")
+    session.open_shot(shot.id)  # e.g. a click on the shot in the library
+    assert session.shot.prompt == "typed a moment ago"
+
+
+def test_putting_an_example_back_shows_it_even_when_it_is_open(library, timers):
+    session = AppSession(library, call_later=timers)
+    session.open_example("yellow_ball")
+    example_prompt = session.shot.prompt
+    session.shot.set_prompt("my own words")
+    session.open_example("yellow_ball", reset=True)
+    assert session.shot.prompt == example_prompt
+    assert library.load_shot_state(session.shot.shot_id)["prompt"] == example_prompt

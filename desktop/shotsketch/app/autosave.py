@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -50,6 +51,9 @@ class Autosave:
         self._call_later = call_later
         self._run = run
         self._pending: Handle | None = None
+        self._write_lock = threading.Lock()
+        self._taken = 0  # how many states were taken from the model (each save's number)
+        self._stored: dict[int, int] = {}  # shot id -> the number of the state the library holds
         self._subs = Subscriptions()
         self._subs.add(shot.events.changed, self._on_changed)
         self._subs.add(shot.events.opened, self._on_opened)
@@ -86,16 +90,26 @@ class Autosave:
             return
         state = self.shot.state()
         self.saves += 1
+        self._taken += 1
+        number = self._taken
         if wait:
-            self._write(shot_id, state)
+            self._write(shot_id, state, number)
         else:
-            self._run(lambda: self._write(shot_id, state))
+            self._run(lambda: self._write(shot_id, state, number))
 
-    def _write(self, shot_id: int, state: dict[str, Any]) -> None:
-        try:
-            self.library.save_shot_state(shot_id, state)
-        except LibraryError as exc:
-            log.error("could not autosave shot %d: %s", shot_id, exc)
+    def _write(self, shot_id: int, state: dict[str, Any], number: int) -> None:
+        """Store a state unless a newer one of the same shot is stored already (a background save
+        that waited behind a long encode must not overwrite what a later save wrote)."""
+        with self._write_lock:
+            if self._stored.get(shot_id, 0) > number:
+                log.debug("shot %d: an older autosave skipped", shot_id)
+                return
+            try:
+                self.library.save_shot_state(shot_id, state)
+            except LibraryError as exc:
+                log.error("could not autosave shot %d: %s", shot_id, exc)
+                return
+            self._stored[shot_id] = number
 
     def close(self) -> None:
         """Save the open shot (on this thread) and stop observing."""

@@ -49,12 +49,20 @@ class AppSession:
         self.queue = JobQueue(library, owner=owner)
 
     # -- shots
-    def open_shot(self, shot_id: int) -> OpenShot:
+    def open_shot(self, shot_id: int, *, reload: bool = False) -> OpenShot:
         """Save the shot open now, then open ``shot_id`` (every field at once) and remember it as
-        the one to reopen at the next start."""
+        the one to reopen at the next start. The shot already open stays as it is (the model is
+        its truth; reading it back could only lose the last edits) unless ``reload``: its saved
+        state was just replaced (an example put back) and is to be shown."""
+        if self.shot.shot_id == shot_id and not reload:
+            return self.shot
         if self.shot.shot_id is not None and self.shot.shot_id != shot_id:
-            self.autosave.flush()
+            # on this thread: going back to this shot later must read what it holds now, even
+            # while the background writer is busy with an encode
+            self.autosave.flush(wait=True)
         self.shot.open(self.library, shot_id)
+        if reload:
+            self.autosave.flush(wait=True)  # newer than any save still waiting on the writer
         try:
             self.library.set_last_open_shot(shot_id)
         except LibraryError as exc:
@@ -76,6 +84,7 @@ class AppSession:
         if project is None:
             project = self.library.create_project(EXAMPLES_PROJECT)
         shot = next((s for s in self.library.list_shots(project.id) if s.name == example.name), None)
+        written = False
         if shot is None or reset or self.library.load_shot_state(shot.id) is None:
             shot = shot or self.library.create_shot(project.id, example.name)
             settings = DEMO_SHOT_SETTINGS if self.demo else ShotSettings.from_app(self.app_settings)
@@ -83,7 +92,8 @@ class AppSession:
                 "version": STATE_VERSION, "prompt": example.prompt, "negative_prompt": example.negative_prompt,
                 "layout": example.layout.to_json(indent=None), "settings": settings.to_dict(),
             })
-        return self.open_shot(shot.id)
+            written = True
+        return self.open_shot(shot.id, reload=written)
 
     def new_project(self, name: str) -> OpenShot:
         """A new project with an empty "Shot 1", opened (settings as the open shot's)."""
