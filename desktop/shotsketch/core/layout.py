@@ -351,19 +351,25 @@ class Subject:
 
     @classmethod
     def from_dict(cls, data: Any, index: int = 1) -> Subject:
-        where = f"subject {index}"
-        if not isinstance(data, Mapping):
-            raise LayoutError(f"{where} must be an object, not {type(data).__name__}")
-        _check_keys(data, {"name", "color", "easing", "keyframes"}, {"name", "keyframes"}, where)
-        name = data["name"]
-        if not isinstance(name, str):
-            raise LayoutError(f"{where}: name must be text, not {type(name).__name__}")
-        label = f"subject {name!r}" if name.strip() else where
-        color = data.get("color", DEFAULT_COLOR)
-        if not isinstance(color, str):
-            raise LayoutError(f"{label}: colour must be text like '#d33', not {type(color).__name__}")
+        name, color, label = _named(data, "subject", index, {"name", "color", "easing", "keyframes"}, {"keyframes"})
         easing = _easing_from(data, label)
         return cls(name, color, _keyframes_from(data["keyframes"], label), easing)
+
+
+def _named(data: Any, what: str, index: int, allowed: set[str], required: set[str]) -> tuple[str, str, str]:
+    """(name, colour, label for messages) of a subject's or a group's JSON object, checked."""
+    where = f"{what} {index}"
+    if not isinstance(data, Mapping):
+        raise LayoutError(f"{where} must be an object, not {type(data).__name__}")
+    _check_keys(data, allowed, required | {"name"}, where)
+    name = data["name"]
+    if not isinstance(name, str):
+        raise LayoutError(f"{where}: name must be text, not {type(name).__name__}")
+    label = f"{what} {name!r}" if name.strip() else where
+    color = data.get("color", DEFAULT_COLOR)
+    if not isinstance(color, str):
+        raise LayoutError(f"{label}: colour must be text like '#d33', not {type(color).__name__}")
+    return name, color, label
 
 
 def _easing_from(data: Mapping[str, Any], label: str) -> Easing:
@@ -474,17 +480,7 @@ class Group:
 
     @classmethod
     def from_dict(cls, data: Any, index: int = 1) -> Group:
-        where = f"group {index}"
-        if not isinstance(data, Mapping):
-            raise LayoutError(f"{where} must be an object, not {type(data).__name__}")
-        _check_keys(data, {"name", "color", "members"}, {"name", "members"}, where)
-        name = data["name"]
-        if not isinstance(name, str):
-            raise LayoutError(f"{where}: name must be text, not {type(name).__name__}")
-        label = f"group {name!r}" if name.strip() else where
-        color = data.get("color", DEFAULT_COLOR)
-        if not isinstance(color, str):
-            raise LayoutError(f"{label}: colour must be text like '#d33', not {type(color).__name__}")
+        name, color, label = _named(data, "group", index, {"name", "color", "members"}, {"members"})
         raw = data["members"]
         if not isinstance(raw, list):
             raise LayoutError(f"{label}: members must be a list")

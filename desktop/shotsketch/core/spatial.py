@@ -271,7 +271,6 @@ class Reading:
     prompt: str
     things: dict[str, Thing]
     order: list[str]  # keys in order of first mention
-    unread: list[tuple[int, int]] = field(default_factory=list)  # spatial words no rule used
 
     def boxed(self) -> list[Thing]:
         return [self.things[k] for k in self.order if self.things[k].boxed]
@@ -398,7 +397,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
     out: list[_Mention] = []
     i = 0
     while i < len(words):
-        w, ws, we = words[i]
+        w, ws, _ = words[i]
         if blocked[ws]:
             i += 1
             continue
@@ -548,7 +547,6 @@ def _clause_bounds(text: str) -> list[int]:
 
 
 REL_PATTERNS: list[tuple[str, Rel]] = [
-    (r"(?:on|at|to) (?:the )?(?:left|right) (?:side |hand side |edge )?of " + M, Rel.LEFT_OF),  # fixed below
     (r"(?:to the left of|left of|to its left|on its left) " + M, Rel.LEFT_OF),
     (r"(?:to the right of|right of) " + M, Rel.RIGHT_OF),
     (r"(?:on top of|atop|up on|onto|on|upon|sits on|resting on|perched on) " + M, Rel.ON),
@@ -560,13 +558,7 @@ REL_PATTERNS: list[tuple[str, Rel]] = [
     (r"(?:at|on|by) the (?:edge|side|foot|base) of " + M, Rel.EDGE_OF),
     (r"(?:inside|within|in|among|amid|amidst) " + M, Rel.INSIDE),
 ]
-_REL_RES = [(re.compile(r"\b" + p), rel) for p, rel in REL_PATTERNS[1:]]
-
-
-@dataclass
-class _Found:
-    span: tuple[int, int]  # in tagged text
-    owner_hint: str | None = None  # the mention that owns it, when the words say ("who", pronouns)
+_REL_RES = [(re.compile(r"\b" + p), rel) for p, rel in REL_PATTERNS]
 
 
 class _Reader:
@@ -668,15 +660,6 @@ class _Reader:
         for _, idx in after:
             key = self.key_of(idx)
             if key not in exclude and (not boxed_only or self.things[key].boxed):
-                return key
-        return None
-
-    def clause_subject(self, pos: int) -> str | None:
-        text = self.tagged.text
-        start = max([b for b in self.clause_bounds if b <= pos] or [0])
-        for mm in re.finditer(M, text[start:pos]):
-            key = self.key_of(mm.group(1))
-            if self.things[key].boxed:
                 return key
         return None
 
@@ -858,8 +841,6 @@ class _Reader:
                     continue
                 self._link(owner, rel, (other,), (m.start(), m.end()))
         # "to its left", "to the left of it"
-        for m in re.finditer(r"\b(?:to|on) (?:its|his|her|their) (left|right)\b|\bto #(\d+) of (?:it|them)\b", text):
-            pass
         for m in re.finditer(r"\bto #(\d+)(?: of (?:it|them))?", text):
             region = self.regions[int(m.group(1))][1]
             before = self.prompt[self._span(m.start(), m.end())[0]:self._span(m.start(), m.end())[1]].lower()
@@ -923,8 +904,6 @@ class _Reader:
                 step = self._target_step(src, m.start(), owner, span, StepKind.PLACE)
                 if step is None:
                     continue
-                if m.group("from") == "away from" and step.other is not None and src != "it":
-                    pass
                 if step.kind is StepKind.TOWARD or step.kind is StepKind.INTO:
                     # out of / from a subject: starts in it; off a table: starts on it
                     step.kind = StepKind.ONTO if m.group("from").startswith("off") else StepKind.INTO
@@ -1073,8 +1052,6 @@ class _Reader:
                 carried = self.key_of(nxt.group(1))
                 if carried != owner and self.things[carried].boxed:
                     self.things[carried].companion_of = owner
-                    if verb.startswith(("walk", "lead", "carr", "hold", "push", "pull", "drag")):
-                        pass
         elif verb in ("throws", "throw", "throwing", "kicks", "kick", "tosses", "toss"):
             nxt = re.match(r" " + M, text[b:])
             if nxt:
@@ -1169,16 +1146,9 @@ class _Reader:
         for t in self.things.values():
             if t.role is Role.BACKDROP and (t.related or t.place is not None or t.links or t.steps or t.still):
                 t.role = Role.SUBJECT
-            if t.role is Role.REGION and t.links and not t.related and t.place is None:
-                pass
 
 
 MASS_PLURALS = frozenset("mountains hills clouds woods waves dunes cliffs trees".split()) - {"trees", "clouds"}
-
-
-def _no_waypoint_yet(t: Thing) -> bool:
-    """Whether "from ..." still names where ``t`` starts (no place it goes to was named before)."""
-    return t.start is None and all(x.kind in (StepKind.MOVE, StepKind.ACROSS, StepKind.DIRECTION) for x in t.steps)
 
 
 def _first_verb(text: str) -> int | None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shotsketch.core.layout import Band, BandKind, Box, Group, Keyframe, Subject
 from shotsketch.core.phrasing import CENTER, H_ANCHOR, V_ANCHOR, HRegion, Region, VRegion
-from shotsketch.core.spatial import Reading, Rel, Role, Step, StepKind, Thing, singular
+from shotsketch.core.spatial import Link, Reading, Rel, Role, Step, StepKind, Thing, singular
 
 # -- sizes --------------------------------------------------------------------------------------
 
@@ -221,7 +222,7 @@ class Stage:
             for t in pending:
                 if self.staged[t.key].points:
                     continue
-                if self.place(t, allow_guess=False):
+                if self.place(t):
                     progressed = True
             if not progressed:
                 # guess the first unplaced thing that others depend on, then try again
@@ -235,15 +236,14 @@ class Stage:
                 self.place_companion(t)
         self.separate()
 
-    def place(self, t: Thing, allow_guess: bool) -> bool:
+    def place(self, t: Thing) -> bool:
+        """Place ``t`` by its words; False when they wait on something not placed yet (or give no place)."""
         st = self.staged[t.key]
         # motion relative to others waits for them to be placed
         for step in t.steps + ([t.start] if t.start else []):
             if step.other and step.other in self.staged and not self.staged[step.other].points:
-                if step.other not in [x for x in self._dependents(step.other)]:
-                    other = self.reading.things[step.other]
-                    if not self._depends_on(other, t.key):
-                        return False
+                if not self._depends_on(self.reading.things[step.other], t.key):
+                    return False
         for link in t.links:
             for o in link.others:
                 if o in self.staged and not self.staged[o].points and not self._depends_on(self.reading.things[o], t.key):
@@ -264,9 +264,6 @@ class Stage:
             st.fixed_region = t.start.region if t.start is not None and t.start.region else CENTER
         self.move(t)
         return True
-
-    def _dependents(self, key: str) -> list[str]:
-        return []
 
     def _depends_on(self, t: Thing, key: str) -> bool:
         """Whether ``t``'s place waits on ``key`` (so placing ``key`` first would loop)."""
@@ -303,7 +300,7 @@ class Stage:
 
     def default_y(self, t: Thing) -> float:
         head = singular(t.head)
-        w, h = self.staged[t.key].size
+        h = self.staged[t.key].size[1]
         for link in t.links:
             if link.rel in (Rel.INSIDE, Rel.ON) and link.others[0] in self.bands:
                 return self.in_band(self.bands[link.others[0]], h, on=link.rel is Rel.ON)
@@ -360,7 +357,7 @@ class Stage:
 
     def start_point(self, t: Thing) -> tuple[float, float] | None:
         st = self.staged[t.key]
-        w, h = st.size
+        h = st.size[1]
         if t.start is not None and t.start.region is not None:
             p = self.region_point(t, t.start.region)
             if t.place is not None and t.start.region.v is VRegion.MIDDLE and t.place.v is not VRegion.MIDDLE:
@@ -383,7 +380,7 @@ class Stage:
                 return p
         return None
 
-    def relative_point(self, t: Thing, link) -> tuple[float, float] | None:  # noqa: ANN001
+    def relative_point(self, t: Thing, link: Link) -> tuple[float, float] | None:
         st = self.staged[t.key]
         w, h = st.size
         if t.role is Role.GROUP:
@@ -455,8 +452,7 @@ class Stage:
             bottom = ob.top + 0.25 * ob.height
             return x, _clamp(bottom - h / 2, h / 2, 1 - h / 2)
         if link.rel is Rel.IN_FRONT_OF:
-            shift = 0.0 if w < ob.width else 0.0
-            return _clamp(ox + shift, w / 2, 1 - w / 2), _clamp(ob.bottom + 0.06 - h / 2, h / 2, 1 - h / 2)
+            return _clamp(ox, w / 2, 1 - w / 2), _clamp(ob.bottom + 0.06 - h / 2, h / 2, 1 - h / 2)
         if link.rel is Rel.BEHIND:
             if t.head in FLYERS or singular(t.head) in FLYERS:  # the sun behind the hills: above their top
                 sets = any(s.kind is StepKind.DIRECTION and s.direction[1] > 0 for s in t.steps)
@@ -736,7 +732,7 @@ class Stage:
     def _converge(self, t: Thing) -> None:
         st = self.staged[t.key]
         n = max(2, len(st.offsets))
-        w, h = st.size
+        w = st.size[0]
         end = st.points[-1]
         meet = next((s.region for s in t.steps if s.kind is StepKind.PLACE and s.region is not None), None)
         if meet is None and t.place is not None:
@@ -752,8 +748,8 @@ class Stage:
     def _swap(self, t: Thing) -> None:
         st = self.staged[t.key]
         n = max(2, len(st.offsets))
-        w, h = st.size
-        cx, cy = st.points[0]
+        h = st.size[1]
+        cy = st.points[0][1]
         paths = []
         for i in range(n):
             lane = cy + (i - (n - 1) / 2) * (h + 0.04)
@@ -947,9 +943,6 @@ def _band_at(kind: BandKind, place: Region, box: Box) -> Box:
     return Box(left, top, right, bottom)
 
 
-_DEFAULT_PALETTE = ("#d33", "#33d", "#2a2", "#e90", "#a3c", "#0aa", "#c63", "#888")
-
-
 @dataclass(frozen=True)
 class StagedLayout:
     subjects: tuple[Subject, ...]
@@ -958,7 +951,7 @@ class StagedLayout:
     guessed: tuple[str, ...]  # names no words placed
 
 
-def stage(reading: Reading, aspect: float, color_for) -> StagedLayout:  # noqa: ANN001
+def stage(reading: Reading, aspect: float, color_for: Callable[[str, int], str]) -> StagedLayout:
     stage_ = Stage(reading, aspect)
     stage_.stage()
     for st in stage_.staged.values():
