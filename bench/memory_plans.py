@@ -1,28 +1,37 @@
-"""Memory plans on smaller cards, emulated with torch.cuda.set_per_process_memory_fraction.
+"""Memory plans on smaller cards, emulated with torch.cuda.set_per_process_memory_fraction, planned
+as a real model folder is: a full-size folder written with save_pretrained (random weights), loaded
+through the same loader as the app, its plan chosen by the planner from what is free.
 
-One scenario per process (a fresh CUDA allocator each time):
+One scenario per process (a fresh CUDA allocator each time); `--matrix` runs several, each in its
+own process, and prints one table:
 
-    PYTHONPATH=desktop python bench/memory_plans.py --card 24 --case full --budget      # auto plan from a 24 GiB budget
-    PYTHONPATH=desktop python bench/memory_plans.py --card 24 --case full               # plan from the real free VRAM -> OOM -> fallback
-    PYTHONPATH=desktop python bench/memory_plans.py --card 12 --case full --plan group-offload --reference
-    PYTHONPATH=desktop python bench/memory_plans.py --card 8 --case preview --budget
+    PYTHONPATH=desktop python bench/memory_plans.py --model-dir /tmp/wan5b --card 24 --case full
+    PYTHONPATH=desktop python bench/memory_plans.py --model-dir /tmp/wan5b --card 24 --taken 1.5 --case full
+    PYTHONPATH=desktop python bench/memory_plans.py --model-dir /tmp/wan5b --matrix 24:preview,24:mid,24:full,24-1.5:full
+    PYTHONPATH=desktop python bench/memory_plans.py --tiny --card 8 --case preview      # the script on a CPU
 
-Stock baseline in the same process: WanPipeline with enable_model_cpu_offload() and VAE tiling,
-the diffusers recipe for small cards.
+`--taken` holds that many GiB on the card before anything else (a display's share); the engine is
+told the card's size (SHOTSKETCH_GPU_MEMORY_GIB) and plans for what is left. Printed per scenario:
+the plan chosen, its predicted peak (and the phase) beside the measured peak, whether any job ran
+out of memory and was retried (the fallback: it should not happen), the step time, and the
+all-on-GPU step time on the uncapped card for the 1.3x target (`--reference`). Stock's recipe for
+small cards (model CPU offload + VAE tiling) beside it unless `--no-stock`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import subprocess
 import sys
 import time
 
 import torch
 
-sys.path.insert(0, "desktop")
-sys.path.insert(0, "bench")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "desktop"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from models import build_components, stock_pipeline, sync  # noqa: E402
 from shotsketch.engine.events import JobFinished, JobStep  # noqa: E402
@@ -32,65 +41,84 @@ from shotsketch.engine.requests import GenerationRequest  # noqa: E402
 from shotsketch.engine.sources import ModelSource  # noqa: E402
 
 GiB = 2**30
-SIZES = {"full": (704, 1280, 121), "preview": (480, 832, 17)}
+SIZES = {"full": (704, 1280, 121), "mid": (480, 832, 81), "preview": (480, 832, 17)}
 PROMPT = "a red car drives from the left edge to the right edge of the screen"
 
 
-def to_cpu(comps) -> None:
-    for name in ("transformer", "text_encoder", "vae"):
-        comps[name].to("cpu")
-    torch.cuda.empty_cache()
+class Misses(logging.Handler):
+    """The engine's own words when the planner missed: out-of-memory retries and prediction misses."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if "out of GPU memory" in text or "prediction missed" in text:
+            self.lines.append(text.splitlines()[0][:200])
 
 
-def run_ours(comps, req, plan):
-    gen = Generator(ModelSource.demo(), device="cuda", components=comps, memory_plan=plan)
-    marks = []
+def write_folder(folder: str, tiny: bool) -> float:
+    """The full-size model (random weights) as a diffusers folder, safetensors, as the app would find it."""
+    t0 = time.perf_counter()
+    comps = build_components(tiny, "cuda" if torch.cuda.is_available() else "cpu")
+    stock_pipeline(comps).save_pretrained(folder, safe_serialization=True)
+    del comps
+    return time.perf_counter() - t0
 
-    def on_event(ev):
+
+def run_job(gen: Generator, req: GenerationRequest) -> dict:
+    marks: list[float] = []
+
+    def on_event(ev) -> None:
         if isinstance(ev, JobStep):
             sync()
             marks.append(time.perf_counter())
 
-    torch.cuda.reset_peak_memory_stats()
-    sync()
-    t0 = time.perf_counter()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    sync(); t0 = time.perf_counter()
     final = gen.generate(req, on_event)
     sync()
-    total = time.perf_counter() - t0
     steps = [b - a for a, b in zip(marks, marks[1:])]
-    gen._bench_marks = marks
-    return gen, final, total, steps, torch.cuda.max_memory_allocated() / GiB
+    out = {"result": type(final).__name__, "total_s": time.perf_counter() - t0, "step_s": min(steps) if steps else None,
+           "steps_done": len(marks)}
+    if isinstance(final, JobFinished):
+        out["plan_used"] = final.recipe["device"]["memory_plan"]
+        out["memory"] = final.recipe.get("memory", {})
+    else:
+        out["message"] = getattr(final, "message", None)
+    if torch.cuda.is_available():
+        out["peak_gib"] = torch.cuda.max_memory_allocated() / GiB
+    return out
 
 
-def marks_of(gen) -> list:
-    return getattr(gen, "_bench_marks", [])
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--card", type=float, required=True, help="GiB of the emulated card")
-    ap.add_argument("--case", choices=list(SIZES), default="full")
-    ap.add_argument("--budget", action="store_true", help="tell the engine the card size (SHOTSKETCH_GPU_MEMORY_GIB)")
-    ap.add_argument("--plan", help="pin a plan instead of the automatic one")
-    ap.add_argument("--reference", action="store_true", help="first time the all-on-GPU step without a cap")
-    ap.add_argument("--no-stock", action="store_true")
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--tiny", action="store_true")
-    args = ap.parse_args()
+def scenario(args) -> dict:
     h, w, f = (64, 96, 5) if args.tiny else SIZES[args.case]
-    comps = build_components(args.tiny, "cuda")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     req = GenerationRequest(PROMPT, "blurry", width=w, height=h, frames=f, steps=args.steps, seed=0)
-    out = {"card_gib": args.card, "case": args.case, "size": [w, h, f], "steps": args.steps}
-    if args.reference:
-        gen, final, total, steps, peak = run_ours(comps, req, MemoryPlan.ALL_ON_GPU)
-        out["reference_all_on_gpu"] = {"step_s": min(steps) if steps else None, "peak_gib": peak}
-        gen.replan(MemoryPlan.CPU)
+    out: dict = {"card_gib": args.card, "taken_gib": args.taken, "case": args.case, "size": [w, h, f], "steps": args.steps}
+    misses = Misses()
+    logging.getLogger("shotsketch").addHandler(misses)
+    source = ModelSource.parse(args.model_dir)
+    if args.reference and device == "cuda":  # the all-on-GPU step time on the uncapped card
+        gen = Generator(source, device=device, memory_plan=MemoryPlan.ALL_ON_GPU)
+        out["reference_all_on_gpu"] = run_job(gen, req)
+        gen.unload()
         del gen
-    to_cpu(comps)
-    total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
-    torch.cuda.set_per_process_memory_fraction(min(1.0, args.card / total_gib))
-    if not args.no_stock:
-        pipe = stock_pipeline(comps)
+        torch.cuda.empty_cache()
+    held = None
+    if device == "cuda":
+        total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.card / total_gib))
+        if args.taken:
+            held = torch.empty(int(args.taken * GiB), dtype=torch.uint8, device="cuda")  # a display's share
+        os.environ["SHOTSKETCH_GPU_MEMORY_GIB"] = str(args.card)
+    if not args.no_stock and device == "cuda":
+        from diffusers import WanPipeline
+
+        pipe = WanPipeline.from_pretrained(args.model_dir, torch_dtype=torch.bfloat16, use_safetensors=True)
+        pipe.set_progress_bar_config(disable=True)
         pipe.enable_model_cpu_offload()
         pipe.vae.enable_tiling()
         torch.cuda.reset_peak_memory_stats()
@@ -113,21 +141,94 @@ def main() -> None:
             out["stock_model_offload"] = {"error": "out of memory", "detail": str(exc)[:160]}
         pipe.remove_all_hooks()
         del pipe
-        to_cpu(comps)
-    if args.budget:
-        os.environ["SHOTSKETCH_GPU_MEMORY_GIB"] = str(args.card)
+        torch.cuda.empty_cache()
     plan = MemoryPlan(args.plan) if args.plan else None
-    gen, final, total, steps, peak = run_ours(comps, req, plan)
-    out["ours"] = {
-        "result": type(final).__name__, "message": getattr(final, "message", None),
-        "plan_used": final.recipe["device"]["memory_plan"] if isinstance(final, JobFinished) else gen.memory_plan.value,
-        "total_s": total, "step_s": min(steps) if steps else None, "peak_gib": peak, "steps_done": len(marks_of(gen)),
-    }
-    if not isinstance(final, JobFinished):
-        lines = [ln for ln in (getattr(final, "detail", "") or "").splitlines() if ln.strip().startswith("File ")]
-        out["ours"]["where"] = lines[-6:]
-        out["ours"]["oom"] = (getattr(final, "detail", "") or "").strip().splitlines()[-1:]
-    print("RESULT " + json.dumps(out), flush=True)
+    t0 = time.perf_counter()
+    gen = Generator(source, device=device, memory_plan=plan)
+    out["planned"] = gen.memory_plan.value
+    out["free_gib_seen"] = None if gen.device.free_bytes is None else gen.device.free_bytes / GiB
+    gen.load()
+    out["load_s"] = time.perf_counter() - t0
+    out["ours"] = run_job(gen, req)
+    out["ours_again"] = run_job(gen, GenerationRequest(PROMPT + " again", "blurry", width=w, height=h, frames=f,
+                                                       steps=args.steps, seed=1))
+    out["misses"] = misses.lines  # out-of-memory retries and prediction misses, in the engine's words
+    del held
+    return out
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| card (GiB) | taken | case | plan | predicted peak | measured peak | OOM retries / misses | step s | "
+             "all-on-GPU step s | step ratio | job s | stock offload job s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r.get('card_gib')} | {r.get('taken_gib')} | {r.get('case')} | FAILED: {r['error'][:120]} |"
+                         " | | | | | | | |")
+            continue
+        ours, mem = r["ours"], r["ours"].get("memory", {})
+        ref = (r.get("reference_all_on_gpu") or {}).get("step_s")
+        step = ours.get("step_s")
+        ratio = f"{step / ref:.2f}x" if step and ref else "-"
+        stock = r.get("stock_model_offload", {})
+        f2 = (lambda v: "-" if v is None else f"{v:.2f}")
+        lines.append(
+            f"| {r['card_gib']} | {r['taken_gib']} | {r['case']} {r['size']} | {ours.get('plan_used', r['planned'])} | "
+            f"{f2(mem.get('predicted_peak_gib'))} | {f2(ours.get('peak_gib'))} | {len(r['misses'])}: {'; '.join(r['misses'])[:160]} | "
+            f"{f2(step)} | {f2(ref)} | {ratio} | {f2(ours.get('total_s'))} | {f2(stock.get('total_s')) if 'total_s' in stock else stock.get('error', '-')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", help="a full-size model folder (written here first if it has no model_index.json)")
+    ap.add_argument("--card", type=float, default=24, help="GiB of the emulated card")
+    ap.add_argument("--taken", type=float, default=0.0, help="GiB already in use on it (a display)")
+    ap.add_argument("--case", choices=list(SIZES), default="full")
+    ap.add_argument("--matrix", help="CARD[-TAKEN]:CASE,... : several scenarios, each in its own process")
+    ap.add_argument("--plan", help="pin a plan instead of the planner's")
+    ap.add_argument("--reference", action="store_true", help="first time the all-on-GPU step on the uncapped card")
+    ap.add_argument("--no-stock", action="store_true")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--tiny", action="store_true", help="the demo-sized model in a folder (checks the script on a CPU)")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    if not args.model_dir:
+        import tempfile
+
+        args.model_dir = tempfile.mkdtemp(prefix="shotsketch-model-")
+    if not os.path.exists(os.path.join(args.model_dir, "model_index.json")):
+        print(f"# wrote the {'demo-size' if args.tiny else 'full-size'} model folder in "
+              f"{write_folder(args.model_dir, args.tiny):.0f} s", flush=True)
+    if not args.matrix:
+        try:
+            result = scenario(args)
+        except Exception as exc:  # noqa: BLE001 - the table says what failed
+            import traceback
+
+            traceback.print_exc()
+            result = {"card_gib": args.card, "taken_gib": args.taken, "case": args.case, "error": f"{type(exc).__name__}: {exc}"}
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    results = []
+    for item in args.matrix.split(","):
+        card, _, case = item.partition(":")
+        card, _, taken = card.partition("-")
+        cmd = [sys.executable, os.path.abspath(__file__), "--model-dir", args.model_dir, "--card", card, "--case", case,
+               "--taken", taken or "0", "--steps", str(args.steps)]
+        cmd += [flag for flag, on in (("--reference", args.reference), ("--no-stock", args.no_stock), ("--tiny", args.tiny)) if on]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+        result = json.loads(lines[-1][7:]) if lines else {"card_gib": card, "taken_gib": taken, "case": case,
+                                                          "error": done.stderr.strip().splitlines()[-1:] and done.stderr.strip().splitlines()[-1] or "no result"}
+        results.append(result)
+        print("RESULT " + json.dumps(result), flush=True)
+        print(f"# {item} took {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    print(table(results), flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Cases (targets from the speed issue in brackets):
 - guidance layout adherence with and without layout guidance at preview size (not a speed figure)
 - cold     process start -> first preview step, full-size safetensors through the real loaders; ours
            compiled twice (the second start reads the persistent compile cache)
+- sketch, sketchfast, distilled, lora, latency, sage: bench/cases_more.py (compiled sketches, step-distilled
+           models, LoRA switches, preview latency as the app's worker runs it, SageAttention)
 """
 
 from __future__ import annotations
@@ -601,8 +603,11 @@ def main() -> None:
             if name == "cold":
                 case_cold(args)
             else:
+                sys.modules.setdefault("run", sys.modules[__name__])  # bench/cases_more.py adds to these rows
+                from cases_more import CASES
+
                 {"floor": case_floor, "decode": case_decode, "step": case_step, "preview": case_preview,
-                 "fast": case_fast, "guidance": case_guidance, "warmup": case_warmup}[name](comps, args)
+                 "fast": case_fast, "guidance": case_guidance, "warmup": case_warmup, **CASES}[name](comps, args)
         except Exception as exc:  # noqa: BLE001 - a failed case must not hide the others
             import traceback
 
