@@ -39,6 +39,7 @@ from shotsketch.app.shot import OpenShot
 from shotsketch.app.takes import TakeService
 from shotsketch.core import paths
 from shotsketch.core.layout import Layout, LayoutError
+from shotsketch.core.leftovers import is_running
 from shotsketch.core.library import Job, Library, LibraryError, Take
 from shotsketch.core.ranges import MAX_SEED
 from shotsketch.engine.events import CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished
@@ -110,16 +111,7 @@ def owner_is_gone(owner: str) -> bool:
     pid_text = rest.partition("/")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
         return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OSError):
-        return False
-    return False
+    return not is_running(int(pid_text))
 
 
 def _queued(job: Job) -> QueuedJob | None:
