@@ -124,3 +124,22 @@ def test_a_seed_keeps_its_64_bits():
     assert validate_request(GenerationRequest(prompt="a", seed=big)).seed == big
     with pytest.raises(RequestError, match="seed must be between 0 and 18446744073709551615"):
         validate_request(GenerationRequest(prompt="a", seed=2**64))
+
+
+def test_an_old_recipes_strength_outside_the_range_is_clamped_and_said(tmp_path, capsys, caplog):
+    """Defect 5: a strength stored outside the one range (older versions allowed 0..10) is clamped
+    with a log line, and the replay says the clip will differ."""
+    from shotsketch.cli import build_parser
+    from shotsketch.cli.generate import build_request
+    from shotsketch.engine.requests import GenerationRequest
+
+    layout = example_shot("yellow_ball").layout.to_json(indent=None)
+    recipe = {"schema_version": 1, "request": GenerationRequest(prompt=PROMPT, layout_json=layout,
+                                                                guidance_strength=5.0).to_dict()}
+    args = build_parser().parse_args(["generate", "--recipe", "old.json", "--out", str(tmp_path / "x.mp4")])
+    with caplog.at_level("WARNING"):
+        request = build_request(args, recipe)
+    assert request.guidance_strength == 3.0
+    assert "layout guidance strength 5.0 is outside" in caplog.text
+    assert "using 3 (the clip will differ" in capsys.readouterr().err
+    assert request.prompt == PROMPT and request.layout_json == layout  # the rest replays as it was

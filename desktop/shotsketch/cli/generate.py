@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shotsketch.cli import CliError
-from shotsketch.core.ranges import FAST_MODE_STEPS, RANGES
+from shotsketch.core.ranges import FAST_MODE_STEPS, RANGES, clamp
 
 RECIPE_SUFFIX = ".json"
 
@@ -117,7 +117,13 @@ def build_request(args: argparse.Namespace, recipe: dict[str, Any] | None):  # n
             raise CliError(f"the recipe's request is not valid: {exc}") from None
         written = written_prompt(recipe["request"])
         defaults = ShotSettings(base.width, base.height, base.frames, base.steps, base.guidance, base.seed)
-        strength = base.guidance_strength if base.layout_json else settings.layout_guidance_strength
+        strength = settings.layout_guidance_strength
+        if base.layout_json:  # an older recipe may hold a strength outside today's range: clamped, said
+            strength = float(clamp("layout_strength", base.guidance_strength, where=f"recipe {args.recipe}"))
+            if strength != base.guidance_strength and args.strength is None:
+                sys.stderr.write(f"shotsketch: the recipe's layout guidance strength {base.guidance_strength:g} is "
+                                 f"outside 0 to {RANGES['layout_strength'].high:g}; using {strength:g} (the clip "
+                                 "will differ from the recipe's)\n")
         fast = base.is_fast
     else:
         if not args.prompt:
