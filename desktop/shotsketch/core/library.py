@@ -30,7 +30,7 @@ from shotsketch.core.layout import Layout
 from shotsketch.core.library_file import create_whole, statements, wal_damage, wal_has_saved_changes, wal_path
 
 DB_NAME = "library.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 10.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -98,6 +98,26 @@ class Take:
     favourite: bool
     created_at: str
     deleted: bool
+
+
+@dataclass(frozen=True)
+class Export:
+    """A clip exported from a take: the file (a folder for a PNG sequence), its format (a
+    ``ClipFormat`` value: mp4, prores, dnxhr, png, gif), its frame rate, the editor timeline it
+    was written for, and when (the last time it was written)."""
+
+    id: int
+    take_id: int
+    format: str
+    file: Path
+    fps: float | None
+    timeline: Path | None
+    created_at: str
+
+    @property
+    def missing(self) -> bool:
+        """The file is no longer where it was written (moved or deleted)."""
+        return not os.path.lexists(self.file)
 
 
 @dataclass(frozen=True)
@@ -236,10 +256,27 @@ MIGRATION_2_TO_3 = """
 """
 
 
+# Version 4: the clips exported from takes (and the editor timeline each was written for).
+MIGRATION_3_TO_4 = """
+        CREATE TABLE exports (
+            id INTEGER PRIMARY KEY,
+            take_id INTEGER NOT NULL REFERENCES takes(id) ON DELETE CASCADE,
+            format TEXT NOT NULL,
+            file TEXT NOT NULL,
+            fps REAL,
+            timeline TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (take_id, file)
+        );
+        CREATE INDEX exports_file ON exports(file);
+"""
+
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, MIGRATION_0_TO_1),
     (2, MIGRATION_1_TO_2),
     (3, MIGRATION_2_TO_3),
+    (4, MIGRATION_3_TO_4),
 ]
 """``(version, script)``: the SQL that brings a database at ``version - 1`` to ``version``.
 Each runs in one transaction together with the new ``user_version``."""
@@ -728,7 +765,16 @@ class Library:
             "WHERE variants_fts MATCH ? ORDER BY bm25(variants_fts) LIMIT ?",
             (query, int(limit)),
         )
-        return [_variant(r) for r in rows]
+        found = [_variant(r) for r in rows]
+        seen = {v.id for v in found}
+        for export in self.search_exports(text, limit=limit):  # "final cut.mov" finds its variant
+            if len(found) >= limit:
+                break
+            variant_id = self.get_take(export.take_id).variant_id
+            if variant_id not in seen:
+                seen.add(variant_id)
+                found.append(self.get_variant(variant_id))
+        return found
 
     def variant_rows(self) -> list[VariantRow]:
         """Every project, shot and variant with its take count, in one query (the library panel's
@@ -934,6 +980,71 @@ class Library:
     def job_owners(self) -> set[str]:
         return {r["claimed_by"] for r in self._read("SELECT DISTINCT claimed_by FROM jobs WHERE claimed_by IS NOT NULL")}
 
+    # -- exports
+    def add_export(self, take_id: int, fmt: str, file: Path | str, *, fps: float | None = None,
+                   timeline: Path | str | None = None) -> Export:
+        """Record a clip exported from a take. Writing the same file again (a re-export) updates
+        its row: format, rate and time; the timeline is kept unless a new one is given."""
+        stored = str(Path(file).resolve())
+        timeline_text = str(Path(timeline).resolve()) if timeline is not None else None
+        with self._write() as db:
+            self._require(db, "takes", take_id, "Take")
+            db.execute(
+                "INSERT INTO exports(take_id, format, file, fps, timeline, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(take_id, file) DO UPDATE SET format = excluded.format, fps = excluded.fps, "
+                "timeline = COALESCE(excluded.timeline, exports.timeline), created_at = excluded.created_at",
+                (take_id, str(fmt), stored, None if fps is None else float(fps), timeline_text, _now()),
+            )
+            row = db.execute("SELECT id FROM exports WHERE take_id = ? AND file = ?", (take_id, stored)).fetchone()
+        return self.get_export(int(row[0]))
+
+    def get_export(self, export_id: int) -> Export:
+        return _export(self._one("SELECT * FROM exports WHERE id = ?", (export_id,), f"Export {export_id}"))
+
+    def list_exports(self, take_id: int) -> list[Export]:
+        """The take's exports, the most recently written first."""
+        return [_export(r) for r in self._read(
+            "SELECT * FROM exports WHERE take_id = ? ORDER BY created_at DESC, id DESC", (take_id,))]
+
+    def exports_of_file(self, file: Path | str) -> list[Export]:
+        """The exports written to ``file`` (of any take), the most recent first."""
+        return [_export(r) for r in self._read(
+            "SELECT * FROM exports WHERE file = ? ORDER BY created_at DESC, id DESC", (str(Path(file).resolve()),))]
+
+    def set_export_timeline(self, export_ids: list[int] | tuple[int, ...], timeline: Path | str) -> None:
+        """Note the editor timeline these exports were put on."""
+        with self._write() as db:
+            db.executemany("UPDATE exports SET timeline = ? WHERE id = ?",
+                           [(str(Path(timeline).resolve()), int(i)) for i in export_ids])
+
+    def forget_export(self, export_id: int) -> None:
+        """Remove an export's row (its file, if still there, is left alone)."""
+        with self._write() as db:
+            db.execute("DELETE FROM exports WHERE id = ?", (export_id,))
+
+    def search_exports(self, text: str, *, limit: int = 100) -> list[Export]:
+        """Exports whose file name, timeline name or format holds every word of ``text`` as the
+        start of a word ("kite" finds "Kite take 3.mov"), the most recent first."""
+        words = [w.lower() for w in re.findall(r"\w+", text or "")]
+        if not words:
+            return []
+        found: list[Export] = []
+        for r in self._read("SELECT * FROM exports ORDER BY created_at DESC, id DESC"):
+            export = _export(r)
+            names = [export.file.name, export.timeline.name if export.timeline else "", export.format]
+            tokens = re.findall(r"\w+", " ".join(names).lower())
+            if all(any(t.startswith(w) for t in tokens) for w in words):
+                found.append(export)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def find_take_by_file(self, file: Path | str) -> Take | None:
+        """The take whose clip is ``file``, if the library has one (one not in the trash first)."""
+        rows = self._read("SELECT * FROM takes WHERE file = ? ORDER BY deleted_at IS NOT NULL, id DESC LIMIT 1",
+                          (self._store_path(file),))
+        return self._take(rows[0]) if rows else None
+
     # -- autosave and app state
     def save_shot_state(self, shot_id: int, state: dict[str, Any]) -> None:
         """Autosave the editor's state for a shot (the prompt being typed, the canvas, ...)."""
@@ -1083,6 +1194,13 @@ def _variant(r: dict[str, Any]) -> Variant:
     )
 
 
+def _export(r: dict[str, Any]) -> Export:
+    return Export(
+        r["id"], r["take_id"], r["format"], Path(r["file"]), r["fps"],
+        Path(r["timeline"]) if r["timeline"] else None, r["created_at"],
+    )
+
+
 def copy_into_media(library: Library, source: Path | str, suffix: str | None = None) -> Path:
     """Copy a file into the library's media folder atomically; returns the new path."""
     src = Path(source)
@@ -1101,5 +1219,5 @@ def copy_into_media(library: Library, source: Path | str, suffix: str | None = N
 
 __all__ = [
     "DB_NAME", "SCHEMA_VERSION", "MIGRATIONS", "Library", "LibraryError", "LibraryDamaged", "Project", "Shot",
-    "Variant", "Take", "VariantNode", "VariantRow", "Job", "JOB_STATES", "copy_into_media",
+    "Variant", "Take", "VariantNode", "VariantRow", "Job", "JOB_STATES", "copy_into_media", "Export",
 ]
