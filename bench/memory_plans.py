@@ -101,14 +101,8 @@ def scenario(args) -> dict:
     misses = Misses()
     logging.getLogger("shotsketch").addHandler(misses)
     source = ModelSource.parse(args.model_dir)
-    if args.reference and device == "cuda":  # the all-on-GPU step time on the uncapped card
-        gen = Generator(source, device=device, memory_plan=MemoryPlan.ALL_ON_GPU)
-        out["reference_all_on_gpu"] = run_job(gen, req)
-        gen.unload()
-        del gen
-        torch.cuda.empty_cache()
     held = None
-    if device == "cuda":
+    if device == "cuda" and args.card > 0:  # --card 0: the whole card, no cap (the all-on-GPU reference)
         total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.card / total_gib))
         if args.taken:
@@ -182,12 +176,13 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", help="a full-size model folder (written here first if it has no model_index.json)")
-    ap.add_argument("--card", type=float, default=24, help="GiB of the emulated card")
+    ap.add_argument("--card", type=float, default=24, help="GiB of the emulated card (0: the whole card, uncapped)")
     ap.add_argument("--taken", type=float, default=0.0, help="GiB already in use on it (a display)")
     ap.add_argument("--case", choices=list(SIZES), default="full")
     ap.add_argument("--matrix", help="CARD[-TAKEN]:CASE,... : several scenarios, each in its own process")
     ap.add_argument("--plan", help="pin a plan instead of the planner's")
-    ap.add_argument("--reference", action="store_true", help="first time the all-on-GPU step on the uncapped card")
+    ap.add_argument("--reference", action="store_true",
+                    help="--matrix: first time the all-on-GPU step on the uncapped card, per case, in its own process")
     ap.add_argument("--no-stock", action="store_true")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--tiny", action="store_true", help="the demo-sized model in a folder (checks the script on a CPU)")
@@ -210,21 +205,33 @@ def main() -> None:
             result = {"card_gib": args.card, "taken_gib": args.taken, "case": args.case, "error": f"{type(exc).__name__}: {exc}"}
         print("RESULT " + json.dumps(result), flush=True)
         return
-    results = []
-    for item in args.matrix.split(","):
-        card, _, case = item.partition(":")
-        card, _, taken = card.partition("-")
+    def run(card: str, case: str, taken: str, *extra: str) -> dict:
         cmd = [sys.executable, os.path.abspath(__file__), "--model-dir", args.model_dir, "--card", card, "--case", case,
-               "--taken", taken or "0", "--steps", str(args.steps)]
-        cmd += [flag for flag, on in (("--reference", args.reference), ("--no-stock", args.no_stock), ("--tiny", args.tiny)) if on]
+               "--taken", taken or "0", "--steps", str(args.steps), *extra]
+        cmd += [flag for flag, on in (("--no-stock", args.no_stock), ("--tiny", args.tiny)) if on]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+        tail = done.stderr.strip().splitlines()
         result = json.loads(lines[-1][7:]) if lines else {"card_gib": card, "taken_gib": taken, "case": case,
-                                                          "error": done.stderr.strip().splitlines()[-1:] and done.stderr.strip().splitlines()[-1] or "no result"}
-        results.append(result)
+                                                          "error": tail[-1] if tail else "no result"}
         print("RESULT " + json.dumps(result), flush=True)
-        print(f"# {item} took {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"# {card}-{taken}:{case} {' '.join(extra)} took {time.perf_counter() - t0:.0f} s", flush=True)
+        return result
+
+    items = [(c.partition("-")[0], case, c.partition("-")[2]) for c, _, case in
+             (item.partition(":") for item in args.matrix.split(","))]
+    references = {}
+    if args.reference:  # the all-on-GPU step on the whole card, each case in its own process
+        for case in dict.fromkeys(case for _, case, _ in items):
+            ref = run("0", case, "", "--plan", "gpu", "--no-stock")
+            references[case] = ref.get("ours_again", ref.get("ours", {}))
+    results = []
+    for card, case, taken in items:
+        result = run(card, case, taken)
+        if case in references:
+            result["reference_all_on_gpu"] = references[case]
+        results.append(result)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

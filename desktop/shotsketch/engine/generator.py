@@ -334,7 +334,9 @@ class Generator:
             # variant of the blocks: room for all of them, instead of dynamo's default of 8.
             import torch._dynamo
 
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+            config = torch._dynamo.config
+            name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.7
+            setattr(config, name, max(getattr(config, name), 64))
             self._pipe.transformer.compile_repeated_blocks(fullgraph=True, backend=backend)
             self.compiled = True
 
