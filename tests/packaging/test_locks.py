@@ -66,3 +66,27 @@ def test_wheel_tags():
     assert wheel_fits("nvidia_cublas-13.0-py3-none-manylinux_2_27_x86_64.whl", "3.13", "x86_64")
     assert wheel_fits("cuda_bindings-13.0-cp310-abi3-manylinux_2_28_x86_64.whl", "3.12", "x86_64")
     assert wheel_fits("torch-2.13.0+cu128-cp312-cp312-win_amd64.whl", "3.12", "AMD64")
+
+
+def test_every_lock_pins_what_pyproject_asks_for():
+    """A dependency added to pyproject.toml without `python packaging/make_locks.py` breaks every
+    install (uv finds no such package in an offline wheelhouse); this says which lock is stale."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((LOCKS.parents[1] / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    fast = [Requirement(r) for r in project["optional-dependencies"]["fast-attention"]]
+    for lock in all_locks(LOCKS):
+        pinned = {}
+        for line in lock.path.read_text().splitlines():
+            name, sep, version = line.partition("==")
+            if sep and not line.startswith((" ", "#", "-")):
+                pinned[name.strip().lower().replace("_", "-")] = version.split(";")[0].strip()
+        for requirement in wanted + (fast if lock.fast_attention else []):
+            name = requirement.name.lower().replace("_", "-")
+            assert name in pinned, f"{lock.path.name} lacks {name}: run python packaging/make_locks.py"
+            version = pinned[name].split("+")[0]
+            assert requirement.specifier.contains(version, prereleases=True), \
+                f"{lock.path.name} pins {name}=={version}, pyproject.toml asks {requirement.specifier}"

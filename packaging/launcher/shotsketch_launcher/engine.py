@@ -347,6 +347,9 @@ def count_installed(env_dir: Path) -> int:
 
 def last_error_line(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:  # uv's first "cause:" says what is missing, its "error:" line only that it failed
+        if line.lower().startswith("cause:"):
+            return line[:300]
     for line in reversed(lines):
         if line.lower().startswith(("error", "×", "caused by", "hint")) or "error" in line.lower():
             return line[:300]

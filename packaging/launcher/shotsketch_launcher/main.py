@@ -125,7 +125,9 @@ def install_desktop_entry() -> int:
                                                                                 f"Icon={here / 'shotsketch.png'}")
     apps = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "applications"
     apps.mkdir(parents=True, exist_ok=True)
-    (apps / "shotsketch.desktop").write_text(text, encoding="utf-8")
+    temp = apps / ".shotsketch.desktop.tmp"
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, apps / "shotsketch.desktop")
     print(f"{PROGRAM}: menu entry written to {apps / 'shotsketch.desktop'}")
     return 0
 
