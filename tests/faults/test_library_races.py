@@ -15,7 +15,7 @@ import pytest
 
 from shotsketch.core.library import DB_NAME, SCHEMA_VERSION, Library, LibraryDamaged
 
-from .conftest import rounds
+from .conftest import count, rounds
 
 WORKERS = Path(__file__).with_name("workers.py")
 
@@ -45,6 +45,7 @@ def test_processes_creating_a_new_library_at_once_all_work(tmp_path, trial):
     path = tmp_path / DB_NAME
     results = _race(path, 4)
     assert results == ["ok"] * 4
+    count("races")
     with Library.open(path) as lib:
         assert sorted(p.name for p in lib.list_projects()) == ["p0", "p1", "p2", "p3"]
         assert lib.schema_version() == SCHEMA_VERSION
@@ -66,10 +67,28 @@ def test_processes_upgrading_an_old_library_at_once_all_work_and_one_backup_is_k
     _version_1_library(path)
     results = _race(path, 4)
     assert results == ["ok"] * 4
+    count("races")
     with Library.open(path) as lib:
         assert sorted(p.name for p in lib.list_projects()) == ["Old project", "p0", "p1", "p2", "p3"]
     backups = [n for n in _leftovers(tmp_path)]
     assert len(backups) == 1 and backups[0].startswith(f"{DB_NAME}.before-v{SCHEMA_VERSION}-"), backups
+
+
+@pytest.mark.parametrize("trial", range(rounds(1, 10)))
+def test_processes_writing_at_once_all_get_their_writes(tmp_path, trial):
+    path = tmp_path / DB_NAME
+    go = tmp_path / "go"
+    procs = [worker("write-many", str(path), f"p{i}", str(go), "40") for i in range(4)]
+    time.sleep(1.5)
+    go.touch()
+    assert [p.communicate(timeout=300)[0].strip() for p in procs] == ["ok"] * 4
+    count("races")
+    with Library.open(path) as lib:
+        for project in lib.list_projects():
+            (shot,) = lib.list_shots(project.id)
+            assert [v.prompt for v in lib.list_variants(shot.id)] == [f"{project.name} {i}" for i in range(40)]
+        assert len(lib.list_projects()) == 4
+    count("writes_checked", 160)
 
 
 # -- damage -----------------------------------------------------------------------------------------
@@ -150,9 +169,11 @@ def test_every_confirmed_write_survives_kill_9_and_no_damage_is_reported(tmp_pat
         time.sleep(rng.uniform(1.2, 2.5))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
+        count("kills")
         confirmed = set(log.read_text().split()) if log.exists() else set()
         with Library.open(path) as lib:
             stored = {v.prompt.split()[1] for p in lib.list_projects() for s in lib.list_shots(p.id)
                       for v in lib.list_variants(s.id)}
         assert confirmed <= stored
+        count("writes_checked", len(confirmed))
     assert confirmed and _leftovers(tmp_path) == ["confirmed.txt"]

@@ -14,6 +14,7 @@ import pytest
 from shotsketch.core.atomic import OutputTaken, claim_output, claim_path
 
 from .cli import assert_refused_or_done, run_cli
+from .conftest import count
 
 
 @pytest.fixture
@@ -83,6 +84,7 @@ def test_two_generates_to_one_name_one_works_the_other_is_refused_at_once(tmp_pa
         time.sleep(0.05)
     second = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     out1, err1 = first.communicate(timeout=300)
+    count("races")
     assert first.returncode == 0, err1
     assert second.returncode == 2 and "is writing" in second.stderr and "unexpected" not in second.stderr
     assert out.exists() and Path(f"{out}.json").exists()

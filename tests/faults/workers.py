@@ -61,7 +61,18 @@ def encode_until_killed(out: str) -> None:
     write_clip(frames, out, progress=lambda done, total: time.sleep(0.02), metadata={"comment": "take"})
 
 
-COMMANDS = {"encode-until-killed": encode_until_killed, "open-and-write": open_and_write, "write-rows-and-die": write_rows_and_die,
+def write_many(path: str, name: str, go: str, rows: str) -> None:
+    """One of several processes writing to one library at the same moment."""
+    from shotsketch.core.library import Library
+
+    _wait_for(Path(go))
+    with Library.open(path) as lib:
+        shot = lib.create_shot(lib.create_project(name).id, "Shot")
+        for i in range(int(rows)):
+            lib.create_variant(shot.id, f"{name} {i}")
+
+
+COMMANDS = {"write-many": write_many, "encode-until-killed": encode_until_killed, "open-and-write": open_and_write, "write-rows-and-die": write_rows_and_die,
             "write-until-killed": write_until_killed}
 
 if __name__ == "__main__":
