@@ -137,6 +137,7 @@ class GuidanceState:
     step: int = -1
     is_cond: bool = False
     bias_base: torch.Tensor | None = None  # [N, L] float32 on CPU; moved to the device by `prepare`
+    rows: tuple[int, int] | None = None  # sequence parallel (engine/parallel.py): this rank's video tokens
     maps: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [N] float32 sums (after the call)
     map_counts: int = 0  # conditional forwards recorded
     bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per conditional forward
@@ -176,7 +177,7 @@ class GuidanceState:
             return
         previous = self.map_sums
         if self.bias_base is not None:
-            base = self.bias_base
+            base = self.bias_base if self.rows is None else self.bias_base[self.rows[0]:self.rows[1]]
             if base.shape[1] < seq_len:
                 base = torch.nn.functional.pad(base, (0, seq_len - base.shape[1]))
             one = (base[:, :seq_len] * self.settings.strength * self.scale).to(device=device, dtype=dtype)[None, None]
@@ -190,7 +191,7 @@ class GuidanceState:
                 if j < seq_len:
                     indicator[j, s] = 1.0
         self.record_values = indicator.to(device)[None, None].expand(1, heads, seq_len, slots).contiguous()
-        n = next(iter(self.masks.values())).size
+        n = next(iter(self.masks.values())).size if self.rows is None else self.rows[1] - self.rows[0]
         self.map_sums = torch.zeros(slots, n, dtype=torch.float32, device=device)
         if previous is not None:
             self.map_sums += previous.to(device)

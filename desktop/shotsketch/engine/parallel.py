@@ -19,8 +19,7 @@
   flag), otherwise the ranks that stop leave the others waiting in the next collective.
 - Layout guidance: each rank biases its own tokens' rows, and the attention maps are summed over
   the ranks before the heatmaps are made (`ShardedGuidance`).
-- The decode: rank 0 decodes; `split_decode` spreads it over the ranks by frame columns where
-  the VAE allows (engine/parallel_decode.py).
+- The decode: rank 0 decodes (engine/parallel_decode.py) while the other ranks wait for the next job.
 
 The hand-over to the app is engine/parallel_worker.py (rank 0 talks to the app over a local socket).
 """
@@ -42,6 +41,7 @@ import torch.distributed as dist
 from shotsketch.engine.events import CancelToken, FinalEvent, JobEvent, JobStep
 from shotsketch.engine.generator import Generator
 from shotsketch.engine.memory import MemoryPlan
+from shotsketch.engine.parallel_wire import WORKERS_LOST
 from shotsketch.engine.requests import GenerationRequest
 from shotsketch.engine.sources import ModelError, ModelSource
 
@@ -286,12 +286,15 @@ def shard_transformer(transformer: torch.nn.Module, ranks: Ranks, mode: str) -> 
             if processor is not None and hasattr(processor, "_parallel_config"):
                 processor._parallel_config = config
         transformer._parallel_config = config
-        # diffusers' plan but for the split of the tokens entering block 0: its hook reads the block's
-        # signature with `inspect`, which torch.compile cannot trace (fullgraph), so a plain pre-hook
-        # of ours cuts them there instead, the same way (`tensor_split`), inside the compiled block
-        plan = {name: part for name, part in transformer._cp_plan.items() if name != "blocks.0"}
+        # diffusers' plan but for two places. The split of the tokens entering block 0: its hook reads
+        # the block's signature with `inspect`, which torch.compile cannot trace (fullgraph), so a plain
+        # pre-hook of ours cuts them there instead, the same way (`tensor_split`), inside the compiled
+        # block. The gather after proj_out: for uneven shards its all_gather of unequal sizes is
+        # NCCL-only; ours pads to the largest shard, so gloo (the CPU) gathers them too.
+        plan = {name: part for name, part in transformer._cp_plan.items() if name not in ("blocks.0", "proj_out")}
         apply_context_parallel(transformer, cp, plan)
         transformer.blocks[0].register_forward_pre_hook(_split_tokens(seq_parts, seq_index), with_kwargs=True)
+        transformer.proj_out.register_forward_hook(_gather_tokens(mesh.get_group("ulysses"), layout))
         sharding.cp_config = cp
         sharding.seq_group = mesh.get_group("ulysses")
 
@@ -316,6 +319,22 @@ def _split_tokens(parts: int, index: int) -> Callable:
         return None
 
     return pre_hook
+
+
+def _gather_tokens(group: Any, layout: SequenceLayout) -> Callable:
+    """A forward hook giving every rank all the tokens of an output [B, tokens, dim] sharded on dim 1."""
+    from torch.distributed import _functional_collectives as funcol
+
+    def hook(_module, _args, out):  # noqa: ANN001, ANN202
+        sizes = layout.sizes
+        most = max(sizes)
+        padded = out if out.shape[1] == most else torch.nn.functional.pad(out, (0, 0, 0, most - out.shape[1]))
+        got = _wait(funcol.all_gather_tensor(padded.contiguous(), 1, group))
+        if len(set(sizes)) <= 1:
+            return got
+        return torch.cat([got[:, i * most:i * most + n] for i, n in enumerate(sizes)], dim=1)
+
+    return hook
 
 
 def parallel_attention(transformer: torch.nn.Module, sharding: Sharding, kernel: Callable | None = None) -> int:
@@ -390,6 +409,19 @@ def split_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Te
             del transformer.forward
 
 
+@contextlib.contextmanager
+def _keeping_forward(module: torch.nn.Module, inner: Any) -> Iterator[Any]:
+    """`inner` (speed.batched_cfg) restores the class's forward when it ends; a forward diffusers'
+    context-parallel hook set on the instance (the per-token timestep split) must stay."""
+    saved = module.__dict__.get("forward")
+    try:
+        with inner as value:
+            yield value
+    finally:
+        if saved is not None:
+            module.forward = saved
+
+
 # ----------------------------------------------------------------------------- cancel
 class CollectiveCancel(CancelToken):
     """A cancel every rank decides at the same point: `decide()` (called by every rank at the end of
@@ -419,9 +451,10 @@ class CollectiveCancel(CancelToken):
 
 # ----------------------------------------------------------------------------- layout guidance
 class ShardedGuidance:
-    """Wraps the Generator's LayoutGuidance hook for sharded ranks: each rank's bias covers its own
-    token rows, the ranks of the negative branch (CFG split) neither bias nor record, and the maps
-    are summed over all ranks (each places its rows) before the heatmaps are made."""
+    """Wraps the Generator's LayoutGuidance hook for sharded ranks: each rank biases and records its
+    own token rows (`GuidanceState.rows`), the ranks of the negative branch (CFG split) neither bias
+    nor record, and the recorded sums are added up over all ranks (each placing its rows) before
+    the guidance turns them into heatmaps."""
 
     def __init__(self, inner: Any, sharding_of: Callable[[], Sharding | None], ranks: Ranks) -> None:
         self.inner = inner
@@ -440,29 +473,26 @@ class ShardedGuidance:
             from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
 
             tokens = latent_frame_count(request.frames) * (request.height // TOKEN_STRIDE) * (request.width // TOKEN_STRIDE)
-            start, stop = sharding.rows(tokens)
-            if state.bias_base is not None:
-                state.bias_base = state.bias_base[start:stop]
+            state.rows = sharding.rows(tokens)
             if sharding.branch != 0:  # this half computes the negative branch: stock cross-attention
                 state.scale = 0.0
                 state.settings = dataclasses.replace(state.settings, record=False)
             yield
-            self._gather_maps(state, tokens, start, stop)
+            self._add_up(state, tokens)  # before the guidance collects the maps
 
-    def _gather_maps(self, state: Any, tokens: int, start: int, stop: int) -> None:
-        device = self.ranks.torch_device()
-        names = sorted(state.tokens)
+    def _add_up(self, state: Any, tokens: int) -> None:
+        names = list(state.tokens)
         if not names:
             return
+        start, stop = state.rows
+        device = self.ranks.torch_device()
         full = torch.zeros(len(names), tokens, dtype=torch.float32, device=device)
-        for i, name in enumerate(names):
-            local = state.maps.get(name)
-            if local is not None:
-                full[i, start:stop] = local.to(device=device, dtype=torch.float32)
+        if state.map_sums is not None:
+            full[:, start:stop] = state.map_sums[:len(names)].to(device=device, dtype=torch.float32)
         counts = torch.tensor([float(state.map_counts)], device=device)
         dist.all_reduce(full)
         dist.all_reduce(counts, op=dist.ReduceOp.MAX)
-        state.maps = {name: full[i] for i, name in enumerate(names)}
+        state.map_sums = full
         state.map_counts = int(counts.item())
 
 
@@ -472,12 +502,12 @@ class RankGenerator(Generator):
     only, the decode on rank 0 (or split over the ranks), and the recipe naming the GPUs used."""
 
     def __init__(self, source: ModelSource, ranks: Ranks, *, mode: str | None = None,
-                 memory_plan: MemoryPlan | None = None, split_decode: bool | None = None, **kwargs: Any) -> None:
+                 memory_plan: MemoryPlan | None = None, **kwargs: Any) -> None:
         super().__init__(source, device=ranks.device, memory_plan=memory_plan, **kwargs)
         self.ranks = ranks
         self.mode = choose_mode(mode, ranks.world)
         self.sharding: Sharding | None = None
-        self.split_decode = split_decode
+        self.lost = False  # a collective failed: these ranks cannot run another job together
         self.auto_fallback = False  # a leaner plan would move modules under the parallel hooks
         if self.memory_plan in (MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD):
             raise ModelError(f"rendering on several GPUs needs the model on each GPU (memory plan "
@@ -508,8 +538,9 @@ class RankGenerator(Generator):
             return super()._generate_with_fallback(request, emit, cancel, job_id)
         except Exception as exc:
             if is_collective_failure(exc):
+                self.lost = True
                 log.error("rank %d: a collective failed in job %s", self.ranks.rank, job_id, exc_info=True)
-                raise WorkersLost("a GPU worker stopped or stopped answering during the job") from exc
+                raise WorkersLost(WORKERS_LOST) from exc
             raise
 
     def generate(self, request: GenerationRequest, on_event: Callable[[JobEvent], None] | None = None,
@@ -532,7 +563,7 @@ class RankGenerator(Generator):
     def _batched_cfg(self, request: GenerationRequest, cond: torch.Tensor, uncond: torch.Tensor):  # noqa: ANN202
         if self.mode == CFG_SPLIT and request.guidance > 1.0 and self.sharding is not None:
             return split_cfg(self._pipe.transformer, cond, uncond, self.sharding)
-        return super()._batched_cfg(request, cond, uncond)
+        return _keeping_forward(self._pipe.transformer, super()._batched_cfg(request, cond, uncond))
 
     def decode(self, latents: torch.Tensor):  # noqa: ANN201 - uint8 frames on rank 0, an empty array elsewhere
         from shotsketch.engine.parallel_decode import decode_on_ranks
