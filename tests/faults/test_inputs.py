@@ -152,3 +152,21 @@ def test_the_request_check_refuses_bad_text_for_the_window_too():
                     GenerationRequest(prompt="a ball", layout_json=json.dumps(GOOD_LAYOUT).replace("ball", "b\\udcffll"))):
         with pytest.raises(RequestError):
             validate_request(request, check_image=False)
+
+
+def test_every_refusal_is_one_short_line(tmp_path, capsys):
+    """A refusal echoing a huge value or a message with line breaks still prints one short line."""
+    from shotsketch.cli import CliError, main
+    from shotsketch.cli import generate
+
+    def refuse(args):  # noqa: ANN001
+        raise CliError("first line\nsecond line " + "v" * 5_000_000 + " \udcff")
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(generate, "run", refuse)
+        capsys.readouterr()
+        assert main(["generate", "x", "--out", str(tmp_path / "a.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 600 and "second line" in err

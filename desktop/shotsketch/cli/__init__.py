@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return gui_main(args)
         return int(args.func(args) or 0)
     except CliError as exc:
-        print(f"shotsketch: {exc}", file=sys.stderr)
+        from shotsketch.core.inputs import one_line
+
+        print(f"shotsketch: {one_line(str(exc))}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print("shotsketch: cancelled", file=sys.stderr)

@@ -135,3 +135,12 @@ def check_text(value: str, what: str, limit: int = MAX_TEXT_CHARS) -> str:
     if problem:
         raise InputError(problem)
     return value
+
+
+def one_line(message: str, limit: int = 500) -> str:
+    """A message as the single line a refusal is: line breaks folded, cut to about ``limit``
+    characters (an echoed 10 MB value never reaches the terminal whole)."""
+    text = " ".join(str(message).encode("utf-8", "backslashreplace").decode("utf-8").split())
+    if len(text) > limit:
+        text = f"{text[:limit - 60]} … {text[-50:]}"
+    return text
