@@ -193,3 +193,21 @@ def test_a_distilled_model_runs_its_three_steps_without_cfg(make_request, tmp_pa
     # the person can say a folder is distilled, or that it is not
     plain = Generator(ModelSource.parse(str(tmp_path)), device="cpu", distilled=False)
     assert plain.generate(make_request(steps=2)).recipe["request"]["steps"] == 2
+
+
+def test_the_cli_takes_loras_and_the_recipe_replays_them(tmp_path, lora_generator):
+    from shotsketch.cli import main
+    from shotsketch.cli.generate import recipe_path
+
+    lora = _lora_file(tmp_path / "style.safetensors", lora_generator.pipeline.transformer, "kohya", seed=3)
+    out = tmp_path / "clip.mp4"
+    code = main(["generate", "a red car drives left", "--model", "demo", "--width", "96", "--height", "64",
+                 "--frames", "5", "--steps", "2", "--lora", f"{lora}:0.5", "--out", str(out), "--quiet"])
+    assert code == 0 and out.is_file()
+    recipe = json.loads(recipe_path(out).read_text())
+    with open(lora, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    assert recipe["loras"] == [{"file": "style.safetensors", "sha256": digest, "strength": 0.5, "layout": "kohya"}]
+    again = tmp_path / "again.mp4"
+    assert main(["generate", "--recipe", str(recipe_path(out)), "--model", "demo", "--out", str(again), "--quiet"]) == 0
+    assert json.loads(recipe_path(again).read_text())["loras"][0]["sha256"] == digest

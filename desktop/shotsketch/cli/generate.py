@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-plan", choices=["auto", "gpu", "text-encoder-offload", "model-offload", "group-offload"],
                    help="where the model lives (default: chosen from free VRAM)")
     p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="force a device")
+    p.add_argument("--lora", action="append", metavar="FILE[:STRENGTH]",
+                   help="a LoRA .safetensors file, with its strength (default 1); give it again for several")
+    p.add_argument("--distilled", action=argparse.BooleanOptionalAction, default=None,
+                   help="the model is a step-distilled checkpoint (FastWan2.2-TI2V-5B, 3 steps) (default: as its folder says)")
     p.add_argument("--format", default="mp4", help="mp4 (default), prores, dnxhr, png or gif")
     p.add_argument("--out", required=True, metavar="FILE", help="output file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -153,7 +157,22 @@ def build_request(args: argparse.Namespace, recipe: dict[str, Any] | None):  # n
         # an exact replay: the recipe's final prompt as it was (it may have been edited by hand)
         request = dataclasses.replace(request, prompt=base.prompt, prompt_as_written=base.prompt_as_written)
     image = str(Path(args.image).resolve()) if args.image else (base.image if base else None)
+    request = _with_loras(request, args.lora, base)
     return dataclasses.replace(request, image=image, fps=_number("fps", args.fps, int, base.fps if base else 24))
+
+
+def _with_loras(request, given: list[str] | None, base):  # noqa: ANN001, ANN202 - GenerationRequest
+    """The request with --lora's files (absolute paths), else a replayed recipe's LoRAs."""
+    from shotsketch.engine.lora import LoraChoice, LoraError, loras_of
+
+    try:
+        choices = [LoraChoice.parse(text) for text in given] if given else (loras_of(base) if base else [])
+    except LoraError as exc:
+        raise CliError(str(exc)) from None
+    if not choices:
+        return request
+    loras = tuple((str(Path(c.path).resolve()), c.strength) for c in choices)
+    return dataclasses.replace(request, extra=tuple(sorted({**dict(request.extra), "loras": loras}.items())))
 
 
 def _read_layout(path: str):  # noqa: ANN202 - core.layout.Layout
@@ -311,7 +330,7 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        gen = Generator(source, device=args.device, memory_plan=plan)
+        gen = Generator(source, device=args.device, memory_plan=plan, distilled=getattr(args, "distilled", None))
         bar.note(f"model: {source.describe()} on {gen.device.name} ({gen.memory_plan.value})")
         t0 = time.perf_counter()
         try:
