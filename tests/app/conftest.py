@@ -1,4 +1,4 @@
-"""Application-layer tests: no Qt, no display, no GPU. The demo engine is built once per session."""
+"""Application-layer tests: no Qt, no display, no GPU."""
 
 from __future__ import annotations
 
@@ -43,14 +43,3 @@ class FakeTimers:
 @pytest.fixture
 def timers():
     return FakeTimers()
-
-
-@pytest.fixture(scope="session")
-def demo_engine():
-    """The demo model's Generator, loaded once (tiny random weights; seconds on a CPU)."""
-    from shotsketch.engine.generator import Generator
-    from shotsketch.engine.sources import ModelSource
-
-    gen = Generator(ModelSource.parse("demo"), device="cpu")
-    gen.load()
-    return gen
