@@ -30,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
     if device.device == "cuda":
         lines.append(f"VRAM: {device.free_bytes / GiB:.1f} GiB free of {device.total_bytes / GiB:.1f} GiB")
         lines.append(f"CUDA: {torch.version.cuda}")
+        from shotsketch.engine.parallel_gpus import describe_gpus, read_topology
+
+        gpus = [(torch.cuda.get_device_name(i), torch.cuda.get_device_properties(i).total_memory / GiB)
+                for i in range(torch.cuda.device_count())]
+        lines += describe_gpus(gpus, read_topology() if len(gpus) > 1 else None)
     else:
         lines.append("GPU: none found — generation runs on the CPU and is very slow at real sizes")
     from shotsketch.engine.attention import describe as describe_attention

@@ -1,0 +1,101 @@
+"""The doctor's GPU listing: `nvidia-smi topo -m` parsed from recorded output; the wire between the app
+and the GPU workers; the token shards."""
+
+import io
+
+import numpy as np
+import pytest
+
+from shotsketch.engine.events import JobFinished, JobStep
+from shotsketch.engine.parallel_gpus import describe_gpus, parse_topology, usable_counts
+from shotsketch.engine.parallel_wire import WireError, event_from_message, event_message, receive, send
+from shotsketch.engine.requests import GenerationRequest
+
+# nvidia-smi 580, two H200 on one NVLink switch (tabs as nvidia-smi writes them)
+TWO_NVLINK = (
+    "\tGPU0\tGPU1\tNIC0\tCPU Affinity\tNUMA Affinity\tGPU NUMA ID\n"
+    "GPU0\t X \tNV18\tSYS\t0-47\t0\t\tN/A\n"
+    "GPU1\tNV18\t X \tSYS\t0-47\t0\t\tN/A\n"
+    "NIC0\tSYS\tSYS\t X \t\t\t\t\n"
+    "\n"
+    "Legend:\n\n"
+    "  X    = Self\n"
+    "  SYS  = Connection traversing PCIe as well as the SMP interconnect between NUMA nodes (e.g., QPI/UPI)\n"
+    "  NV#  = Connection traversing a bonded set of # NVLinks\n"
+)
+# a four-card workstation: two pairs behind PCIe switches, the pairs on different sockets
+FOUR_PCIE = (
+    "\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity\n"
+    "GPU0\t X \tPIX\tSYS\tSYS\t0-15\t0\n"
+    "GPU1\tPIX\t X \tSYS\tSYS\t0-15\t0\n"
+    "GPU2\tSYS\tSYS\t X \tPXB\t16-31\t1\n"
+    "GPU3\tSYS\tSYS\tPXB\t X \t16-31\t1\n"
+    "\nLegend:\n  X    = Self\n"
+)
+
+
+def test_two_gpus_on_nvlink() -> None:
+    links = parse_topology(TWO_NVLINK)
+    assert [(link.first, link.second, link.code) for link in links] == [(0, 1, "NV18")]
+    lines = describe_gpus([("NVIDIA H200", 140.0), ("NVIDIA H200", 140.0)], TWO_NVLINK)
+    assert "GPU 0 <-> GPU 1: NVLink (18 links)" in lines
+    assert any("render on 2 GPUs" in line for line in lines)
+    assert not any("PCIe" in line for line in lines)
+
+
+def test_four_gpus_over_pcie() -> None:
+    links = {(link.first, link.second): link for link in parse_topology(FOUR_PCIE)}
+    assert set(links) == {(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)}
+    assert links[(0, 1)].describe() == "PCIe through one switch"
+    assert links[(2, 3)].code == "PXB" and "sockets" in links[(0, 2)].describe()
+    lines = describe_gpus([("RTX 4090", 24.0)] * 4, FOUR_PCIE)
+    assert any("2, 3, 4 GPUs" in line for line in lines)
+    assert any("PCIe" in line and "smaller" in line for line in lines)
+
+
+def test_no_topology_and_one_gpu() -> None:
+    assert parse_topology("") == [] and parse_topology("NVIDIA-SMI has failed\n") == []
+    assert describe_gpus([("A", 24.0)], None) == ["GPU 0: A, 24 GiB"]
+    assert any("unknown" in line for line in describe_gpus([("A", 24.0), ("B", 24.0)], None))
+    assert usable_counts(8) == [1, 2, 3, 4, 6, 8]  # 24 heads: 5 and 7 GPUs cannot split them
+
+
+def test_events_cross_the_wire_with_their_arrays() -> None:
+    request = GenerationRequest("a ball", width=64, height=32, frames=5)
+    frames = np.arange(5 * 32 * 64 * 3, dtype=np.uint8).reshape(5, 32, 64, 3)
+    heat = {"ball": np.ones((2, 1, 2), np.float32)}
+    done = JobFinished("j", frames, {"device": {"gpus": 2}}, latents=np.zeros((1, 48, 2, 2, 4), np.float32),
+                       heatmaps=heat, adherence={"ball": 0.75}, guidance={"missing": []})
+    step = JobStep("j", 1, 4, 0.5, 1.5, np.zeros((2, 4, 3), np.uint8))
+    stream = io.BytesIO()
+    for event in (step, done):
+        send(stream, event_message(event))
+    stream.seek(0)
+    got_step = event_from_message(receive(stream), request)
+    got = event_from_message(receive(stream), request)
+    assert got_step == step and got_step.preview.shape == (2, 4, 3)
+    assert np.array_equal(got.frames, frames) and got.recipe == {"device": {"gpus": 2}}
+    assert np.array_equal(got.heatmaps["ball"], heat["ball"]) and got.adherence == {"ball": 0.75}
+    assert tuple(got.latents.shape) == (1, 48, 2, 2, 4)
+
+
+@pytest.mark.parametrize("line", [
+    b'{"kind": "event", "arrays": [{"dtype": "object", "shape": [1]}]}\n',  # no pickled objects
+    b'{"kind": "event", "arrays": [{"dtype": "uint8", "shape": [1000000]}]}\n',  # cut off
+    b'{"kind": "event", "fields": {"$array": 3}}\n',  # an array it did not send
+    b'not json\n',
+    b'',
+])
+def test_malformed_messages_are_refused(line: bytes) -> None:
+    with pytest.raises(WireError):
+        receive(io.BytesIO(line))
+
+
+def test_shards_cut_as_tensor_split() -> None:
+    torch = pytest.importorskip("torch")
+    from shotsketch.engine.parallel import shard_rows, shard_sizes
+
+    for tokens, parts in ((27280, 8), (12090, 4), (105, 2), (120, 2)):
+        expected = [len(t) for t in torch.arange(tokens).tensor_split(parts)]
+        assert shard_sizes(tokens, parts) == expected
+        assert shard_rows(tokens, parts, parts - 1) == (tokens - expected[-1], tokens)
