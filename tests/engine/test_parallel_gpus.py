@@ -99,3 +99,15 @@ def test_shards_cut_as_tensor_split() -> None:
         expected = [len(t) for t in torch.arange(tokens).tensor_split(parts)]
         assert shard_sizes(tokens, parts) == expected
         assert shard_rows(tokens, parts, parts - 1) == (tokens - expected[-1], tokens)
+
+
+def test_gpu_count_problems_are_one_sentence() -> None:
+    pytest.importorskip("torch")
+    from shotsketch.engine.parallel_client import gpu_count_problem
+
+    assert gpu_count_problem(1) is None and gpu_count_problem(2, "cpu") is None
+    assert "NVIDIA" in gpu_count_problem(2, "mps")
+    import torch
+
+    if not torch.cuda.is_available():
+        assert gpu_count_problem(2) == "this machine has 0 CUDA GPUs (shotsketch doctor lists them)"

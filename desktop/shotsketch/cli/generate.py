@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-plan", choices=["auto", "gpu", "text-encoder-offload", "model-offload", "group-offload"],
                    help="where the model lives (default: chosen from free VRAM)")
     p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="force a device")
+    p.add_argument("--gpus", type=int, default=1, metavar="N",
+                   help="render on N GPUs of this machine (default 1; shotsketch doctor lists them)")
     p.add_argument("--lora", action="append", metavar="FILE[:STRENGTH]",
                    help="a LoRA .safetensors file, with its strength (default 1); give it again for several")
     p.add_argument("--distilled", action=argparse.BooleanOptionalAction, default=None,
@@ -330,13 +332,23 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        gen = Generator(source, device=args.device, memory_plan=plan, distilled=getattr(args, "distilled", None))
-        bar.note(f"model: {source.describe()} on {gen.device.name} ({gen.memory_plan.value})")
+        if (args.gpus or 1) > 1:  # persistent workers, one per GPU (engine/parallel_client.py)
+            from shotsketch.engine.parallel_client import GpuWorkers, gpu_count_problem
+
+            if gpu_count_problem(args.gpus, args.device):
+                raise CliError(f"--gpus {args.gpus}: {gpu_count_problem(args.gpus, args.device)}")
+            gen = GpuWorkers(model_text, args.gpus, args.memory_plan or "auto", device=args.device)
+            bar.note(f"model: {source.describe()} on {args.gpus} GPUs")
+        else:
+            gen = Generator(source, device=args.device, memory_plan=plan, distilled=getattr(args, "distilled", None))
+            bar.note(f"model: {source.describe()} on {gen.device.name} ({gen.memory_plan.value})")
         t0 = time.perf_counter()
         try:
             gen.load()
         except ModelError as exc:
             raise CliError(str(exc)) from None
+        if getattr(gen, "notice", None):
+            bar.note(gen.notice)
 
         def on_event(event) -> None:  # noqa: ANN001
             match event:

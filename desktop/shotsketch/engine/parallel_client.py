@@ -339,6 +339,27 @@ class GpuWorkers:
                 return event
 
 
+def gpu_count_problem(gpus: int, device: str | None = None) -> str | None:
+    """Why one clip cannot render on `gpus` GPUs here (one sentence), or None. The CPU (2 processes
+    over gloo) is accepted only when asked for with device "cpu" (tests, checks)."""
+    from shotsketch.engine.parallel_gpus import usable_counts
+
+    if gpus < 1:
+        return "the GPU count must be 1 or more"
+    if gpus == 1 or device == "cpu":
+        return None
+    if device == "mps":
+        return "several GPUs need NVIDIA GPUs (CUDA)"
+    import torch
+
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if found < gpus:
+        return f"this machine has {found} CUDA GPU{'s' if found != 1 else ''} (shotsketch doctor lists them)"
+    if gpus not in usable_counts(gpus):
+        return f"the model's attention heads cannot be split over {gpus} GPUs; use {', '.join(map(str, usable_counts(found)[1:]))}"
+    return None
+
+
 def engine_for(model: str, gpus: int = 1, memory_plan: str = "auto", device: str | None = None,
                mode: str | None = None) -> Any:
     """The engine for a GPU count: a Generator in this process for one GPU (or none), GpuWorkers for more."""
