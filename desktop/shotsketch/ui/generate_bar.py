@@ -10,24 +10,22 @@ import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QToolBar, QToolButton, QWidget
 
-from shotsketch.app.observable import Subscriptions
 from shotsketch.app.shot import OpenShot, ShotSettings
 from shotsketch.core.ranges import FAST_MODE_STEPS
 from shotsketch.ui.ranged import SLIDER_STEPS_PER_UNIT, SeedEdit, spin_box, strength_slider
+from shotsketch.ui.shot_view import ShotView
 
 SIZE_PRESETS = [(448, 256), (640, 352), (832, 480), (480, 832), (1280, 704), (704, 1280)]
 QUEUE_SEEDS = 4
 
 
-class GenerateBar(QToolBar):
+class GenerateBar(QToolBar, ShotView):
     generateRequested = Signal(int)  # how many takes
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Generate", parent)
         self.setObjectName("toolbar_generate")
         self.setMovable(False)
-        self._subs = Subscriptions()
-        self._model: OpenShot | None = None
         self._showing = False
 
         self.size_box = QComboBox()
@@ -87,18 +85,11 @@ class GenerateBar(QToolBar):
         self.fast_button.toggled.connect(self._on_fast)
 
     # -- the model
-    @property
-    def model(self) -> OpenShot | None:
-        return self._model
-
-    @model.setter
-    def model(self, shot: OpenShot) -> None:
-        self._subs.clear()
-        self._model = shot
-        self._subs.add(shot.events.opened, lambda _s: self._show_all())
-        self._subs.add(shot.events.settings, self.show_settings)
-        self._subs.add(shot.events.layout_strength, self._show_strength)
-        self._subs.add(shot.events.fast, self._show_fast)
+    def bind(self, shot: OpenShot) -> None:
+        self.observe(shot.events.opened, lambda _s: self._show_all())
+        self.observe(shot.events.settings, self.show_settings)
+        self.observe(shot.events.layout_strength, self._show_strength)
+        self.observe(shot.events.fast, self._show_fast)
         self._show_all()
 
     def _show_all(self) -> None:

@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFrame, QHBoxLayout
                                QListView, QMenu, QPushButton, QSizePolicy, QSplitter, QStyle, QStyledItemDelegate,
                                QStyleOptionViewItem, QToolButton, QTreeView, QVBoxLayout, QWidget)
 
-from shotsketch.app.observable import Subscriptions
 from shotsketch.app.shot import OpenShot
 from shotsketch.core.library import Library, LibraryError, Take
 from shotsketch.media.heatmaps import ADHERENCE_EXPLAINED, adherence_summary
 from shotsketch.ui.dragout import URI_LIST, DragOffer, run_drag, take_mime_data
 from shotsketch.ui.exports_view import ExportsView
 from shotsketch.ui.library_tree import LibraryTreeModel, NodeKey, NodeKind, short_prompt
+from shotsketch.ui.shot_view import ShotView
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +437,7 @@ class Notice(QFrame):
             slot()
 
 
-class LibraryPanel(QWidget):
+class LibraryPanel(QWidget, ShotView):
     """Projects, shots and variant history; the selected node's takes as thumbnails.
 
     Clicking a shot (or one of its variants) opens it: :attr:`shotOpened` (:attr:`variantSelected`)
@@ -459,8 +459,6 @@ class LibraryPanel(QWidget):
         self.undo_stack = QUndoStack(self)
         self._search_ids: set[int] | None = None
         self._programmatic = False
-        self._subs = Subscriptions()
-        self._model: OpenShot | None = None
 
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search prompts…")
@@ -585,16 +583,9 @@ class LibraryPanel(QWidget):
         if key is not None and key[0] is not NodeKind.TRASH and take.variant_id in self._variant_ids_under(key):
             self._show_takes()
 
-    @property
-    def model(self) -> OpenShot | None:
-        return self._model
-
-    @model.setter
-    def model(self, shot: OpenShot) -> None:
-        """The open shot's model: the shot it holds is the one shown selected and in bold."""
-        self._subs.clear()
-        self._model = shot
-        self._subs.add(shot.events.opened, lambda s: self.set_open_shot(s.shot_id))
+    def bind(self, shot: OpenShot) -> None:
+        """The shot the model holds is the one shown selected and in bold."""
+        self.observe(shot.events.opened, lambda s: self.set_open_shot(s.shot_id))
         self.set_open_shot(shot.shot_id)
 
     def set_open_shot(self, shot_id: int | None) -> None:

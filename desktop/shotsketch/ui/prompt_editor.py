@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shotsketch.app.shot import OpenShot
 from shotsketch.core.lint import (
     DEFAULT_NEGATIVE,
     NEGATIVE_PRESETS,
@@ -46,9 +47,8 @@ from shotsketch.core.lint import (
     lint,
     spatial_spans,
 )
-from shotsketch.app.observable import Subscriptions
-from shotsketch.app.shot import OpenShot
 from shotsketch.core.prompting import compose_prompt, prompt_says_clause
+from shotsketch.ui.shot_view import ShotView
 
 LINT_DELAY_MS = 250
 MAX_FINDING_ROWS = 3
@@ -279,7 +279,7 @@ class FindingRow(QFrame):
         self.label.setText(self.label.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width))
 
 
-class PromptPanel(QWidget):
+class PromptPanel(QWidget, ShotView):
     promptChanged = Signal(str)
     negativePromptChanged = Signal(str)
     finalPromptChanged = Signal(str)
@@ -290,8 +290,6 @@ class PromptPanel(QWidget):
         super().__init__(parent)
         self._clause = ""
         self._final_edited = False
-        self._subs = Subscriptions()
-        self._model: OpenShot | None = None
         self._showing = False
 
         self.editor = PromptEditor(self)
@@ -406,20 +404,13 @@ class PromptPanel(QWidget):
         self._recompose()
 
     # -- the open shot's model
-    @property
-    def model(self) -> OpenShot | None:
-        return self._model
-
-    @model.setter
-    def model(self, shot: OpenShot) -> None:
-        """Show ``shot``'s prompts and write edits back to it (subscriptions to a previous model go)."""
-        self._subs.clear()
-        self._model = shot
-        self._subs.add(shot.events.opened, lambda _s: self._show_model())
-        self._subs.add(shot.events.prompt, self.set_prompt)
-        self._subs.add(shot.events.negative_prompt, self.set_negative_prompt)
-        self._subs.add(shot.events.layout, lambda _layout: self.set_spatial_clause(shot.spatial_clause()))
-        self._subs.add(shot.events.edited_final, self._show_edited_final)
+    def bind(self, shot: OpenShot) -> None:
+        """Show ``shot``'s prompts; edits are written back to it."""
+        self.observe(shot.events.opened, lambda _s: self._show_model())
+        self.observe(shot.events.prompt, self.set_prompt)
+        self.observe(shot.events.negative_prompt, self.set_negative_prompt)
+        self.observe(shot.events.layout, lambda _layout: self.set_spatial_clause(shot.spatial_clause()))
+        self.observe(shot.events.edited_final, self._show_edited_final)
         self._show_model()
 
     def _show_model(self) -> None:

@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from shotsketch.app.observable import Subscriptions
 from shotsketch.app.shot import OpenShot
 from shotsketch.core.layout import Easing, Layout
 from shotsketch.core.phrasing import PALETTE
 from shotsketch.ui.canvas import SketchCanvas, hex_color, qcolor
+from shotsketch.ui.shot_view import ShotView
 from shotsketch.ui.time_slider import KeyframeSlider
 
 _EASING_LABELS = {Easing.LINEAR: "Linear", Easing.EASE_IN_OUT: "Ease in/out"}
@@ -35,7 +35,7 @@ def _swatch(color: str, size: int = 12) -> QIcon:
     return QIcon(pix)
 
 
-class SketchPanel(QWidget):
+class SketchPanel(QWidget, ShotView):
     sketchChanged = Signal(object)  # Layout
     timeChanged = Signal(float)
     selectionChanged = Signal(object)
@@ -43,8 +43,6 @@ class SketchPanel(QWidget):
     def __init__(self, undo_stack: QUndoStack | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
-        self._subs = Subscriptions()
-        self._model: OpenShot | None = None
         self.canvas = SketchCanvas(self.undo_stack, self)
         self.slider = KeyframeSlider(self)
         self.time_label = QLabel(self)
@@ -141,17 +139,10 @@ class SketchPanel(QWidget):
             self.subject_list.setVisible(not narrow)
 
     # -- the open shot's model
-    @property
-    def model(self) -> OpenShot | None:
-        return self._model
-
-    @model.setter
-    def model(self, shot: OpenShot) -> None:
-        """Show ``shot``'s sketch and write edits back to it (subscriptions to a previous model go)."""
-        self._subs.clear()
-        self._model = shot
-        self._subs.add(shot.events.opened, lambda _s: self._show_opened())
-        self._subs.add(shot.events.layout, self._show_layout)
+    def bind(self, shot: OpenShot) -> None:
+        """Show ``shot``'s sketch; edits are written back to it."""
+        self.observe(shot.events.opened, lambda _s: self._show_opened())
+        self.observe(shot.events.layout, self._show_layout)
         self._show_opened()
 
     def _show_opened(self) -> None:
