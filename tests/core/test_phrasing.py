@@ -289,3 +289,14 @@ def test_drafting_text_that_looks_like_the_readers_marks_or_changes_length_in_lo
     d = draft_layout("İİİ A red car drives from the left to the right.")
     car = d.layout.subject("red car")
     assert car.end.center_x > car.start.center_x + 0.3
+
+
+def test_what_a_subject_wears_and_the_weather_are_no_boxes():
+    d = draft_layout("A woman in a red coat walks along the beach from right to left as waves roll in.")
+    assert d.subjects_found == ("woman",)
+    woman = d.layout.subject("woman")
+    assert woman.end.center_x < woman.start.center_x - 0.3  # the path is hers, not the coat's
+    d = draft_layout("Rain falls on a lonely bench in the center of the park.")
+    assert d.subjects_found == ("lonely bench",) and d.unplaced == ()
+    d = draft_layout("A cyclist rides past a bakery on the left while pigeons scatter.")
+    assert sorted(d.subjects_found) == ["bakery", "cyclist", "pigeons"]

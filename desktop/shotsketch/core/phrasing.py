@@ -485,7 +485,9 @@ def _spread(group: Group, t: float) -> float:
 
 
 def _band_clause(band: Band) -> str:
-    return f"{subject_phrase(band.name)} spans {Region.of_box(band.box).words}"
+    last = band.name.split()[-1].lower() if band.name.split() else ""
+    verb = "span" if last.endswith("s") and not last.endswith(("ss", "us", "is")) else "spans"  # "the waves span"
+    return f"{subject_phrase(band.name)} {verb} {Region.of_box(band.box).words}"
 
 
 # -- a draft onto a sketch ------------------------------------------------------------------------

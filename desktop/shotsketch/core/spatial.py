@@ -68,10 +68,21 @@ BACKDROP_WORDS = frozenset(
     """
     park room forest woods city town village kitchen garden jungle valley landscape world space night day
     morning evening afternoon universe countryside studio office classroom hallway corridor stage scene
-    background foreground distance air fog mist rain snow storm wind sunlight light darkness area place
+    background foreground distance air area place
     """.split()
 )
 """Settings: a backdrop unless the words place something relative to it ("above a forest")."""
+
+WEATHER_WORDS = frozenset("rain snow snowflakes fog mist haze storm wind sunlight light darkness dusk dawn".split())
+"""Over the whole frame: never a box."""
+
+CLOTHING_WORDS = frozenset(
+    """
+    coat dress hat jacket shirt suit scarf uniform gown cloak boots shoes glasses sunglasses helmet costume sweater
+    hoodie skirt robe apron jeans cap mask gloves raincoat tuxedo kimono
+    """.split()
+)
+"""What a subject wears ("a woman in a red coat"): part of the subject, not a box."""
 
 PART_WORDS = frozenset("roof top edge side corner middle center centre front back bottom surface foot base tip".split())
 
@@ -98,6 +109,8 @@ MOTION_VERBS = frozenset(
     waddles waddling flutter flutters fluttering hurry hurries rush rushes creep creeps step steps skate skates
     pulls paddle paddles row rows stumble stumbles tumble tumbles trot trots jog jogs jogging cruise cruises
     buzz buzzes buzzing flit flits flitting dart darts darting zip zips zigzag zigzags scurry scurries roam roams
+    scatter scatters scattering swirl swirls swirling lower lowers lowering raise raises swing swoop swoops dive
+    flock flocks gather gathers splash splashes skip skips leap leaps leaping pace paces circles
     """.split()
 ) | UP_VERBS | DOWN_VERBS | LOOP_VERBS | FOLLOW_VERBS | PASS_VERBS
 STILL_VERBS = frozenset(
@@ -129,7 +142,7 @@ STOP_WORDS = frozenset(
     being am has have had do does did will would can could should may might must it he she they them him her we
     you i me us its their there here not no very too also just only same other whilst slowly quickly far away
     back straight together each both either neither past toward gently softly high low again still all
-    closer further farther nearer
+    closer further farther nearer itself himself herself themselves
     """.split()
 )
 _ADJ_SCALE = {
@@ -174,7 +187,9 @@ class Role(Enum):
     SUBJECT = "subject"  # one box
     GROUP = "group"  # several boxes under one name
     REGION = "region"  # a band of the frame
-    BACKDROP = "backdrop"  # the setting; no box
+    BACKDROP = "backdrop"  # the setting; no box unless something is placed relative to it
+    WEATHER = "weather"  # rain, fog: the whole frame, never a box
+    WORN = "worn"  # "in a red coat": part of the one who wears it
 
 
 class Rel(Enum):
@@ -443,7 +458,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             if (j > i or collected) and _looks_like_verb(cw, len(collected), nxt, one) or (
                     j == i and not collected and (cw in VERBS or cw.endswith(("ing", "ed")))):
                 break  # right after a determiner a verb's form is a noun: "a fly", "a walk"
-            if cw.endswith("ly") and len(cw) > 4 and not cw.endswith("fly") and cw not in _LY_NOUNS:
+            if (collected or j == i) and cw.endswith("ly") and len(cw) > 4 and not cw.endswith("fly") and cw not in _LY_NOUNS:
                 break
             if cw in ("'s",) or cw.endswith("'s"):
                 break
@@ -605,8 +620,10 @@ class _Reader:
                     role = Role.GROUP
                 elif m.head in BACKDROP_WORDS and not m.known:
                     role = Role.BACKDROP
+                if not m.known and (m.head in WEATHER_WORDS or singular(m.head) in CLOTHING_WORDS):
+                    role = Role.WORN if singular(m.head) in CLOTHING_WORDS else Role.WEATHER
                 count = m.count or (3 if role is Role.GROUP else 1)
-                if m.head in MASS_PLURALS and m.count is None and m.formation is None:
+                if role is Role.GROUP and m.head in MASS_PLURALS and m.count is None and m.formation is None:
                     role, count = Role.SUBJECT, 1  # "mountains", "hills": one wide shape
                 if self.known and not m.known and role in (Role.SUBJECT, Role.GROUP):
                     role = Role.BACKDROP  # not one of the canvas's names: read, never drawn

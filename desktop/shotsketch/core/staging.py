@@ -877,9 +877,13 @@ class Stage:
         below = sbx.bottom + GAP + mb.height / 2
         above = sbx.top - GAP - mb.height / 2
         cx, cy = mb.center
+        w, h = mover.size
         for nx, ny in ((right, cy), (left, cy), (cx, above), (cx, below)):
             if not (mb.width / 2 <= nx <= 1 - mb.width / 2 and mb.height / 2 <= ny <= 1 - mb.height / 2):
                 continue
+            if any(not (w / 2 <= x + nx - cx <= 1 - w / 2 and h / 2 <= y + ny - cy <= 1 - h / 2)
+                   for x, y in mover.points[1:]):
+                continue  # the rest of its path would leave the frame
             if mover.fixed_region is not None and any(
                 Region.of_point(x + nx - cx, y + ny - cy) != Region.of_point(x, y) for x, y in mover.points
             ):
