@@ -111,3 +111,21 @@ def test_gpu_count_problems_are_one_sentence() -> None:
 
     if not torch.cuda.is_available():
         assert gpu_count_problem(2) == "this machine has 0 CUDA GPUs (shotsketch doctor lists them)"
+
+
+def test_the_gpus_setting_is_saved_checked_and_picks_the_engine(tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("PySide6")
+    from shotsketch.core.settings import AppSettings, SettingsError, load_settings, save_settings
+    from shotsketch.engine.parallel_client import GpuWorkers
+    from shotsketch.ui.worker import generator_factory
+
+    path = save_settings(AppSettings(gpus=2), tmp_path / "settings.json")
+    assert load_settings(path).gpus == 2
+    with pytest.raises(SettingsError):
+        AppSettings().replace(gpus=0)
+    workers = generator_factory("demo", gpus=2, device="cpu")()
+    assert isinstance(workers, GpuWorkers) and workers.gpus == 2 and not workers.loaded  # started on load
+    import torch
+
+    if not torch.cuda.is_available():  # a setting this machine cannot honour renders in the app's process
+        assert not isinstance(generator_factory("demo", gpus=2)(), GpuWorkers)

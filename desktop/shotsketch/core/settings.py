@@ -16,6 +16,7 @@ from shotsketch.core.atomic import write_json_atomic
 from shotsketch.core.ranges import RANGES, clamp
 
 log = logging.getLogger(__name__)
+MAX_GPUS = 16
 MEMORY_PLANS = ("auto", "gpu", "text-encoder-offload", "model-offload", "group-offload")
 
 
@@ -35,6 +36,7 @@ class AppSettings:
     output_dir: str = ""
     fast_mode: bool = False
     layout_guidance_strength: float = 1.0
+    gpus: int = 1  # GPUs one clip renders on (1: in the app's process; more: engine/parallel_client.py)
 
     def replace(self, **changes: Any) -> "AppSettings":
         return validate(dataclasses.replace(self, **changes))
@@ -57,6 +59,8 @@ def validate(s: AppSettings) -> AppSettings:
         problem = RANGES[range_name].problem(getattr(s, name))
         if problem:
             raise SettingsError(problem)
+    if not 1 <= s.gpus <= MAX_GPUS:
+        raise SettingsError(f"gpus must be between 1 and {MAX_GPUS}")
     return s
 
 

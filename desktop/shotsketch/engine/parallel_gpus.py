@@ -73,6 +73,18 @@ def read_topology(timeout_s: float = 10.0) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def count_gpus(timeout_s: float = 10.0) -> int:
+    """NVIDIA GPUs on this machine, from `nvidia-smi --list-gpus` (no CUDA initialised; 0 without it)."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return 0
+    try:
+        done = subprocess.run([exe, "--list-gpus"], capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in done.stdout.splitlines() if re.match(r"GPU \d+:", line)) if done.returncode == 0 else 0
+
+
 def usable_counts(gpus: int, heads: int = MODEL_HEADS) -> list[int]:
     """GPU counts one clip can be split over on this machine (1, and those that divide the heads)."""
     return [n for n in range(1, gpus + 1) if n == 1 or heads % n == 0]

@@ -5,8 +5,9 @@ prompt, sketch, toolbar and library panels are views of it (each has a ``model``
 shot the library shows, the one the editors hold and the one Generate queues are always the same.
 Generate queues jobs in the library (:class:`~shotsketch.app.jobs.JobQueue`) and hands their
 immutable requests to the one GPU worker; engine events come back on the main thread and are
-handled in one ``match`` (:meth:`MainWindow._on_event`); a finished job becomes a take on the
-background writer (:class:`~shotsketch.ui.background.Background`), awaited on the qasync loop.
+handled in one ``match`` (:class:`~shotsketch.ui.job_runner.JobRunner`); a finished job becomes a
+take on the background writer (:class:`~shotsketch.ui.background.Background`), awaited on the
+qasync loop.
 """
 
 from __future__ import annotations
@@ -25,17 +26,18 @@ from shotsketch.app.shot import OpenShot
 from shotsketch.core.layout import Layout
 from shotsketch.core.library import Library, LibraryError, Shot, Take
 from shotsketch.core.settings import AppSettings, load_settings, save_settings
-from shotsketch.engine.events import FinalEvent, JobCancelled, JobEvent, JobFailed, JobFinished, JobStarted
+from shotsketch.engine.events import FinalEvent, JobFailed
 from shotsketch.engine.requests import RequestError, validate_request
 from shotsketch.media.heatmaps import adherence_summary, read_heatmaps
 from shotsketch.ui import dock_layout, window_dialogs
 from shotsketch.ui.background import Background
 from shotsketch.ui.errors import ErrorReporter, sentence
 from shotsketch.ui.generate_bar import GenerateBar
+from shotsketch.ui.job_runner import JobRunner
 from shotsketch.ui.key_router import KeyRouter
 from shotsketch.ui.library_panel import LibraryPanel
 from shotsketch.ui.prompt_editor import PromptPanel
-from shotsketch.ui.queue_panel import JobState, QueuedJob, QueuePanel
+from shotsketch.ui.queue_panel import JobState, QueuePanel
 from shotsketch.ui.sketch_panel import SketchPanel
 from shotsketch.ui.timeline import TimelinePanel
 from shotsketch.ui.window_menus import build_actions, build_menus
@@ -91,9 +93,11 @@ class MainWindow(QMainWindow):
         build_menus(self, self.window_actions)
         dock_layout.restore_layout(self, self.docks)
 
-        self.worker = GpuWorker(engine_factory or generator_factory(self.model, self.settings.memory_plan), self)
-        self.worker.event.connect(self._on_event)
+        self.worker = GpuWorker(engine_factory or generator_factory(self.model, self.settings.memory_plan, gpus=self.settings.gpus), self)
         self.worker.stateChanged.connect(self._on_worker_state)
+        self.runner = JobRunner(self.session.queue, self.worker, self.queue, self.background, self)
+        self.runner.queued.connect(self._on_queued)
+        self.runner.ended.connect(self._on_ended)
         self._prepare_timer = self._timer(PREPARE_PROMPT_DELAY_MS, self.prepare_prompt)
         self._settings_timer = self._timer(SETTINGS_SAVE_DELAY_MS, self._save_settings)
         self._connect()
@@ -126,7 +130,6 @@ class MainWindow(QMainWindow):
         self.generate_bar.generateRequested.connect(self.generate)
         self.prompt.generateRequested.connect(lambda: self.generate(1))
         self.prompt.draftRequested.connect(self.draft_layout_from_prompt)
-        self.queue.cancelRequested.connect(self.cancel_job)
         panel = self.library_panel
         panel.shotOpened.connect(self.open_shot)
         panel.variantSelected.connect(self.show_variant)
@@ -253,7 +256,7 @@ class MainWindow(QMainWindow):
             self.errors.report(f"Cannot generate yet: {sentence(str(exc))}", title="Cannot generate")
             return False
         self.session.autosave.flush()  # what is queued is what a restart shows
-        self.background.spawn(self._queue_jobs(shot, count), "The takes could not be queued")
+        self.runner.queue(shot, count)
         return True
 
     def _shot_copy(self) -> OpenShot:
@@ -265,73 +268,34 @@ class MainWindow(QMainWindow):
         copy.set_fast(self.shot.fast)
         return copy
 
-    async def _queue_jobs(self, shot: OpenShot, count: int) -> None:
-        jobs = await self.background.call(self.session.queue.queue_shot, shot, count)
-        if self._closed:
-            return
+    def _on_queued(self, shot: OpenShot, job_ids: list[str]) -> None:
         if shot.shot_id == self.shot.shot_id:
             self.shot.set_variant_id(shot.variant_id)  # the variant the editors hold now
-        for job in jobs:
-            self.queue.add_job(QueuedJob(job.id, job.request, job.label))
-            self.worker.submit(job.id, job.request)
         self.library_panel.refresh()
         if self.tabifiedDockWidgets(self.docks["queue"]):
             self.docks["queue"].raise_()  # its tab in front: the progress is what matters now
-        self.statusBar().showMessage(f"Queued {len(jobs)} job{'s' if len(jobs) > 1 else ''}.", 4000)
-        self.jobsQueued.emit([job.id for job in jobs])
+        n = len(job_ids)
+        self.statusBar().showMessage(f"Queued {n} job{'s' if n > 1 else ''}.", 4000)
+        self.jobsQueued.emit(job_ids)
 
     def _resume_queue(self) -> None:
         """Jobs left queued when Shotsketch closed (or by a window that is gone) run again."""
-        jobs, problem = self.session.queue.resume()
+        count, problem = self.runner.resume()
         if problem:
             self.errors.report(problem)
-        for job in jobs:
-            self.queue.add_job(QueuedJob(job.id, job.request, job.label))
-            self.worker.submit(job.id, job.request)
-        if jobs:
+        if count:
             self.statusBar().showMessage(
-                f"Restored {len(jobs)} job{'s' if len(jobs) > 1 else ''} queued before Shotsketch closed.", 8000)
+                f"Restored {count} job{'s' if count > 1 else ''} queued before Shotsketch closed.", 8000)
 
     def cancel_job(self, job_id: str) -> None:
-        state = self.queue.state(job_id)
-        if state is not None and not state.finished and self.worker.cancel(job_id):
-            self.queue.set_state(job_id, JobState.CANCELLING)
+        self.runner.cancel(job_id)
 
     def cancel_all(self) -> None:
-        for job_id in self.queue.job_ids():
-            self.cancel_job(job_id)
+        self.runner.cancel_all()
 
-    def _on_event(self, event: JobEvent) -> None:
-        """Every engine event, on the UI thread, handled in one place."""
-        if self._closed:
-            return
-        self.queue.apply(event)
-        match event:
-            case JobStarted(job_id=job_id):
-                self.background.spawn(self._claim(job_id), "The job could not be marked as running")
-            case JobFinished(job_id=job_id) | JobFailed(job_id=job_id) | JobCancelled(job_id=job_id):
-                if isinstance(event, JobFinished):
-                    self.queue.set_state(job_id, JobState.SAVING)
-                self.background.spawn(self._end_job(job_id, event), "The clip was generated but could not be saved")
-
-    async def _claim(self, job_id: str) -> None:
-        if not await self.background.call(self.session.queue.started, job_id):
-            self.worker.cancel(job_id)  # another window holds it now
-
-    async def _end_job(self, job_id: str, event: FinalEvent) -> None:
-        try:
-            ended = await self.background.call(self.session.queue.finish, job_id, event)
-        except Exception:
-            self.queue.set_state(job_id, JobState.FAILED, "The clip could not be saved.")
-            raise
-        if ended is not None and not self._closed:
-            self._show_ended(ended, event)
-
-    def _show_ended(self, ended: JobEnded, event: FinalEvent) -> None:
-        job_id = ended.job.id
+    def _on_ended(self, ended: JobEnded, event: FinalEvent) -> None:
         if ended.take is not None:
             take = ended.take
-            self.queue.set_state(job_id, JobState.DONE, f"take {take.id}")
             self.library_panel.take_saved(take)
             if ended.job.shot_id == self.shot.shot_id:
                 self.show_take(take.id, take=take, layout=ended.job.layout())
@@ -440,7 +404,7 @@ class MainWindow(QMainWindow):
         """Use another model (a folder, ``hf:ORG/NAME`` or ``demo``) from the next job on."""
         self.worker.forget_model_state()
         self.model = model
-        self.worker.set_engine_factory(generator_factory(model, self.settings.memory_plan))
+        self.worker.set_engine_factory(generator_factory(model, self.settings.memory_plan, gpus=self.settings.gpus))
         self._update_model_labels()
 
     def show_model_setup(self, first_run: bool = False) -> None:
@@ -459,8 +423,8 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.saved_settings is not None:
             old, self.settings = self.settings, dialog.saved_settings
             self.shot.set_layout_strength(self.settings.layout_guidance_strength)
-            if old.memory_plan != self.settings.memory_plan:
-                self.worker.set_engine_factory(generator_factory(self.model, self.settings.memory_plan))
+            if (old.memory_plan, old.gpus) != (self.settings.memory_plan, self.settings.gpus):
+                self.worker.set_engine_factory(generator_factory(self.model, self.settings.memory_plan, gpus=self.settings.gpus))
 
     def show_about(self) -> None:
         window_dialogs.show_about(self, self.model)
@@ -498,6 +462,7 @@ class MainWindow(QMainWindow):
         if self._settings_timer.isActive():
             self._settings_timer.stop()
             self._save_settings()
+        self.runner.close()
         self.worker.shutdown()
         self.background.shutdown()
         self.session.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-    QVBoxLayout, QWidget,
+    QSpinBox, QVBoxLayout, QWidget,
 )
 
 from shotsketch.core import paths
@@ -21,6 +21,24 @@ PLAN_LABELS = {
 }
 
 
+def gpus_box(current: int) -> QSpinBox:
+    """GPUs one clip renders on: 1 up to the NVIDIA GPUs found (engine/parallel_gpus.py)."""
+    from shotsketch.engine.parallel_gpus import count_gpus, usable_counts
+
+    found = count_gpus()
+    box = QSpinBox()
+    box.setRange(1, max(found, current, 1))
+    box.setValue(current)
+    usable = usable_counts(max(found, 1))
+    if found < 2:
+        box.setEnabled(current > 1)  # a saved count stays editable, so it can be set back to 1
+        box.setToolTip("Rendering one clip on several GPUs needs a machine with 2 or more NVIDIA GPUs")
+    else:
+        box.setToolTip(f"Render each clip on several of this machine's {found} GPUs ({', '.join(map(str, usable[1:]))} work); "
+                       "shotsketch doctor shows how they are linked")
+    return box
+
+
 class SettingsDialog(QDialog):
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -31,6 +49,7 @@ class SettingsDialog(QDialog):
         for plan in MEMORY_PLANS:
             self.plan.addItem(PLAN_LABELS.get(plan, plan), plan)
         self.plan.setCurrentIndex(max(0, self.plan.findData(settings.memory_plan)))
+        self.gpus_box = gpus_box(settings.gpus)
         # limits from the one table of ranges (core/ranges.py): what is accepted here is what the
         # toolbar shows and what generation uses
         self.width_box = spin_box("width", suffix=" px")
@@ -53,6 +72,7 @@ class SettingsDialog(QDialog):
         out_row.addWidget(browse)
         form = QFormLayout()
         form.addRow("Memory plan:", self.plan)
+        form.addRow("GPUs:", self.gpus_box)
         form.addRow("Default width:", self.width_box)
         form.addRow("Default height:", self.height_box)
         form.addRow("Default length:", self.frames_box)
@@ -85,7 +105,7 @@ class SettingsDialog(QDialog):
 
     def edited(self) -> AppSettings:
         return self.settings.replace(
-            memory_plan=self.plan.currentData(), width=self.width_box.value(), height=self.height_box.value(),
+            memory_plan=self.plan.currentData(), gpus=self.gpus_box.value(), width=self.width_box.value(), height=self.height_box.value(),
             frames=self.frames_box.value(), steps=self.steps_box.value(), guidance=round(self.guidance_box.value(), 2),
             layout_guidance_strength=round(self.strength_box.value(), 2), output_dir=self.output.text().strip(),
         )

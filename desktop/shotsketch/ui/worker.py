@@ -320,8 +320,9 @@ def demo_threads() -> int:
     return max(1, cores - 1)
 
 
-def generator_factory(model: str, memory_plan: str = "auto", device: str | None = None) -> EngineFactory:
-    """A factory that builds the Generator on the worker thread (so torch is imported there, too)."""
+def generator_factory(model: str, memory_plan: str = "auto", device: str | None = None, gpus: int = 1) -> EngineFactory:
+    """A factory that builds the Generator on the worker thread (so torch is imported there, too);
+    with several GPUs, the GPU workers (they fall back to one GPU in this process when they fail)."""
 
     def make() -> Engine:
         import torch
@@ -334,6 +335,13 @@ def generator_factory(model: str, memory_plan: str = "auto", device: str | None 
             torch.set_num_threads(demo_threads())
         source = ModelSource.parse(model)
         plan = None if memory_plan == "auto" else MemoryPlan(memory_plan)
+        if gpus > 1:
+            from shotsketch.engine.parallel_client import GpuWorkers, gpu_count_problem
+
+            problem = gpu_count_problem(gpus, device)
+            if problem is None:
+                return GpuWorkers(model, gpus, memory_plan, device=device)
+            log.warning("the GPUs setting (%d) cannot be used: %s; rendering on one GPU", gpus, problem)
         return Generator(source, device=device, memory_plan=plan)
 
     return make
