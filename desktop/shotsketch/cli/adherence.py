@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from shotsketch.engine.requests import GenerationRequest, RequestError, validate_request
     from shotsketch.engine.sources import ModelError
 
-    layout_json = _read_layout(args.layout)
+    layout_json = _read_layout(args.layout).to_json()  # _read_layout gives a Layout now
     strength = 0.0 if args.no_guidance else _number("strength", args.strength, float, 1.0)
     request = GenerationRequest(
         prompt=args.prompt, negative_prompt=args.negative,
