@@ -7,7 +7,10 @@
   transformer then takes its per-sample path, which computes the same values once.
 - regional compile: `compile_repeated_blocks(fullgraph=True)` with a persistent inductor cache in
   the app's cache dir, so a later start pays ~6 s of tracing instead of ~20 s (bench/RESULTS.md),
-  and the app does even that while the user writes the first prompt (`Generator.warm_up`).
+  and the app does even that while the user writes the first prompt (`Generator.warm_up`, which also
+  builds the blocks' variant for a preview with a sketch). Layout guidance keeps the blocks whole
+  (engine/guidance.py records into preallocated tensors), so guided and unguided jobs compile once
+  each; a compile that fails runs that one job uncompiled (`eager_blocks`), the next compiles again.
 - CFG as one batch-2 forward for short forwards (previews): `batched_cfg` below.
 - VAE decode in bf16 through `engine/vae_decode.py` (the same function as diffusers' decode with
   fewer bytes and products; its error against float32 is reported in the bench).
