@@ -19,6 +19,7 @@ Per configuration, in this order:
               at each step: s/step = mean over the steps after the first; decode timed on its own;
               its latents compared with the 1-GPU run's (relative L2, same seed and prompt; the bf16
               noise floor is 0.014-0.032) and its frames (mean |difference| of every 10th frame, of 255)
+  guided      the same size with a sketch (layout guidance 1.0), 3 steps: s/step of steps 2..3, adherence
   clip        the whole 50-step call, measured when the --budget-s allows it, else extrapolated as
               the --steps call + (50 - steps) x s/step (the table says which)
 
@@ -156,6 +157,20 @@ def rank_run(args: argparse.Namespace) -> None:
     record(f"{args.steps}-step call s", round(total, 2), "prompt in -> frames out")
     full_steps = sz["full_steps"]
     estimate = total + (full_steps - args.steps) * per_step
+    from shotsketch.core.examples import example_shots
+
+    shot = example_shots()[0]  # with a sketch: layout guidance's maps are recorded per rank and summed
+    guided = GenerationRequest(shot.prompt, shot.negative_prompt, width=w, height=h, frames=f, steps=3, seed=7,
+                               layout_json=shot.layout.to_json(), guidance_strength=1.0)
+    gmarks: list[float] = []
+    try:
+        gfinal, _ = call(guided, gmarks)
+        if first:
+            record("guided denoise s/step", round((gmarks[-1] - gmarks[0]) / (len(gmarks) - 1), 4),
+                   f"a sketch, layout guidance 1.0, steps 2..3; compiled {gfinal.recipe.get('speed', {}).get('compiled')}; "
+                   f"adherence {', '.join(f'{k} {v:.2f}' for k, v in gfinal.adherence.items())}")
+    except RuntimeError as exc:
+        record("guided denoise s/step", None, f"FAILED: {str(exc).splitlines()[0]}")
     if first:
         lat = final.latents.float().cpu().numpy()
         frames = final.frames[::10]

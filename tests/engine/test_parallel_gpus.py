@@ -23,6 +23,13 @@ TWO_NVLINK = (
     "  SYS  = Connection traversing PCIe as well as the SMP interconnect between NUMA nodes (e.g., QPI/UPI)\n"
     "  NV#  = Connection traversing a bonded set of # NVLinks\n"
 )
+# the same, as the 2-GPU H200 machine printed it (2026-11-29): the header underlined with escape codes
+TWO_H200_RECORDED = (
+    "\t\x1b[4mGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\tGPU NUMA ID\x1b[0m\n"
+    "GPU0\t X \tNV18\t0-31\t0\t\tN/A\n"
+    "GPU1\tNV18\t X \t0-31\t0\t\tN/A\n"
+    "\nLegend:\n\n  X    = Self\n  NV#  = Connection traversing a bonded set of # NVLinks\n"
+)
 # a four-card workstation: two pairs behind PCIe switches, the pairs on different sockets
 FOUR_PCIE = (
     "\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity\n"
@@ -34,10 +41,11 @@ FOUR_PCIE = (
 )
 
 
-def test_two_gpus_on_nvlink() -> None:
-    links = parse_topology(TWO_NVLINK)
+@pytest.mark.parametrize("text", [TWO_NVLINK, TWO_H200_RECORDED])
+def test_two_gpus_on_nvlink(text: str) -> None:
+    links = parse_topology(text)
     assert [(link.first, link.second, link.code) for link in links] == [(0, 1, "NV18")]
-    lines = describe_gpus([("NVIDIA H200", 140.0), ("NVIDIA H200", 140.0)], TWO_NVLINK)
+    lines = describe_gpus([("NVIDIA H200", 140.0), ("NVIDIA H200", 140.0)], text)
     assert "GPU 0 <-> GPU 1: NVLink (18 links)" in lines
     assert any("render on 2 GPUs" in line for line in lines)
     assert not any("PCIe" in line for line in lines)

@@ -44,6 +44,7 @@ def parse_topology(text: str) -> list[GpuLink]:
     header: list[str] | None = None
     links: list[GpuLink] = []
     for line in text.splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)  # nvidia-smi underlines the header on a terminal
         cells = [c.strip() for c in line.split("\t")]
         if header is None:
             if len(cells) > 1 and cells[0] == "" and "GPU0" in cells:
