@@ -1,6 +1,5 @@
 """Layout guidance in the app: on when the canvas has subjects, the strength slider, heatmaps and scores."""
 
-import json
 
 import numpy as np
 import pytest
