@@ -61,3 +61,11 @@ def test_cancel_stops_the_install_and_says_what_is_kept(launcher, qtbot, monkeyp
     qtbot.waitUntil(lambda: launcher.worker is None, timeout=5000)
     assert launcher.status.text().startswith("Cancelled. What was downloaded is kept")
     assert launcher.install_button.isEnabled() and launcher.started == []
+
+
+def test_the_details_get_one_line_per_phase(launcher):
+    for done in (0, 0, 3, 7):
+        launcher.show_step(Step("Installing packages", done, 60, "files", "torch, diffusers, Qt and the app"))
+    launcher.show_step(Step("Checking the new engine"))
+    assert launcher.details.toPlainText().splitlines() == [
+        "Installing packages: torch, diffusers, Qt and the app", "Checking the new engine"]

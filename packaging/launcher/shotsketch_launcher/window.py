@@ -45,6 +45,7 @@ class LauncherWindow(QWidget):
         self.folder, self.payload, self.proposal, self.mode = folder, payload, proposal, mode
         self.start_app_callback = start_app
         self.wheelhouse = wheelhouse
+        self.last_phase = ""
         self.screenshot: Path | None = None  # saved once the package install shows progress (package test)
         self.cancel_event = threading.Event()
         self.worker: threading.Thread | None = None
@@ -209,7 +210,8 @@ class LauncherWindow(QWidget):
         else:
             self.progress.setRange(0, 0)
         self.status.setText(f"{step.phase}… {step.detail}".strip())
-        if step.unit != "bytes" and step.done in (0, step.total):
+        if step.phase != self.last_phase:  # one line per phase; the numbers are on the bar
+            self.last_phase = step.phase
             self.details.appendPlainText(f"{step.phase}: {step.detail}" if step.detail else step.phase)
         mid_install = step.unit == "files" and 0 < step.done < step.total
         if self.screenshot and (mid_install or step.phase.startswith("Checking")) and not self.screenshot.exists():
