@@ -47,3 +47,22 @@ def test_new_shot_clears_the_preview_of_the_old_take(qtbot, make_window, fake_en
     window.new_shot()
     assert window.timeline.frame_count() == 0 and window.timeline.view.path is None
     assert window.timeline.view.layout_shown() is None  # no boxes of the old take either
+
+
+def test_file_export_opens_the_export_dialog_for_the_selected_takes(qtbot, make_window, fake_engine):
+    """Defect 8: the window had no File ▸ Export."""
+    from shotsketch.ui.export_dialog import ExportDialog
+
+    window = make_window(fake_engine)
+    export = window.window_actions.export
+    assert export in window.menuBar().actions()[0].menu().actions()  # in the File menu
+    export.trigger()  # nothing selected, nothing shown: one sentence, no dialog
+    assert "Select the takes" in window.errors.history[-1].message
+    with qtbot.waitSignal(window.takeSaved, timeout=10_000) as saved:
+        window.generate(1)
+    take = saved.args[0]
+    window.library_panel.select_takes([take.id])
+    export.trigger()
+    dialogs = [d for d in window.findChildren(ExportDialog) if d.isVisible()]
+    assert len(dialogs) == 1 and [item.take_id for item in dialogs[0].items] == [take.id]
+    dialogs[0].close()
