@@ -135,3 +135,12 @@ def test_children_get_the_library_path_from_before_the_bootloader():
     assert "LD_LIBRARY_PATH" not in none_before
     not_frozen = child_environment({"LD_LIBRARY_PATH": "/mine"}, frozen=False, bundle="")
     assert not_frozen["LD_LIBRARY_PATH"] == "/mine"
+
+
+def test_the_engine_size_counts_hard_linked_files_once(tmp_path):
+    folder = EngineFolder(tmp_path / "engine")
+    (folder.root / "uv-cache").mkdir(parents=True)
+    (folder.root / "envs").mkdir()
+    (folder.root / "uv-cache" / "torch.so").write_bytes(b"x" * 1000)
+    os.link(folder.root / "uv-cache" / "torch.so", folder.root / "envs" / "torch.so")
+    assert folder.size_bytes() == 1000

@@ -151,13 +151,17 @@ class EngineFolder:
                 shutil.rmtree(other, ignore_errors=True)
 
     def size_bytes(self) -> int:
-        total = 0
+        """Bytes on disk; a file uv hard-links from its cache into an environment counts once."""
+        total, seen = 0, set()
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
                 try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                    info = os.lstat(os.path.join(dirpath, name))
                 except OSError:
-                    pass
+                    continue
+                if (info.st_dev, info.st_ino) not in seen:
+                    seen.add((info.st_dev, info.st_ino))
+                    total += info.st_size
         return total
 
     def remove(self) -> None:
