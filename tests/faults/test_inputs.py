@@ -128,9 +128,21 @@ def test_bad_recipes_are_refused_before_the_model_loads(tmp_path, capsys, no_gen
     ["a \udcff ball"], ["a ball", "--negative", "\udcff"], ["a\x00ball"],
     ["a ball", "--width", "9" * 400], ["a ball", "--guidance", "9" * 400], ["a ball", "--seed", "9" * 400],
     ["a ball", "--fps", "9" * 400], ["a ball", "--frames", "1e999"], ["a ball", "--steps", "-" + "9" * 400],
-], ids=["prompt", "negative", "nul", "width", "guidance", "seed", "fps", "frames", "steps"])
+    ["a ball", "--image", "9" * 400], ["a ball", "--layout", "x" * 300], ["a ball", "--image", "a\x00b"],
+], ids=["prompt", "negative", "nul", "width", "guidance", "seed", "fps", "frames", "steps", "long-image",
+        "long-layout", "nul-image"])
 def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, no_generation, argv):
     run = run_cli(["generate", *argv, "--model", "demo", "--out", str(tmp_path / "a.mp4")], capsys)
+    assert_refused_or_done(run)
+    assert run.code == 2 and no_generation == []
+
+
+@pytest.mark.parametrize("option", ["--model", "--out", "--recipe"])
+def test_names_too_long_for_a_file_are_refused(tmp_path, capsys, no_generation, option):
+    argv = {"--model": "demo", "--out": str(tmp_path / "a.mp4")}
+    argv[option] = "1" * 300
+    flat = [item for pair in argv.items() for item in pair]
+    run = run_cli(["generate", "a ball", *flat], capsys)
     assert_refused_or_done(run)
     assert run.code == 2 and no_generation == []
 

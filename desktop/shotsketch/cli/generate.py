@@ -267,6 +267,13 @@ class _Bar:
 def run(args: argparse.Namespace) -> int:
     from shotsketch.engine.requests import RequestError, validate_request
 
+    from shotsketch.core.inputs import path_problem
+
+    for option, value in (("--out", args.out), ("--image", args.image), ("--layout", args.layout),
+                          ("--recipe", args.recipe), ("--model", args.model)):
+        problem = path_problem(value, option) if value else None
+        if problem:
+            raise CliError(problem)
     recipe = _read_recipe(args.recipe) if args.recipe else None
     request = build_request(args, recipe)
     if recipe is not None and request.image is not None and not args.image and recipe.get("image_sha256"):

@@ -144,3 +144,14 @@ def one_line(message: str, limit: int = 500) -> str:
     if len(text) > limit:
         text = f"{text[:limit - 60]} … {text[-50:]}"
     return text
+
+
+def path_problem(text: str, what: str) -> str | None:
+    """Why ``text`` cannot name a file at all (NUL, a name longer than file systems allow), or
+    ``None``; such names used to fail deep inside a command with "File name too long"."""
+    if "\x00" in text:
+        return f"{what} contains a NUL character"
+    encoded = os.fsencode(text)
+    if len(encoded) > 4096 or any(len(part) > 255 for part in encoded.replace(b"\\", b"/").split(b"/")):
+        return f"{what} {shorten(text, 40)} is too long to be a file name"
+    return None

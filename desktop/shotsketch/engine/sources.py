@@ -177,8 +177,12 @@ def _weights_problem(folder: Path, files: list[Path]) -> tuple[bool, str | None]
 def check_model_folder(path: str | os.PathLike[str]) -> list[str]:
     """Every problem with a diffusers folder of Wan2.2 TI2V-5B, as sentences; empty when usable."""
     root = Path(path)
-    if not root.exists():
+    try:
+        root.stat()
+    except FileNotFoundError:
         return [f"the model folder {root} does not exist"]
+    except (OSError, ValueError) as exc:  # a name too long, a NUL, no permission
+        return [f"the model folder {str(root)[:200]} cannot be read ({getattr(exc, 'strerror', None) or exc})"]
     if not root.is_dir():
         return [f"{root} is not a folder"]
     index_path = root / "model_index.json"
