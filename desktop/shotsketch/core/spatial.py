@@ -554,7 +554,10 @@ M = r"@(\d+)"  # a mention
 R = r"#(\d+)"  # a part of the frame
 _ANY = r"(?:@\d+|#\d+)"
 
-_CLAUSE_BREAK_RE = re.compile(r"[.!?;]|,?\s\b(?:while|whilst|as|when|and then|but)\b\s|,\s(?=(?:and\s)?@)|\band\s(?=@\d+\s(?!and))")
+_CLAUSE_BREAK_RE = re.compile(
+    r"[.!?;]|,?\s\b(?:while|whilst|as|when|and then|but)\b\s|,\s(?=(?:and\s)?@)|\band\s(?=@\d+\s(?!and))"
+    r"|,\s+and\s(?=(?:in|on|at|from|behind|above|below|beside)\s)"  # ", and in the foreground two hikers walk"
+)
 
 
 def _clause_bounds(text: str) -> list[int]:
@@ -564,7 +567,7 @@ def _clause_bounds(text: str) -> list[int]:
 REL_PATTERNS: list[tuple[str, Rel]] = [
     (r"(?:to the left of|left of|to its left|on its left) " + M, Rel.LEFT_OF),
     (r"(?:to the right of|right of) " + M, Rel.RIGHT_OF),
-    (r"(?:on top of|atop|up on|onto|on|upon|sits on|resting on|perched on) " + M, Rel.ON),
+    (r"(?:(?:on|onto) the (?:roof|top|surface|deck) of|on top of|atop|up on|onto|on|upon) " + M, Rel.ON),
     (r"(?:above|over|high above|up above) " + M, Rel.ABOVE),
     (r"(?:below|beneath|underneath|under|down below) " + M, Rel.UNDER),
     (r"(?:in front of) " + M, Rel.IN_FRONT_OF),
@@ -904,14 +907,18 @@ class _Reader:
             r"|in circles|round and round|around|about)\b"
             r"|\b(?P<verb>[a-z]+)\b"
         )
+        sources: set[str] = set()
         for m in pattern.finditer(text):
             if any(self.used[m.start():m.end()]):
                 continue
             tspan = (m.start(), m.end())
+            if m.group("from") and m.group("src").startswith("@"):
+                sources.add(self.key_of(m.group("src")[1:]))
             if m.group("verb"):
                 self._motion_verb(m.group("verb"), m.start(), m.end(), text)
                 continue
-            owner = self.owner(m.start())
+            # "carries a tray from the kitchen door ... to a table": the door is where the path starts, not who moves
+            owner = self.owner(m.start(), exclude=sources if m.group("to") or m.group("back") else set())
             if owner is None:
                 continue
             t = self.things[owner]
