@@ -229,8 +229,7 @@ class Stage:
                 left = [t for t in pending if not self.staged[t.key].points]
                 if not left:
                     break
-                anchor = next((t for t in left if t.related), left[0])
-                self.guess(anchor)
+                self.guess(self._root(left))
         for t in self.boxed:
             if t.companion_of is not None:
                 self.place_companion(t)
@@ -264,6 +263,17 @@ class Stage:
             st.fixed_region = t.start.region if t.start is not None and t.start.region else CENTER
         self.move(t)
         return True
+
+    def _root(self, left: list[Thing]) -> Thing:
+        """What to guess first among the unplaced: something others are placed by and that waits on
+        nothing unplaced itself (the table the vase and the candles stand on), else the first."""
+        waiting = {t.key for t in left}
+
+        def waits(t: Thing) -> bool:
+            others = {o for link in t.links for o in link.others} | {s.other for s in t.steps if s.other}
+            return bool(others & (waiting - {t.key}))
+
+        return next((t for t in left if t.related and not waits(t)), next((t for t in left if t.related), left[0]))
 
     def _depends_on(self, t: Thing, key: str) -> bool:
         """Whether ``t``'s place waits on ``key`` (so placing ``key`` first would loop)."""
