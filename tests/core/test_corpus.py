@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from shotsketch.core.layout import Box, Layout, name_key
 from shotsketch.core.phrasing import draft_layout
 
