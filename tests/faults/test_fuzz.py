@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from .cli import assert_refused_or_done, run_cli
 from .conftest import LONG, count
 
-EXAMPLES = 600 if LONG else 25
+EXAMPLES = 400 if LONG else 25
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

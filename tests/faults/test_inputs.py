@@ -129,8 +129,9 @@ def test_bad_recipes_are_refused_before_the_model_loads(tmp_path, capsys, no_gen
     ["a ball", "--width", "9" * 400], ["a ball", "--guidance", "9" * 400], ["a ball", "--seed", "9" * 400],
     ["a ball", "--fps", "9" * 400], ["a ball", "--frames", "1e999"], ["a ball", "--steps", "-" + "9" * 400],
     ["a ball", "--image", "9" * 400], ["a ball", "--layout", "x" * 300], ["a ball", "--image", "a\x00b"],
+    ["a ball", "--image", "ball\ud800"],
 ], ids=["prompt", "negative", "nul", "width", "guidance", "seed", "fps", "frames", "steps", "long-image",
-        "long-layout", "nul-image"])
+        "long-layout", "nul-image", "surrogate-image"])
 def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, no_generation, argv):
     run = run_cli(["generate", *argv, "--model", "demo", "--out", str(tmp_path / "a.mp4")], capsys)
     assert_refused_or_done(run)

@@ -151,7 +151,10 @@ def path_problem(text: str, what: str) -> str | None:
     ``None``; such names used to fail deep inside a command with "File name too long"."""
     if "\x00" in text:
         return f"{what} contains a NUL character"
-    encoded = os.fsencode(text)
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:  # a lone surrogate no file system name can hold
+        return f"{what} {shorten(text, 40)} has a character that cannot be in a file name"
     if len(encoded) > 4096 or any(len(part) > 255 for part in encoded.replace(b"\\", b"/").split(b"/")):
         return f"{what} {shorten(text, 40)} is too long to be a file name"
     return None
