@@ -137,3 +137,25 @@ def test_the_gpus_setting_is_saved_checked_and_picks_the_engine(tmp_path) -> Non
 
     if not torch.cuda.is_available():  # a setting this machine cannot honour renders in the app's process
         assert not isinstance(generator_factory("demo", gpus=2)(), GpuWorkers)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_decoding_bands_of_columns_gives_the_whole_decode(parts: int) -> None:
+    torch = pytest.importorskip("torch")
+    from shotsketch.engine.demo import build_components
+    from shotsketch.engine.parallel_decode import column_bands, decode_band, halo_columns
+    from shotsketch.engine.vae_decode import FastDecoder
+
+    vae = build_components()["vae"]
+    decoder = FastDecoder(vae)
+    z = torch.randn(1, 48, 2, 4, 20, generator=torch.Generator().manual_seed(0))
+    whole = decoder.decode(z)
+    halo = halo_columns(vae)
+    assert 4 <= halo < 20
+
+    def assembled(halo: int) -> torch.Tensor:
+        return torch.cat([decode_band(decoder, z, band, 16) for band in column_bands(20, parts, halo)], dim=-1)
+
+    assert assembled(halo).shape == whole.shape
+    torch.testing.assert_close(assembled(halo), whole, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(assembled(0), whole, atol=1e-3)  # without the halo the band edges differ

@@ -20,7 +20,7 @@
   flag), otherwise the ranks that stop leave the others waiting in the next collective.
 - Layout guidance: each rank biases its own tokens' rows, and the attention maps are summed over
   the ranks before the heatmaps are made (`ShardedGuidance`).
-- The decode: rank 0 decodes (engine/parallel_decode.py) while the other ranks wait for the next job.
+- The decode: each rank decodes a band of frame columns, gathered on rank 0 (engine/parallel_decode.py).
 
 The hand-over to the app is engine/parallel_worker.py (rank 0 talks to the app over a local socket).
 """

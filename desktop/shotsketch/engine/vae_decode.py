@@ -362,9 +362,10 @@ class FastDecoder:
             return False
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z [B, z_dim, F, h, w] -> [B, 3, 1 + 4 (F - 1), 16 h, 16 w], clamped to [-1, 1] (as `vae.decode`)."""
-        return torch.cat([self._decode_one(z[i:i + 1]) for i in range(z.shape[0])])
+    def decode(self, z: torch.Tensor, columns: tuple[int, int] | None = None) -> torch.Tensor:
+        """z [B, z_dim, F, h, w] -> [B, 3, 1 + 4 (F - 1), 16 h, 16 w], clamped to [-1, 1] (as `vae.decode`).
+        `columns`: only those latent columns after the middle block (engine/parallel_decode.py: a band per GPU)."""
+        return torch.cat([self._decode_one(z[i:i + 1], columns) for i in range(z.shape[0])])
 
     def _build(self, use_triton: bool) -> None:
         dec, opts = self.vae.decoder, self.options
@@ -376,7 +377,7 @@ class FastDecoder:
         self.conv_out = _CausalConv(dec.conv_out, opts.conv)
         self._built = use_triton
 
-    def _decode_one(self, z: torch.Tensor) -> torch.Tensor:
+    def _decode_one(self, z: torch.Tensor, columns: tuple[int, int] | None = None) -> torch.Tensor:
         vae, dec = self.vae, self.vae.decoder
         dtype = dec.conv_in.weight.dtype
         device = dec.conv_in.weight.device
@@ -408,6 +409,8 @@ class FastDecoder:
             for attn, res in zip(dec.mid_block.attentions, self.mid_res[1:]):
                 h = _from_5d(attn(_as_5d(h)))
                 h = res(h)
+            if columns is not None:
+                h = h[..., columns[0]:columns[1]].contiguous(memory_format=CL)
             for up in self.ups:
                 h = up(h, first)
             norm = dec.norm_out
