@@ -106,15 +106,19 @@ class GpuWorkers:
         port = server.getsockname()[1]
         env = dict(os.environ, **self._env, PYTHONUNBUFFERED="1")
         env[TOKEN_ENV] = token
-        env.setdefault("NCCL_NVLS_ENABLE", "0")
         path = self.log_path or default_log_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(path, "ab")  # noqa: SIM115 - the workers write to it for as long as they run
         cmd = worker_command(self.gpus, port, self.model, self.memory_plan, self.mode, self.device)
         log.info("starting %d GPU workers: %s (log %s)", self.gpus, " ".join(cmd), path)
-        self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        log_file.close()
+        try:
+            self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            server.close()
+            raise WorkersUnavailable(f"the GPU workers could not be started ({exc})") from exc
+        finally:
+            log_file.close()
         deadline = time.monotonic() + self.start_timeout_s
         try:
             self._sock = self._accept(server, token, deadline)

@@ -151,6 +151,8 @@ def serve(gen: Any, ranks: Any, link: AppLink | None) -> None:
         elif kind == "warm_up":
             try:
                 gen.warm_up()
+            except Exception:  # noqa: BLE001 - only a head start: the first job compiles instead
+                log.warning("warm-up failed", exc_info=True)
             finally:
                 if link is not None:
                     link.send({"kind": "warmed"})
