@@ -335,7 +335,7 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
         if cancel.cancelled:
             raise KeyboardInterrupt
         cancel.cancel()
-        sys.stderr.write("\ncancelling after this step (Ctrl-C again to stop at once)\n")
+        sys.stderr.write("\ncancelling (Ctrl-C again to stop at once)\n")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
