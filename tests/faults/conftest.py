@@ -16,6 +16,17 @@ def rounds(short: int, long: int) -> int:
     return long if LONG else short
 
 
+@pytest.fixture
+def no_generation(monkeypatch):
+    """``generate`` stops where the work would start: a run that gets there passed every check at
+    the door. The list holds the requests that got there."""
+    import shotsketch.cli.generate as generate
+
+    started: list[tuple] = []
+    monkeypatch.setattr(generate, "generate_to_file", lambda *a, **k: started.append(a) or 0)
+    return started
+
+
 # What the suite tried, by kind; written as JSON to $SHOTSKETCH_FAULTS_REPORT at the end of the run
 # (the README's reliability table is filled from the long run's report).
 COUNTS: dict[str, int] = {}

@@ -3,7 +3,6 @@ one line, leave no partial file, and every write confirmed before stays readable
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 
 from shotsketch.core.library import DB_NAME, Library, LibraryError
 
-from .cli import assert_refused_or_done
 from .conftest import count
 
 

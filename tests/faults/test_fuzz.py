@@ -110,15 +110,6 @@ def recipes(draw) -> dict:  # noqa: ANN001
     return data
 
 
-@pytest.fixture
-def no_generation(monkeypatch):
-    import shotsketch.cli.generate as generate
-
-    started = []
-    monkeypatch.setattr(generate, "generate_to_file", lambda *a, **k: started.append(a) or 0)
-    return started
-
-
 @fuzz
 @given(recipe=recipes())
 def test_generate_from_a_recipe_keeps_the_contract(tmp_path_factory, capsys, no_generation, recipe):

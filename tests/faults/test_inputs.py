@@ -73,16 +73,6 @@ def test_a_fifo_as_a_layout_does_not_hang(tmp_path):
 # -- requests and recipes, at the door of generate (before the model loads) --------------------
 
 
-@pytest.fixture
-def no_generation(monkeypatch):
-    """``generate`` stops where the work would start: a request that gets there passed the door."""
-    import shotsketch.cli.generate as generate
-
-    started = []
-    monkeypatch.setattr(generate, "generate_to_file", lambda *a, **k: started.append(a) or 0)
-    return started
-
-
 def _recipe(tmp_path: Path, changes: dict | None = None, request_changes: dict | None = None,
             raw: str | None = None) -> Path:
     recipe = {"schema_version": 1, "model": {"kind": "demo", "id": "demo", "revision": None},

@@ -9,21 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from shotsketch.core.atomic import OutputTaken, claim_output, claim_path
 
 from .cli import assert_refused_or_done, run_cli
 from .conftest import count
-
-
-@pytest.fixture
-def no_generation(monkeypatch):
-    import shotsketch.cli.generate as generate
-
-    started = []
-    monkeypatch.setattr(generate, "generate_to_file", lambda *a, **k: started.append(a) or 0)
-    return started
 
 
 def _generate(tmp_path: Path, out: Path, capsys, *extra: str):  # noqa: ANN202
