@@ -12,10 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from shotsketch.core.layout import Box, Layout, name_key
 from shotsketch.core.phrasing import draft_layout
 
 CORPUS = Path(__file__).parent / "corpus" / "spatial_prompts.txt"
+HOLDOUT = Path(__file__).parent / "corpus" / "holdout_prompts.txt"  # never used to tune the drafter
+HOLDOUT_TARGET_SHARE = 0.90
 ASPECT = 832 / 480
 TARGET_SHARE = 0.95
 
@@ -66,9 +70,9 @@ class Case:
     checks: list[str] = field(default_factory=list)
 
 
-def load_corpus() -> list[Case]:
+def load_corpus(path: Path = CORPUS) -> list[Case]:
     cases: list[Case] = []
-    for number, raw in enumerate(CORPUS.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         text = raw.strip()
         if not text or text.startswith("#"):
             continue
@@ -339,9 +343,9 @@ class Outcome:
         return self.held / self.checks if self.checks else 0.0
 
 
-def run_corpus() -> Outcome:
+def run_corpus(path: Path = CORPUS) -> Outcome:
     out = Outcome()
-    for case in load_corpus():
+    for case in load_corpus(path):
         draft = draft_layout(case.prompt, ASPECT)
         layout = draft.layout
         things = things_of(layout)
@@ -402,3 +406,24 @@ def test_drafting_the_corpus_meets_the_target():
         print("  not held:", failure)
     assert outcome.subjects_ok == outcome.cases
     assert outcome.share >= TARGET_SHARE
+
+
+def test_the_holdout_is_new_and_well_formed():
+    cases = load_corpus(HOLDOUT)
+    assert len(cases) >= 50
+    assert all(c.checks for c in cases)
+    public = {c.prompt for c in load_corpus()}
+    assert [c.prompt for c in cases if c.prompt in public] == ["sunset over the ocean"]  # the lead's, word for word
+
+
+@pytest.mark.xfail(strict=True, reason="hold-out before the parser work: 35/54 prompts yield their subjects, "
+                   "123/149 checks hold (82.6%)")
+def test_drafting_the_holdout_meets_the_target():
+    """Prompts the drafter was not tuned on: every one yields its subjects, at least 90% of the checks hold."""
+    outcome = run_corpus(HOLDOUT)
+    print(f"\nhold-out: {outcome.subjects_ok}/{outcome.cases} prompts yield their subjects; "
+          f"{outcome.held}/{outcome.checks} placement checks hold ({outcome.share:.1%})")
+    for failure in outcome.failures:
+        print("  not held:", failure)
+    assert outcome.subjects_ok == outcome.cases
+    assert outcome.share >= HOLDOUT_TARGET_SHARE
