@@ -30,10 +30,11 @@ sys.path.insert(0, str(REPO / "desktop"))
 
 from shotsketch import __version__ as VERSION  # noqa: E402
 
-# What the frozen launcher and PySide6's X11 window need on Debian/Ubuntu, found by running
-# `python -m shotsketch.qtcheck` (ldd on PySide6's libraries) and the launcher in a bare
-# `debootstrap --variant=minbase bookworm` chroot (packaging/test-deb.sh), plus python3 for an
-# engine built offline, and fonts (without them every letter is a box).
+# What the frozen launcher and the app's PySide6 window need on Debian/Ubuntu: the launcher in a
+# bare `debootstrap --variant=minbase bookworm` chroot lacked libGL, libEGL, libxcb and fonts
+# (packaging/test-deb.sh prints it; PyInstaller bundles the other X libraries), and `ldd` on the
+# PySide6 wheel's Qt libraries (shotsketch.qtcheck) names the xcb set the app in the engine needs;
+# plus python3 for an engine built offline. Without fonts every letter is a box.
 DEB_DEPENDS = [ "libgl1", "libegl1", "libopengl0", "libglib2.0-0", "libfontconfig1", "libfreetype6",
     "fontconfig", "fonts-dejavu-core", "libdbus-1-3", "libx11-6", "libx11-xcb1", "libxcb1", "libxcb-cursor0",
     "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0",
