@@ -304,3 +304,24 @@ def test_a_failed_commit_leaves_no_transaction_open(lib, monkeypatch):
     assert not real.in_transaction
     assert lib.create_project("Next").name == "Next"  # later writes work again
     assert [p.name for p in lib.list_projects()] == ["Next"]
+
+
+def test_jobs_queued_in_the_same_millisecond_keep_their_order_across_a_restart(tmp_path, monkeypatch):
+    """Job ids are random: jobs stamped with the same time must come back in the order they were
+    queued (seed 7 before seed 8), not in the order of their ids."""
+    import shotsketch.core.library as library_module
+
+    monkeypatch.setattr(library_module, "_now", lambda: "2026-01-01T00:00:00.000+00:00")  # one millisecond
+    path = tmp_path / DB_NAME
+    ids = ["f0", "a1", "c2", "b3", "e4"]  # in no sorted order
+    with Library.open(path) as lib:
+        variant = make_variant(lib)
+        lib.add_jobs([(ids[0], variant.shot_id, variant.id, '{"seed": 7}')])
+        lib.add_jobs([(i, variant.shot_id, variant.id, "{}") for i in ids[1:3]], claimed_by="window-a")
+        lib.add_jobs([(ids[3], variant.shot_id, variant.id, "{}")])
+        lib.remove_job(ids[3])  # the newest leaves: the next one still comes after the others
+        lib.add_jobs([(ids[3], variant.shot_id, variant.id, "{}"), (ids[4], variant.shot_id, variant.id, "{}")])
+        lib.release_jobs("window-a")
+    with Library.open(path) as reopened:
+        assert [j.id for j in reopened.list_jobs()] == ids
+        assert [j.id for j in reopened.claim_jobs("window-b")] == ids

@@ -61,7 +61,7 @@ def test_queue_four_seeds(qtbot, make_window, fake_engine):
     assert len(window.queue.job_ids()) == 4
     qtbot.waitUntil(lambda: all(window.queue.state(j) is JobState.DONE for j in window.queue.job_ids()),
                     timeout=30_000)
-    assert sorted(r.seed for r in fake_engine.requests) == [7, 8, 9, 10]
+    assert [r.seed for r in fake_engine.requests] == [7, 8, 9, 10]  # in the order they were queued
     # each request is immutable and complete: final prompt, negative prompt, layout, settings, seed
     r = fake_engine.requests[0]
     assert r.prompt.startswith("A yellow ball") and r.negative_prompt and r.layout_json
