@@ -410,6 +410,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
     low = _lower(prompt)
     words = [(m.group(0), m.start(), m.end()) for m in _WORD_RE.finditer(low)]
     out: list[_Mention] = []
+    verbs_at: set[int] = set()  # words that ended a noun phrase as its verb
     i = 0
     while i < len(words):
         w, ws, _ = words[i]
@@ -439,7 +440,8 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
                 number = _number_at(words, j)
                 assert number is not None
                 count, j = number[0], j + number[1]
-        elif not (_at_clause_start(prompt, ws) or (i > 0 and words[i - 1][0] in ("with", "and", "while", "as", "when", "of"))):
+        elif not (_at_clause_start(prompt, ws) or (i > 0 and words[i - 1][0] in ("with", "and", "while", "as", "when", "of"))
+                  or (i - 1 in verbs_at and is_plural(w))):  # "an old man feeds pigeons"
             i += 1
             continue
         collected: list[tuple[str, int, int]] = []
@@ -455,9 +457,14 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
                 break
             nxt = words[k + 1][0] if k + 1 < len(words) else None
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
+            leading_noun = j == i and not collected and is_plural(cw) and nxt in VERBS  # "Leaves fall"
             if (j > i or collected) and _looks_like_verb(cw, len(collected), nxt, one) or (
-                    j == i and not collected and (cw in VERBS or cw.endswith(("ing", "ed")))):
+                    j == i and not collected and not leading_noun and (cw in VERBS or cw.endswith(("ing", "ed")))):
+                verbs_at.add(k)
                 break  # right after a determiner a verb's form is a noun: "a fly", "a walk"
+            if collected and _verb_after_noun(collected[-1][0], cw, nxt, one):
+                verbs_at.add(k)
+                break  # "two knights face each other", "an old man feeds pigeons"
             if (collected or j == i) and cw.endswith("ly") and len(cw) > 4 and not cw.endswith("fly") and cw not in _LY_NOUNS:
                 break
             if cw in ("'s",) or cw.endswith("'s"):
@@ -471,7 +478,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             # a bare noun phrase ("Clouds drift", "sunset over the ocean", "with clouds moving") must be
             # followed by a verb, a preposition or the end of the clause, and end in a plural or be alone
             nxt = words[k][0] if k < len(words) else None
-            follows_ok = nxt is None or nxt in VERBS or nxt in STOP_WORDS or nxt in ("moving",)
+            follows_ok = nxt is None or nxt in VERBS or nxt in STOP_WORDS or nxt in ("moving",) or k in verbs_at
             if not follows_ok or (len(collected) == 1 and collected[0][0] in STOP_WORDS):
                 i = k
                 continue
@@ -490,6 +497,35 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             continue
         out.append(_Mention((start, collected[-1][2]), name, head, count, formation, plural, scale))
         i = k
+    return _with_attached(prompt, out)
+
+
+def _verb_after_noun(previous: str, word: str, next_word: str | None, after_one: bool) -> bool:
+    """Whether ``word`` ends a noun phrase as its verb although no list knows it: after a plural noun
+    a word that is not plural itself ("knights face", "fireworks burst"); after "a"/"an" + noun an -s
+    word followed by a determiner, a number or a plural ("a man feeds pigeons")."""
+    if previous in IRREGULAR_PLURALS or (is_plural(previous) and previous not in MASS_PLURALS):
+        return not is_plural(word) and word not in ("sheep", "fish", "deer")
+    if after_one and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")) and len(word) > 3:
+        return next_word is not None and (next_word in DETERMINERS or next_word.isdigit() or next_word in NUMBER_WORDS
+                                          or is_plural(next_word))
+    return False
+
+
+def _with_attached(prompt: str, mentions: list[_Mention]) -> list[_Mention]:
+    """"people with umbrellas", "a woman with a suitcase": what a thing has or carries is part of it
+    (one subject named by the whole phrase), when "with" follows the noun directly."""
+    out: list[_Mention] = []
+    for m in mentions:
+        if out:
+            last = out[-1]
+            gap = _lower(prompt[last.span[1]:m.span[0]]).split()
+            if gap == ["with"] and not _lower(prompt[last.span[0]:last.span[1]]).startswith("with"):
+                name = f"{last.name} with {' '.join(prompt[m.span[0]:m.span[1]].split())}"
+                out[-1] = _Mention((last.span[0], m.span[1]), name,
+                                   last.head, last.count, last.formation, last.plural, last.scale)
+                continue
+        out.append(m)
     return out
 
 
@@ -698,6 +734,11 @@ class _Reader:
         for rule in (self._formations, self._collective_relations, self._pairs_and_groups, self._relations,
                      self._motion, self._places, self._depth, self._still):
             rule(text)
+        # "chases a mouse around a table, then jumps onto the table": the parts of a sequence in the words'
+        # order (within one part the readers' order stands: "lands on a branch")
+        parts = [m.start() for m in re.finditer(r",|;|\bthen\b", self.prompt.lower())]
+        for t in self.things.values():
+            t.steps.sort(key=lambda step: sum(1 for p in parts if p < step.span[0]))
         self._settle_roles()
         return Reading(self.prompt, self.things, self.order)
 

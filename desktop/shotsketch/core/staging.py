@@ -283,8 +283,12 @@ class Stage:
 
     def guess(self, t: Thing) -> None:
         st = self.staged[t.key]
-        st.placed_by_words = False
-        self.guessed.append(t.key)
+        st.placed_by_words = False  # free to move aside
+        # "in the foreground", "on the lake": the words put it in a band of the frame; only the side is a
+        # storyboard artist's choice, not a guess to report
+        if not (t.depth != 0 or any(link.rel in (Rel.INSIDE, Rel.ON) and link.others[0] in self.bands
+                                    for link in t.links)):
+            self.guessed.append(t.key)
         used = [self.staged[k].start[0] for k in self.staged if self.staged[k].points]
         # storyboard slots: the centre, then the thirds, then the edges, away from what is placed
         slots = [0.5, 0.28, 0.72, 0.12, 0.88]
@@ -637,7 +641,7 @@ class Stage:
                     continue
             elif k is StepKind.FOLLOW and step.other in self.staged:
                 self._follow(t, step)
-                return
+                continue  # "chases a mouse around a table, then jumps onto the table": the next steps go on
             elif k is StepKind.CONVERGE:
                 self._converge(t)
                 return
@@ -722,6 +726,14 @@ class Stage:
         st = self.staged[t.key]
         lead = self.staged[step.other]
         if not lead.points:
+            return
+        if len(lead.points) > 2:
+            # the lead goes round or along a path of several legs: one waypoint behind it, the same way
+            (x0, y0), (x1, y1) = lead.points[0], lead.points[1]
+            before = (_clamp(2 * x0 - x1), _clamp(2 * y0 - y1))
+            st.points = [before, *lead.points[:-1]]
+            st.scales = [1.0] * len(st.points)
+            st.fixed_region = None
             return
         if len(lead.points) < 2:
             # the one chased moves: across the frame, away from the chaser
