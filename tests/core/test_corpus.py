@@ -370,7 +370,8 @@ def run_corpus(path: Path = CORPUS) -> Outcome:
 def test_the_corpus_is_well_formed():
     cases = load_corpus()
     assert len(cases) >= 80
-    assert all(c.subjects and c.checks for c in cases)
+    assert all(c.checks for c in cases)
+    assert [c.prompt for c in cases if not c.subjects] == ["sunset over the ocean"]  # a sunset is the sky's light
     prompts = [c.prompt for c in cases]
     for example in (
         "A bird flies above a forest, with clouds moving slowly in the sky.",

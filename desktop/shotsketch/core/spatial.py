@@ -73,8 +73,9 @@ BACKDROP_WORDS = frozenset(
 )
 """Settings: a backdrop unless the words place something relative to it ("above a forest")."""
 
-WEATHER_WORDS = frozenset("rain snow snowflakes fog mist haze storm wind sunlight light darkness dusk dawn".split())
-"""Over the whole frame: never a box."""
+WEATHER_WORDS = frozenset("rain snow snowflakes fog mist haze storm wind sunlight light darkness dusk dawn "
+                          "sunset sunsets sunrise sunrises twilight nightfall daybreak moonlight".split())
+"""Over the whole frame: never a box (a sunset is the sky's light, not a thing; "the sun" is one)."""
 
 CLOTHING_WORDS = frozenset(
     """
@@ -441,7 +442,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
                 assert number is not None
                 count, j = number[0], j + number[1]
         elif not (_at_clause_start(prompt, ws) or (i > 0 and words[i - 1][0] in ("with", "and", "while", "as", "when", "of"))
-                  or (i - 1 in verbs_at and is_plural(w))):  # "an old man feeds pigeons"
+                  or (i - 1 in verbs_at and is_plural(w)) or (i > 0 and words[i - 1][0] in _BARE_AFTER)):
             i += 1
             continue
         collected: list[tuple[str, int, int]] = []
@@ -474,6 +475,10 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
         if not collected:
             i = max(i + 1, j)
             continue
+        if not explicit and i > 0 and words[i - 1][0] in _BARE_AFTER and not (
+                is_plural(collected[-1][0]) or collected[-1][0] in BAND_WORDS):
+            i = k  # after a preposition only a plural or a band: "surrounded by children", "through tall grass"
+            continue
         if not explicit:
             # a bare noun phrase ("Clouds drift", "sunset over the ocean", "with clouds moving") must be
             # followed by a verb, a preposition or the end of the clause, and end in a plural or be alone
@@ -498,6 +503,11 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
         out.append(_Mention((start, collected[-1][2]), name, head, count, formation, plural, scale))
         i = k
     return _with_attached(prompt, out)
+
+
+_BARE_COLLECTIVES = frozenset("crowd flock herd swarm pack gang".split())
+"""Collectives that are many even without "of": "a crowd gathers", "a herd grazes"."""
+_BARE_AFTER = frozenset("by through to into across over under along in on at near toward towards".split())
 
 
 def _verb_after_noun(previous: str, word: str, next_word: str | None, after_one: bool) -> bool:
@@ -657,16 +667,21 @@ class _Reader:
                     role = Role.REGION
                 elif m.plural or (m.count or 1) > 1 or m.formation:
                     role = Role.GROUP
+                elif m.head in _BARE_COLLECTIVES and m.count is None and not m.known:
+                    role = Role.GROUP  # "a crowd gathers": as many as the word means
                 elif m.head in BACKDROP_WORDS and not m.known:
                     role = Role.BACKDROP
                 if not m.known and (m.head in WEATHER_WORDS or singular(m.head) in CLOTHING_WORDS):
                     role = Role.WORN if singular(m.head) in CLOTHING_WORDS else Role.WEATHER
                 count = m.count or (3 if role is Role.GROUP else 1)
+                formation = m.formation
+                if role is Role.GROUP and m.head in _BARE_COLLECTIVES and m.count is None and m.formation is None:
+                    count, formation = COLLECTIVES[m.head]
                 if role is Role.GROUP and m.head in MASS_PLURALS and m.count is None and m.formation is None:
                     role, count = Role.SUBJECT, 1  # "mountains", "hills": one wide shape
                 if self.known and not m.known and role in (Role.SUBJECT, Role.GROUP):
                     role = Role.BACKDROP  # not one of the canvas's names: read, never drawn
-                self.things[key] = Thing(key, m.name, m.head, role, count=count, formation=m.formation, band=band,
+                self.things[key] = Thing(key, m.name, m.head, role, count=count, formation=formation, band=band,
                                          scale=m.scale)
                 self.order.append(key)
             else:
@@ -853,6 +868,13 @@ class _Reader:
             if t.role is not Role.GROUP:
                 t.role, t.count = Role.GROUP, 2
             self._link(owner, Rel.FLANK, (other,), (m.start(), m.end()))
+        for m in re.finditer(r"\bsurrounded by " + M, text):  # "a seller stands in the center surrounded by children"
+            group = self.key_of(m.group(1))
+            owner = self.owner(m.start(), exclude={group})
+            if owner is None or self.things[group].role is not Role.GROUP or not self._take(m.start(), m.end()):
+                continue
+            self.things[group].formation = "circle"
+            self._link(group, Rel.AROUND, (owner,), (m.start(), m.end()))
         for m in re.finditer(r"\b(?:around|surrounding|surround|encircle|encircling|circling|round) " + M, text):
             other = self.key_of(m.group(1))
             owner = self.owner(m.start(), exclude={other})
@@ -865,6 +887,15 @@ class _Reader:
             else:
                 t.steps.append(Step(StepKind.LOOP, self._span(m.start(), m.end()), other=other))
                 self.things[other].related = True
+        for m in re.finditer(r"\b(?:gathers?|gathering|stands?|standing|form|forms) (?:around|round) (?:him|her|it)\b",
+                             text):  # "a crowd gathers around him"
+            owner = self.owner(m.start())
+            if owner is None or self.things[owner].role is not Role.GROUP:
+                continue
+            others = self.pronoun(m.start(), exclude={owner})
+            if others and self._take(m.start(), m.end()):
+                self.things[owner].formation = "circle"
+                self._link(owner, Rel.AROUND, (others[0],), (m.start(), m.end()))
         for m in re.finditer(r"\b(?:toward|towards|to|at|past|pass|passes|passing|by) each other\b|\bmeet(?:s|ing)?\b"
                              r"|\bfrom opposite (?:sides|ends|directions)\b", text):
             owner = self.owner(m.start())
