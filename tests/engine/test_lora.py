@@ -116,7 +116,7 @@ def test_the_same_loras_again_are_not_fused_twice(lora_generator, files, make_re
     req = make_request(steps=1, extra=(("loras", ((files["wan"], 1.0),)),))
     gen.generate(req)
     calls = []
-    monkeypatch.setattr(gen.pipeline, "fuse_lora", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(gen._loras, "_set", lambda *a, **k: calls.append(1))
     second = gen.generate(req)
     assert isinstance(second, JobFinished) and calls == [] and second.recipe["loras"][0]["layout"] == "wan"
     monkeypatch.undo()
@@ -142,6 +142,18 @@ def test_unusable_lora_files_fail_the_job_with_one_line(lora_generator, files, t
     assert isinstance(final, JobFailed) and "between" in final.message
     for name, value in original.items():  # nothing half-applied
         assert torch.equal(gen.pipeline.transformer.state_dict()[name], value), name
+
+
+def test_a_peft_saved_alpha_scales_the_product(tmp_path):
+    from shotsketch.engine.lora import alpha_scale
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(RANK, 4)}, str(plain))
+    assert alpha_scale(str(plain)) == 1.0  # diffusers' own default when a file says nothing: alpha = rank
+    meta = tmp_path / "meta.safetensors"
+    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(RANK, 4)}, str(meta),
+              metadata={"lora_adapter_metadata": json.dumps({"r": RANK, "lora_alpha": 2 * RANK})})
+    assert alpha_scale(str(meta)) == 2.0
 
 
 def test_lora_arguments_parse():

@@ -10,11 +10,13 @@ layouts in use, which diffusers' `WanPipeline.lora_state_dict` turns into its ow
 - the original Wan / ComfyUI names (musubi-tuner's converted output, most trainers' exports):
   `diffusion_model.blocks.0.self_attn.q.lora_A.weight` (or `lora_down`/`lora_up` with `.alpha`)
 
-They are loaded through diffusers' `load_lora_weights` (PEFT), weighted with `set_adapters`, fused
-into the transformer's own weights and the LoRA layers removed again, so the model keeps its plain
-modules: the compiled blocks, the fused kernels and FP8 (engine/fused.py, engine/fp8.py) apply as
-without a LoRA, and nothing recompiles. The weights a LoRA changed are kept on the CPU and put back
-exactly on a switch (no drift from subtracting a fused LoRA in bf16).
+Each LoRA's product (up @ down, times its strength) is added into the transformer's own weights,
+so the model keeps its plain modules: the compiled blocks, the fused kernels and FP8 (engine/fused.py,
+engine/fp8.py) apply as without a LoRA, and nothing recompiles. The weights a LoRA changed are kept
+on the CPU the first time and put back exactly on a switch (no drift from subtracting a fused LoRA
+in bf16). Fusing this way, rather than through PEFT's LoRA layers, is what keeps a switch short: the
+PEFT round trip (load_lora_weights, set_adapters, fuse_lora, unload) took 5-8 s on an H200 with
+rank-32 LoRAs over all 300 layers (bench/RESULTS.md, session 4).
 """
 
 from __future__ import annotations
@@ -134,12 +136,18 @@ def check_fits(state: dict[str, torch.Tensor], transformer: torch.nn.Module, nam
 
 
 class FusedLoras:
-    """The LoRAs fused into a pipeline's transformer now, and how to change them."""
+    """The LoRAs fused into a transformer now, and how to change them.
+
+    Each LoRA's products are added straight into the weights they change (float32 sums, one rounding
+    to the weights' dtype), so the model keeps its plain modules. The first time a layer is changed
+    its original weights are kept on the CPU (pinned, for fast copies); a switch copies them back and
+    adds the new LoRAs' products: exact, and no slower the tenth time than the first."""
 
     def __init__(self) -> None:
         self.active: tuple[tuple[str, float], ...] = ()  # (sha256, strength) of each fused LoRA
         self.entries: list[dict] = []  # for the recipe
-        self._originals: dict[str, torch.Tensor] = {}  # parameter name -> its weights before fusing (CPU)
+        self._originals: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}  # layer -> weight, bias (CPU)
+        self._changed: set[str] = set()  # layers that hold LoRA products now
 
     def apply(self, pipe, choices: list[LoraChoice]) -> list[dict]:  # noqa: ANN001 - a WanPipeline
         """Make exactly `choices` fused into `pipe.transformer`; returns the recipe entries.
@@ -149,57 +157,80 @@ class FusedLoras:
         wanted = tuple((file_digest(c.path), float(c.strength)) for c in choices)
         if wanted == self.active:
             return self.entries
-        self.restore(pipe.transformer)
-        if not choices:
-            return []
         transformer = pipe.transformer
-        states, entries = [], []
-        for choice, (digest, strength) in zip(choices, wanted):  # every file read and checked before any is loaded
+        products: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]]] = {}
+        entries = []
+        for choice, (digest, strength) in zip(choices, wanted):  # every file read and checked before any weight changes
             state, layout = read_lora(choice)
             check_fits(state, transformer, Path(choice.path).name)
-            states.append(state)
+            scale = strength * alpha_scale(choice.path)
+            for key, down in state.items():
+                if key.endswith(".lora_A.weight"):
+                    target = key.removeprefix("transformer.").removesuffix(".lora_A.weight")
+                    up = state.get(f"transformer.{target}.lora_B.weight")
+                    if up is None:
+                        raise LoraError(f"{Path(choice.path).name} has no up-projection for {target}")
+                    products.setdefault(target, []).append((down, up, state.get(f"transformer.{target}.lora_B.bias"), scale))
             entries.append({"file": Path(choice.path).name, "sha256": digest, "strength": strength, "layout": layout})
-        names: list[str] = []
-        try:
-            for i, state in enumerate(states):
-                pipe.load_lora_weights(state, adapter_name=f"lora{i}")
-                names.append(f"lora{i}")
-            pipe.set_adapters(names, adapter_weights=[s for _, s in wanted])
-            self._keep_originals(transformer)
-            pipe.fuse_lora(components=["transformer"], lora_scale=1.0, adapter_names=names)
-        except Exception:
-            if names:
-                pipe.unload_lora_weights()
-            self.restore(transformer)
-            raise
-        pipe.unload_lora_weights()  # the LoRA layers go; their effect stays in the weights
+        modules = dict(transformer.named_modules())
+        with torch.no_grad():
+            for target in sorted(self._changed | set(products)):
+                self._set(modules[target], target, products.get(target, []))
+        self._changed = set(products)
         self.active, self.entries = wanted, entries
-        log.info("fused %d LoRA(s): %s", len(entries), ", ".join(f"{e['file']} x{e['strength']:g}" for e in entries))
+        if entries:
+            log.info("fused %d LoRA(s): %s", len(entries), ", ".join(f"{e['file']} x{e['strength']:g}" for e in entries))
         return entries
 
-    def _keep_originals(self, transformer: torch.nn.Module) -> None:
-        """A CPU copy of every weight a loaded LoRA wraps (PEFT's `base_layer`), before it is fused."""
-        for name, module in transformer.named_modules():
-            base = getattr(module, "base_layer", None)
-            if base is None:
-                continue
-            for pname, param in base.named_parameters(recurse=False):
-                key = f"{name}.{pname}"
-                if key not in self._originals:
-                    self._originals[key] = param.detach().to("cpu", copy=True)
+    def _set(self, layer: torch.nn.Linear, name: str, products: list) -> None:
+        """The layer's original weights plus the given products, in place (the same parameters)."""
+        if name not in self._originals:
+            pin = layer.weight.device.type == "cuda"
+            keep = (lambda t: t.detach().to("cpu", copy=True).pin_memory() if pin else t.detach().to("cpu", copy=True))
+            self._originals[name] = (keep(layer.weight), None if layer.bias is None else keep(layer.bias))
+        weight, bias = self._originals[name]
+        device = layer.weight.device
+        if not products:
+            layer.weight.copy_(weight, non_blocking=True)
+            if bias is not None:
+                layer.bias.copy_(bias, non_blocking=True)
+            return
+        total = weight.to(device, torch.float32, non_blocking=True, copy=True)  # never the kept original itself
+        extra_bias = None
+        for down, up, up_bias, scale in products:
+            total.addmm_(up.to(device, torch.float32), down.to(device, torch.float32), alpha=scale)
+            if up_bias is not None:
+                extra_bias = (0 if extra_bias is None else extra_bias) + scale * up_bias.to(device, torch.float32)
+        layer.weight.copy_(total)
+        if bias is not None:
+            layer.bias.copy_(bias.to(device, non_blocking=True).float() + (0 if extra_bias is None else extra_bias))
 
     def restore(self, transformer: torch.nn.Module) -> None:
         """Put back the weights as they were before any LoRA (in place: the same parameters)."""
-        if self._originals:
-            params = {}
-            for name, module in transformer.named_modules():
-                for pname, param in module.named_parameters(recurse=False):
-                    params[f"{name.replace('.base_layer', '')}.{pname}"] = param
-            with torch.no_grad():
-                for key, saved in self._originals.items():
-                    params[key].copy_(saved.to(params[key].device, params[key].dtype))
-        self._originals.clear()
+        modules = dict(transformer.named_modules())
+        with torch.no_grad():
+            for target in self._changed:
+                self._set(modules[target], target, [])
+        self._changed = set()
         self.active, self.entries = (), []
+
+
+def alpha_scale(path: str) -> float:
+    """lora_alpha / r from a PEFT-saved file's metadata (diffusers' layout); 1 where the file does not
+    say (the other layouts' alphas are folded into the weights when they are read)."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as fh:
+            meta = (fh.metadata() or {}).get("lora_adapter_metadata")
+        config = json.loads(meta) if meta else {}
+        config = config.get("transformer", config) if isinstance(config, dict) else {}
+        alpha, rank = config.get("lora_alpha"), config.get("r")
+        return float(alpha) / float(rank) if alpha and rank else 1.0
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1.0
 
 
 def loras_of(request) -> list[LoraChoice]:  # noqa: ANN001 - a GenerationRequest
