@@ -1005,6 +1005,8 @@ class _Reader:
                     step.kind = StepKind.ONTO if m.group("from").startswith("off") else StepKind.INTO
                 if m.group("from") == "away from" and step.region is None:
                     t.steps.append(Step(StepKind.SHRINK if step.other is None else StepKind.MOVE, span))
+                    if step.other is not None and t.start is None:
+                        t.start = step  # "pulls away from the dock": it starts beside the dock
                     continue
                 if t.start is None:
                     t.start = step
@@ -1125,6 +1127,12 @@ class _Reader:
 
     def _motion_verb(self, verb: str, a: int, b: int, text: str) -> None:
         owner = self.owner(a)
+        if re.search(r"(?:\band|\bthen|,)\s+$", text[:a]):
+            # "pulls away from the dock and heads out to sea": a verb with no subject of its own is the clause's
+            sentence = max([m.end() for m in re.finditer(r"[.!?;]", text[:a])] or [0])
+            first = re.search(M, text[sentence:a])
+            if first is not None and self.things[self.key_of(first.group(1))].boxed:
+                owner = self.key_of(first.group(1))
         if owner is None:
             return
         t = self.things[owner]
@@ -1155,7 +1163,17 @@ class _Reader:
                 if thrown != owner:
                     self.things[thrown].start = Step(StepKind.INTO, span, other=owner)
         elif verb in MOTION_VERBS and verb not in FOLLOW_VERBS and verb not in PASS_VERBS:
-            if re.match(r" " + M, text[b:]):
+            crossed = re.match(r" " + M, text[b:])
+            if crossed and verb in ("cross", "crosses", "crossing", "traverse", "traverses"):
+                # "a train crosses a bridge", "a swimmer crosses the pool": across it, on it if it stands still
+                other = self.key_of(crossed.group(1))
+                if other != owner and self.things[other].boxed:
+                    self.things[other].related = True
+                    if self.things[other].head in IMMOBILE_HEADS:
+                        t.links.append(Link(Rel.ON, (other,), span))
+                    t.steps.append(Step(StepKind.ACROSS, span))
+                    return
+            if crossed:
                 return  # "flies a kite": the kite is what moves, if anything
             if not t.steps:
                 t.steps.append(Step(StepKind.MOVE, span))
