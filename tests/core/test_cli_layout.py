@@ -25,6 +25,17 @@ def test_layout_draft_prints_layout_json(capsys):
     assert "not placed" in captured.err and "dog, cat" in captured.err
 
 
+def test_a_sunset_is_the_sky_not_a_box(capsys):
+    """The lead's spot check: "sunset over the ocean" gave a small "sunset" box in the centre."""
+    assert main(["layout", "draft", "sunset over the ocean"]) == 0
+    captured = capsys.readouterr()
+    layout = Layout.from_json(captured.out)
+    assert not layout.subjects and not layout.groups
+    assert [r.name for r in layout.regions] == ["ocean"]
+    assert captured.err.strip() == ("no subjects to box, only the frame's bands (ocean); "
+                                    "name one to box it, e.g. 'a small boat'")
+
+
 def test_layout_describe_reads_a_file(tmp_path, capsys):
     assert main(["layout", "draft", PROMPT]) == 0
     path = tmp_path / "shot.json"

@@ -300,3 +300,25 @@ def test_what_a_subject_wears_and_the_weather_are_no_boxes():
     assert d.subjects_found == ("lonely bench",) and d.unplaced == ()
     d = draft_layout("A cyclist rides past a bakery on the left while pigeons scatter.")
     assert sorted(d.subjects_found) == ["bakery", "cyclist", "pigeons"]
+
+
+def test_the_leads_spot_check_prompts():
+    """Prompts outside the corpus the lead tried: a verb after a plural, a with-phrase, a chase then a
+    jump, a place by a band of the frame (each failed before the hold-out work)."""
+    knights = draft_layout("Two knights face each other in the foreground while a castle burns in the background.", 16 / 9)
+    assert [g.name for g in knights.layout.groups] == ["knights"]
+    assert knights.unplaced == ()
+
+    rain = draft_layout("Rain falls on a busy street as people with umbrellas cross from left to right.", 16 / 9)
+    assert [g.name for g in rain.layout.groups] == ["people with umbrellas"] and not rain.layout.subjects
+    people = rain.layout.groups[0].members[0]
+    assert people.box_at(1.0).center_x - people.box_at(0.0).center_x > 0.2
+
+    chase = draft_layout("A cat chases a mouse around a table, then jumps onto the table.", 16 / 9).layout
+    cat, table = chase.subject("cat"), chase.subject("table")
+    assert len({k.box for k in cat.keyframes}) > 2
+    end = cat.box_at(1.0)
+    assert table.box_at(1.0).left <= end.center_x <= table.box_at(1.0).right and end.center_y < table.box_at(1.0).center_y
+
+    birds = draft_layout("Three birds fly across the sky above a small boat on the lake.", 16 / 9)
+    assert birds.unplaced == ()

@@ -57,7 +57,11 @@ def run_draft(args: argparse.Namespace) -> int:
     print(draft.layout.to_json())
     if draft.unplaced:
         print(f"not placed by the prompt (check them): {', '.join(draft.unplaced)}", file=sys.stderr)
-    if not draft.subjects_found:
+    if not draft.subjects_found and draft.layout.regions:
+        bands = ", ".join(r.name for r in draft.layout.regions)
+        print(f"no subjects to box, only the frame's bands ({bands}); name one to box it, e.g. 'a small boat'",
+              file=sys.stderr)
+    elif not draft.subjects_found:
         print("no subjects found (write them as 'a red car', 'the blue cube')", file=sys.stderr)
     return 0
 

@@ -731,6 +731,8 @@ class Stage:
             # the lead goes round or along a path of several legs: one waypoint behind it, the same way
             (x0, y0), (x1, y1) = lead.points[0], lead.points[1]
             before = (_clamp(2 * x0 - x1), _clamp(2 * y0 - y1))
+            if math.dist(lead.points[0], lead.points[-1]) < 0.05:
+                before = lead.points[-2]  # round a loop: the chaser starts one waypoint behind on it
             st.points = [before, *lead.points[:-1]]
             st.scales = [1.0] * len(st.points)
             st.fixed_region = None
