@@ -55,6 +55,11 @@ def test_fast_decode_single_frame_batch_and_reuse(vae):
     with torch.no_grad():
         ref2 = vae.decode(z2).sample
     assert (dec.decode(z2) - ref2).abs().max() < 1e-4
+    # and nothing of a clip stays on the device after its decode (at 720p the remembered frames are GiBs,
+    # which the next job's text encoder needs on a 24 GiB card)
+    streams = [b.s1 for b in dec.mid_res] + [b.s2 for b in dec.mid_res] + [u.time_stream for u in dec.ups]
+    streams += [s for u in dec.ups for r in u.resnets for s in (r.s1, r.s2)]
+    assert streams and all(s.hist is None for s in streams)
 
 
 def test_demo_vae_layout_matches_too():

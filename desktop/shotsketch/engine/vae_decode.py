@@ -365,7 +365,11 @@ class FastDecoder:
     def decode(self, z: torch.Tensor, columns: tuple[int, int] | None = None) -> torch.Tensor:
         """z [B, z_dim, F, h, w] -> [B, 3, 1 + 4 (F - 1), 16 h, 16 w], clamped to [-1, 1] (as `vae.decode`).
         `columns`: only those latent columns after the middle block (engine/parallel_decode.py: a band per GPU)."""
-        return torch.cat([self._decode_one(z[i:i + 1], columns) for i in range(z.shape[0])])
+        try:
+            return torch.cat([self._decode_one(z[i:i + 1], columns) for i in range(z.shape[0])])
+        finally:  # the frames each convolution remembers (GiBs at 720p) are not kept between clips
+            for block in getattr(self, "mid_res", []) + getattr(self, "ups", []):
+                block.reset()
 
     def _build(self, use_triton: bool) -> None:
         dec, opts = self.vae.decoder, self.options
