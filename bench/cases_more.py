@@ -28,7 +28,7 @@ from shotsketch.core.examples import example_shots
 from shotsketch.engine.events import JobFinished, JobStarted, JobStep
 from shotsketch.engine.generator import Generator
 from shotsketch.engine.memory import MemoryPlan
-from shotsketch.engine.requests import FAST_MODE_STEPS, GenerationRequest
+from shotsketch.engine.requests import GenerationRequest
 from shotsketch.engine.sources import ModelSource
 from shotsketch.engine.speed import SpeedOptions
 
