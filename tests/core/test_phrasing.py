@@ -322,3 +322,13 @@ def test_the_leads_spot_check_prompts():
 
     birds = draft_layout("Three birds fly across the sky above a small boat on the lake.", 16 / 9)
     assert birds.unplaced == ()
+
+
+def test_who_goes_with_someone_moves_with_them():
+    """'walks with his dog to the left': the man walks, the dog goes along (the motion went to the dog alone)."""
+    layout = draft_layout("A man in a red coat walks with his dog to the left.", 16 / 9).layout
+    for name in ("man", "dog"):
+        s = layout.subject(name)
+        assert s.box_at(0.0).center_x - s.box_at(1.0).center_x > 0.2, name
+    table = draft_layout("A round table with four chairs stands in the center.", 16 / 9).layout
+    assert [g.name for g in table.groups] == ["chairs"]  # a counted with-phrase is drawn apart

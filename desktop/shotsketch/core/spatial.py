@@ -530,7 +530,8 @@ def _with_attached(prompt: str, mentions: list[_Mention]) -> list[_Mention]:
         if out:
             last = out[-1]
             gap = _lower(prompt[last.span[1]:m.span[0]]).split()
-            if gap == ["with"] and not _lower(prompt[last.span[0]:last.span[1]]).startswith("with"):
+            counted = (m.count or 1) > 1 or m.formation is not None  # "a table with four chairs": drawn apart
+            if gap == ["with"] and not counted and not _lower(prompt[last.span[0]:last.span[1]]).startswith("with"):
                 name = f"{last.name} with {' '.join(prompt[m.span[0]:m.span[1]].split())}"
                 out[-1] = _Mention((last.span[0], m.span[1]), name,
                                    last.head, last.count, last.formation, last.plural, last.scale)
@@ -1139,6 +1140,11 @@ class _Reader:
         span = self._span(a, b)
         if t.head in IMMOBILE_HEADS or t.role is Role.REGION:
             return
+        along = re.match(r" with " + M, text[b:])
+        if along and verb in MOTION_VERBS | CARRY_VERBS:  # "walks with his dog to the left": the dog goes along
+            other = self.key_of(along.group(1))
+            if other != owner and self.things[other].boxed and self.things[other].companion_of is None:
+                self.things[other].companion_of = owner
         if verb in UP_VERBS and not (verb.startswith("rise") and t.head in IMMOBILE_HEADS):
             t.steps.append(Step(StepKind.DIRECTION, span, direction=(0, -1)))
         elif verb in DOWN_VERBS:
