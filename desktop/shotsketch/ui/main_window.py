@@ -28,7 +28,7 @@ from shotsketch.core.library import Library, LibraryError, Shot, Take
 from shotsketch.core.settings import AppSettings, load_settings, save_settings
 from shotsketch.engine.events import FinalEvent, JobFailed
 from shotsketch.engine.requests import RequestError, validate_request
-from shotsketch.media.heatmaps import adherence_summary, read_heatmaps
+from shotsketch.media.heatmaps import adherence_summary
 from shotsketch.ui import dock_layout, window_dialogs
 from shotsketch.ui.background import Background
 from shotsketch.ui.errors import ErrorReporter, sentence
@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
             except (RequestError, ValueError, TypeError, AttributeError):
                 layout = None
         share = adherence_summary(take.recipe)
-        self.timeline.load_take(take.file, layout, read_heatmaps(take.file) or None,
+        self.timeline.load_take(take.file, layout,  # its heatmaps are read with the decode, off this thread
                                 title=f"take {take.id}" + (f" · {share}" if share else ""))
         self.shown_take = take
 

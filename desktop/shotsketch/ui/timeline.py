@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBo
 
 from shotsketch.core.layout import Layout
 from shotsketch.media.encode import EncodeError, iter_frames
+from shotsketch.media.heatmaps import read_heatmaps
 from shotsketch.media.sidecar import read_sidecar
 from shotsketch.ui.dragout import start_take_drag
 
@@ -101,6 +102,7 @@ class DecodedClip:
     path: Path
     frames: np.ndarray  # uint8 [count, h, w, 3]
     fps: float
+    heatmaps: dict[str, np.ndarray] = field(default_factory=dict)  # saved beside the clip
 
     @property
     def count(self) -> int:
@@ -112,7 +114,8 @@ class DecodedClip:
 
 
 def decode_clip(path: Path) -> DecodedClip:
-    """Decode a whole take; its rate from the recipe sidecar, else the container, else 24."""
+    """Decode a whole take and read its heatmaps; its rate from the recipe sidecar, else the
+    container, else 24."""
     meta, frames = iter_frames(path)
     data = [np.ascontiguousarray(f) for f in frames]
     if not data:
@@ -126,7 +129,7 @@ def decode_clip(path: Path) -> DecodedClip:
         fps = float(meta.get("fps") or 0.0)
     if not math.isfinite(fps) or fps <= 0:
         fps = DEFAULT_FPS
-    return DecodedClip(path, np.stack(data), fps)
+    return DecodedClip(path, np.stack(data), fps, read_heatmaps(path))
 
 
 class ClipLoader(QObject):
@@ -388,6 +391,7 @@ class TimelinePanel(QWidget):
         self._count = 0
         self._fps = DEFAULT_FPS
         self._fps_from_user = False
+        self._heatmaps_given = False
         self._loop = True
         self._playing = False
         self._resume_after_scrub = False
@@ -508,7 +512,8 @@ class TimelinePanel(QWidget):
                   heatmaps: dict[str, np.ndarray] | None = None, *, title: str | None = None) -> None:
         """Show ``path`` (decoded off the UI thread; :attr:`loaded` fires when it is ready).
 
-        ``heatmaps`` maps a subject name to its attention, shaped [latent_frames, h, w];
+        ``heatmaps`` maps a subject name to its attention, shaped [latent_frames, h, w] (None: the
+        maps saved beside the clip, read with the decode);
         ``title`` names the take above the video when two are compared (default: the file name).
         """
         self.pause()
@@ -516,6 +521,7 @@ class TimelinePanel(QWidget):
         self._title = title or path.name
         self._layout = layout
         self._fps_from_user = False
+        self._heatmaps_given = heatmaps is not None
         self.view.set_layout(layout)
         if self._compare_same_layout:
             self.compare_view.set_layout(layout)
@@ -579,6 +585,9 @@ class TimelinePanel(QWidget):
         if not self._loader.is_current(ticket):
             return
         self.view.set_clip(clip)
+        if not self._heatmaps_given and clip.heatmaps:
+            self.view.set_heatmaps(clip.heatmaps)
+            self._fill_heatmap_combo(clip.heatmaps)
         self._count = clip.count
         if not self._fps_from_user:
             self._set_fps_quietly(clip.fps)
