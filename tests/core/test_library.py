@@ -239,22 +239,26 @@ def test_a_second_connection_waits_for_the_first_writer(tmp_path):
     a = Library.open(path)
     b = Library.open(path)
     holding = threading.Event()
+    b_writes = threading.Event()
+    order = []
 
     def hold_write_lock():
         with a._write() as db:
             db.execute("INSERT INTO projects(name, created_at) VALUES ('from a', 'now')")
             holding.set()
-            time.sleep(0.6)
+            b_writes.wait(5)
+            time.sleep(0.3)  # b's write is under way meanwhile (nothing is asserted about time)
+            order.append("a commits")
 
     thread = threading.Thread(target=hold_write_lock)
     thread.start()
     assert holding.wait(5)
-    started = time.monotonic()
+    b_writes.set()
     b.create_project("from b")  # must wait for a's transaction, not fail
-    waited = time.monotonic() - started
+    order.append("b has written")
     thread.join()
-    assert waited >= 0.3
-    assert sorted(p.name for p in a.list_projects()) == ["from a", "from b"]
+    assert order == ["a commits", "b has written"]
+    assert [p.name for p in a.list_projects()] == ["from a", "from b"]
     a.close()
     b.close()
 
