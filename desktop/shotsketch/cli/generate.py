@@ -100,7 +100,7 @@ def _read_recipe(path: str) -> dict[str, Any]:
                        f"{RECIPE_SCHEMA_VERSION}")
     model = data.get("model")
     if model is not None and not (isinstance(model, dict) and isinstance(model.get("id"), str) and model["id"].strip()):
-        raise CliError(f"recipe {p} names no model (its 'model' has no id); pass --model, or fix the recipe")
+        raise CliError(f"recipe {p} does not say which model made it (its 'model' has no id); pass --model")
     return data
 
 
