@@ -332,3 +332,11 @@ def test_who_goes_with_someone_moves_with_them():
         assert s.box_at(0.0).center_x - s.box_at(1.0).center_x > 0.2, name
     table = draft_layout("A round table with four chairs stands in the center.", 16 / 9).layout
     assert [g.name for g in table.groups] == ["chairs"]  # a counted with-phrase is drawn apart
+
+
+def test_weather_is_no_box_and_moves_nothing():
+    """'rain falls on a red car': the rain falls, not the car; smoke is weather too."""
+    draft = draft_layout("Smoke rises from a chimney on the left while rain falls on a red car.", 16 / 9)
+    assert sorted(s.name for s in draft.layout.subjects) == ["chimney", "red car"]
+    for s in draft.layout.subjects:
+        assert len({k.box for k in s.keyframes}) == 1, s.name

@@ -74,7 +74,8 @@ BACKDROP_WORDS = frozenset(
 """Settings: a backdrop unless the words place something relative to it ("above a forest")."""
 
 WEATHER_WORDS = frozenset("rain snow snowflakes fog mist haze storm wind sunlight light darkness dusk dawn "
-                          "sunset sunsets sunrise sunrises twilight nightfall daybreak moonlight".split())
+                          "sunset sunsets sunrise sunrises twilight nightfall daybreak moonlight drizzle hail sleet "
+                          "snowfall rainfall downpour smoke steam dust".split())
 """Over the whole frame: never a box (a sunset is the sky's light, not a thing; "the sun" is one)."""
 
 CLOTHING_WORDS = frozenset(
@@ -458,7 +459,8 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
                 break
             nxt = words[k + 1][0] if k + 1 < len(words) else None
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
-            leading_noun = j == i and not collected and is_plural(cw) and nxt in VERBS  # "Leaves fall"
+            leading_noun = j == i and not collected and (is_plural(cw) or cw in WEATHER_WORDS) and nxt in VERBS
+            # "Leaves fall", "Smoke rises": a noun although a verb has its form
             if (j > i or collected) and _looks_like_verb(cw, len(collected), nxt, one) or (
                     j == i and not collected and not leading_noun and (cw in VERBS or cw.endswith(("ing", "ed")))):
                 verbs_at.add(k)
@@ -1127,6 +1129,9 @@ class _Reader:
         return Step(kind if kind is not StepKind.PLACE else StepKind.TOWARD, span, other=other)
 
     def _motion_verb(self, verb: str, a: int, b: int, text: str) -> None:
+        said_of = re.search(M + r"\s+(?:\w+ly\s+)?$", text[:a])
+        if said_of and self.things[self.key_of(said_of.group(1))].role is Role.WEATHER:
+            return  # "rain falls on a red car", "smoke rises from a chimney": the rain falls, not the car
         owner = self.owner(a)
         if re.search(r"(?:\band|\bthen|,)\s+$", text[:a]):
             # "pulls away from the dock and heads out to sea": a verb with no subject of its own is the clause's
