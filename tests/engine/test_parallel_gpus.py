@@ -159,3 +159,31 @@ def test_decoding_bands_of_columns_gives_the_whole_decode(parts: int) -> None:
     assert assembled(halo).shape == whole.shape
     torch.testing.assert_close(assembled(halo), whole, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(assembled(0), whole, atol=1e-3)  # without the halo the band edges differ
+
+
+def test_generate_with_several_gpus_hands_the_model_to_the_workers(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """`shotsketch generate --gpus 2` reaches the persistent workers with the model it was given (it
+    raised NameError there once); the workers are replaced by a recorder that refuses to load."""
+    from shotsketch.cli import main
+    from shotsketch.engine import parallel_client
+    from shotsketch.engine.sources import ModelError
+
+    seen: dict[str, object] = {}
+
+    class Recorder:
+        notice = ""
+
+        def __init__(self, model: str, gpus: int, memory_plan: str = "auto", **kw: object) -> None:
+            seen.update(model=model, gpus=gpus, memory_plan=memory_plan)
+
+        def load(self) -> None:
+            raise ModelError("recorded, not loaded")
+
+    monkeypatch.setattr(parallel_client, "GpuWorkers", Recorder)
+    code = main(["generate", "a red ball", "--model", "demo", "--gpus", "2", "--device", "cpu",
+                 "--width", "96", "--height", "64", "--frames", "5", "--steps", "2",
+                 "--out", str(tmp_path / "a.mp4")])
+    assert code == 2
+    assert seen == {"model": "demo", "gpus": 2, "memory_plan": "auto"}
+    assert "recorded, not loaded" in capsys.readouterr().err
+    assert not (tmp_path / "a.mp4").exists()

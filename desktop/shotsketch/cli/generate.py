@@ -316,10 +316,11 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         except OSError as exc:  # a full disk, a read-only folder: said before the work, in one line
             raise CliError(str(write_failure(exc, out, "write")), code=1) from None
-        return generate_to_file(request, source, out, fmt, args)
+        return generate_to_file(request, source, out, fmt, args, model_text=model_text)
 
 
-def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) -> int:  # noqa: ANN001
+def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace,  # noqa: ANN001
+                     model_text: str | None = None) -> int:
     from shotsketch.engine.events import CancelToken, JobCancelled, JobFailed, JobFinished, JobStep
     from shotsketch.engine.generator import Generator
     from shotsketch.engine.memory import MemoryPlan
@@ -343,7 +344,9 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace) 
 
             if gpu_count_problem(args.gpus, args.device):
                 raise CliError(f"--gpus {args.gpus}: {gpu_count_problem(args.gpus, args.device)}")
-            gen = GpuWorkers(model_text, args.gpus, args.memory_plan or "auto", device=args.device)
+            from shotsketch.core.settings import load_settings
+
+            gen = GpuWorkers(model_text or load_settings().model, args.gpus, args.memory_plan or "auto", device=args.device)
             bar.note(f"model: {source.describe()} on {args.gpus} GPUs")
         else:
             gen = Generator(source, device=args.device, memory_plan=plan, distilled=getattr(args, "distilled", None))
