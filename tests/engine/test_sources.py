@@ -214,4 +214,4 @@ def test_recipe_replay_uses_the_recorded_hub_revision(tmp_path, saved_demo_folde
     recipe["model"] = "demo"
     recipe_file.write_text(json.dumps(recipe))
     assert main(["generate", "--recipe", str(recipe_file), "--out", str(tmp_path / "d.mp4")]) != 0
-    assert "names no model" in capsys.readouterr().err
+    assert "does not say which model made it" in capsys.readouterr().err
