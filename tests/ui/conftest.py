@@ -138,6 +138,12 @@ def make_window(qtbot, qloop, library) -> Iterator[Callable[..., object]]:
     yield make
     for w in windows:
         w.shutdown()
+    # Collect the closed windows here, on the UI thread: left to a garbage collection that happens
+    # to run on a later test's worker thread, Qt objects are destroyed off their thread.
+    windows.clear()
+    import gc
+
+    gc.collect()
 
 
 @pytest.fixture
