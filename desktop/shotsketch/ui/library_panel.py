@@ -844,14 +844,7 @@ class LibraryPanel(QWidget, ShotView):
         if self._programmatic:
             return
         self._show_takes()
-        key = self.tree_model.key(current)
-        if key is None:
-            return
-        kind, node_id = key
-        if kind is NodeKind.SHOT:
-            self.shotOpened.emit(node_id)
-        elif kind is NodeKind.VARIANT:
-            self.variantSelected.emit(node_id)
+        self._on_tree_activated(current)
 
     def _on_tree_activated(self, index: QModelIndex) -> None:
         key = self.tree_model.key(index)
