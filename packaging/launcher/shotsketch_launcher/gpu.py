@@ -53,7 +53,10 @@ CUDA13_MIN_CAPABILITY = (7, 5)
 PASCAL_LAST = (7, 0)
 # Blackwell (10.x datacenter, 12.x consumer) needs CUDA 12.8 or newer.
 BLACKWELL_MIN_MAJOR = 10
-# FlashAttention-4 is built for Hopper (9.x) and datacenter Blackwell (10.x).
+# FlashAttention-4 on Hopper (9.x) and datacenter Blackwell (10.x) only: the app uses it on those
+# (shotsketch/engine/attention.py FLASH4_ARCHES). flash-attn-4 since 4.0.0b15 also accepts 8.x and
+# 12.x (RTX 30/40/50), through SM80-style mma.sync kernels, the same kind PyTorch's own attention
+# has there, so on those cards it would be a download the app never uses.
 FAST_ATTENTION_MAJORS = (9, 10)
 
 PCI_VENDORS = {"10DE": "nvidia", "1002": "amd", "1022": "amd", "8086": "intel", "1414": "microsoft"}
@@ -184,7 +187,7 @@ def _propose_cuda(gpu: Gpu, system: str) -> Proposal:
         return Proposal(Backend.CPU, f"the NVIDIA driver {gpu.driver_version or '(unknown)'} is too old for "
                         "PyTorch: update it to 570 or newer, then choose Repair", gpu=gpu)
     if cap and cap < PASCAL_LAST:
-        return Proposal(Backend.CUDA126, gpu.describe(), fast, gpu)  # only the CUDA 12.6 builds keep sm_5x/6x
+        return Proposal(Backend.CUDA126, gpu.describe(), False, gpu)  # only the CUDA 12.6 builds keep sm_5x/6x
     if driver >= CUDA_MIN_DRIVER[Backend.CUDA130] and (cap is None or cap >= CUDA13_MIN_CAPABILITY):
         return Proposal(Backend.CUDA130, gpu.describe(), fast, gpu)
     if driver >= CUDA_MIN_DRIVER[Backend.CUDA128]:
@@ -192,7 +195,9 @@ def _propose_cuda(gpu: Gpu, system: str) -> Proposal:
     if cap and cap[0] >= BLACKWELL_MIN_MAJOR:
         return Proposal(Backend.CPU, f"{gpu.name} needs NVIDIA driver 570 or newer (this one is "
                         f"{gpu.driver_version}): update it, then choose Repair", gpu=gpu)
-    return Proposal(Backend.CUDA126, gpu.describe(), fast, gpu)
+    # No fast-attention lock is made for CUDA 12.6 (packaging/make_locks.py): a Hopper GPU on an
+    # older driver gets the plain engine, and the window does not promise FlashAttention-4.
+    return Proposal(Backend.CUDA126, gpu.describe(), False, gpu)
 
 
 def _version_pair(text: str) -> tuple[int, int] | None:
