@@ -23,50 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from shotsketch.engine.requests import RequestError
+from shotsketch.engine.requests import MAX_LORA_STRENGTH, LoraChoice, LoraError, lora_choices
 
 log = logging.getLogger(__name__)
 
-MAX_STRENGTH = 4.0
-
-
-class LoraError(RequestError):
-    """A LoRA that cannot be used; the message says which file and why."""
-
-
-@dataclass(frozen=True)
-class LoraChoice:
-    path: str
-    strength: float = 1.0
-
-    @classmethod
-    def parse(cls, text: str) -> "LoraChoice":
-        """`FILE` or `FILE:STRENGTH` (a drive letter's colon is part of the file)."""
-        head, sep, tail = text.rpartition(":")
-        if sep and head and not tail.startswith(("\\", "/")):
-            try:
-                return cls(head, float(tail))
-            except ValueError:
-                pass
-        return cls(text, 1.0)
-
-    def check(self) -> None:
-        path = Path(self.path)
-        if not (math.isfinite(self.strength) and -MAX_STRENGTH <= self.strength <= MAX_STRENGTH):
-            raise LoraError(f"the LoRA strength {self.strength:g} for {path.name} must be between "
-                            f"{-MAX_STRENGTH:g} and {MAX_STRENGTH:g}")
-        if not path.is_file():
-            raise LoraError(f"the LoRA file {path} does not exist")
-        if path.suffix.lower() != ".safetensors":
-            raise LoraError(f"the LoRA file {path.name} is not a .safetensors file; Shotsketch reads LoRAs "
-                            "as safetensors only (for safety): use the .safetensors version")
+MAX_STRENGTH = MAX_LORA_STRENGTH  # the request-facing part (LoraChoice, its checks) is in engine/requests.py
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -234,25 +200,14 @@ def alpha_scale(path: str) -> float:
 
 
 def loras_of(request) -> list[LoraChoice]:  # noqa: ANN001 - a GenerationRequest
-    """The LoRAs a request asks for: its `loras` field where it has one, else `extra["loras"]`; each
-    as "FILE[:STRENGTH]", [FILE, STRENGTH] or {"path": FILE, "strength": STRENGTH}."""
-    items = getattr(request, "loras", None) or dict(request.extra).get("loras", ()) or ()
-    if isinstance(items, (str, dict)):
-        items = [items]
-    out = []
-    for item in items:
-        if isinstance(item, str):
-            out.append(LoraChoice.parse(item))
-        elif isinstance(item, dict) and isinstance(item.get("path"), str):
-            out.append(LoraChoice(item["path"], _strength(item.get("strength", 1.0))))
-        elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
-            out.append(LoraChoice(item[0], _strength(item[1])))
-        else:
-            raise LoraError(f"a LoRA must be given as FILE[:STRENGTH], not {item!r}")
-    return out
+    """The LoRAs a request asks for: its typed `loras` field; for requests and recipes from before
+    that field, `extra["loras"]`, each as "FILE[:STRENGTH]", [FILE, STRENGTH] or
+    {"path": FILE, "strength": STRENGTH}."""
+    typed = getattr(request, "loras", None)
+    if typed:
+        return list(lora_choices(typed))
+    return list(lora_choices(dict(getattr(request, "extra", ()) or ()).get("loras") or ()))
 
 
-def _strength(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LoraError(f"a LoRA strength must be a number, not {value!r}")
-    return float(value)
+__all__ = ["FusedLoras", "LoraChoice", "LoraError", "MAX_STRENGTH", "alpha_scale", "check_fits", "file_digest",
+           "key_layout", "loras_of", "read_lora"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,115 @@ class RequestError(ValueError):
     """A request that cannot run; the message says what to change."""
 
 
+class LoraError(RequestError):
+    """A LoRA that cannot be used; the message says which file and why."""
+
+
+MAX_LORA_STRENGTH = 4.0
+"""A LoRA's strength is between -4 and 4 (1 = as trained; beyond 4 the picture falls apart)."""
+MAX_LORAS = 8
+"""At most this many LoRAs in one request (each one is read, checked and fused before a job)."""
+LORA_SUFFIX = ".safetensors"
+
+
+@dataclass(frozen=True)
+class LoraChoice:
+    """One LoRA of a request: a .safetensors file and its strength (engine/lora.py fuses it)."""
+
+    path: str
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.path, os.PathLike):
+            object.__setattr__(self, "path", os.fspath(self.path))
+        if not isinstance(self.path, str):
+            raise LoraError(f"a LoRA file must be a path, not {self.path!r}"[:200])
+
+    @classmethod
+    def parse(cls, text: str) -> "LoraChoice":
+        """`FILE` or `FILE:STRENGTH` (a drive letter's colon is part of the file)."""
+        head, sep, tail = text.rpartition(":")
+        if sep and head and not tail.startswith(("\\", "/")):
+            try:
+                return cls(head, float(tail))
+            except ValueError:
+                pass
+        return cls(text, 1.0)
+
+    @classmethod
+    def from_value(cls, item: Any) -> "LoraChoice":
+        """A LoRA as stored: a LoraChoice, {"path": FILE, "strength": S}, [FILE, S] or "FILE[:S]"."""
+        if isinstance(item, LoraChoice):
+            return item
+        if isinstance(item, str):
+            return cls.parse(item)
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            unknown = sorted(set(item) - {"path", "strength"})
+            if unknown:
+                raise LoraError(f"a LoRA has unknown field(s): {', '.join(map(str, unknown))}")
+            return cls(item["path"], _lora_strength(item.get("strength", 1.0)))
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
+            return cls(item[0], _lora_strength(item[1]))
+        raise LoraError(f"a LoRA must be given as FILE[:STRENGTH], not {item!r}"[:200])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "strength": self.strength}
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def problem(self, *, check_file: bool = True) -> str | None:
+        """One sentence on why this LoRA cannot be used, or None: a finite strength inside the
+        range, a .safetensors file name, and (``check_file``) a file that is there to read."""
+        strength = self.strength
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+            return f"the LoRA strength for {self.name} must be a number"
+        if not (math.isfinite(strength) and -MAX_LORA_STRENGTH <= strength <= MAX_LORA_STRENGTH):
+            return (f"the LoRA strength {strength:g} for {self.name} must be between {-MAX_LORA_STRENGTH:g} "
+                    f"and {MAX_LORA_STRENGTH:g}")
+        problem = text_problem(self.path, "a LoRA file name")
+        if problem:
+            return problem
+        if not self.path.strip():
+            return "a LoRA has no file name"
+        path = Path(self.path)
+        if path.suffix.lower() != LORA_SUFFIX:
+            return (f"the LoRA file {path.name} is not a .safetensors file; Shotsketch reads LoRAs as safetensors "
+                    "only (for safety): use the .safetensors version")
+        if check_file:
+            if not path.is_file():
+                return f"the LoRA file {path} does not exist"
+            if not os.access(path, os.R_OK):
+                return f"the LoRA file {path} cannot be read (no permission)"
+        return None
+
+    def check(self, *, check_file: bool = True) -> None:
+        problem = self.problem(check_file=check_file)
+        if problem:
+            raise LoraError(problem)
+
+
+def _lora_strength(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LoraError(f"a LoRA strength must be a number, not {value!r}"[:200])
+    try:
+        return float(value)
+    except OverflowError:
+        raise LoraError("a LoRA strength is far too large a number") from None
+
+
+def lora_choices(items: Any) -> tuple[LoraChoice, ...]:
+    """LoRAs as a request holds them, from any stored form (see :meth:`LoraChoice.from_value`)."""
+    if items is None:
+        return ()
+    if isinstance(items, (str, dict, LoraChoice)):
+        items = [items]
+    if not isinstance(items, (list, tuple)):
+        raise LoraError("'loras' must be a list of LoRAs")
+    return tuple(LoraChoice.from_value(item) for item in items)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
@@ -38,6 +149,14 @@ class GenerationRequest:
     guidance_strength: float = 0.0  # layout guidance strength (0 = off)
     prompt_as_written: str | None = None  # the person's prompt before the sketch's clause; the recipe keeps it
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    loras: tuple[LoraChoice, ...] = ()
+    """LoRA files fused into the transformer for this request, each with its strength (engine/lora.py).
+    Given as LoraChoice or (path, strength) pairs; held as LoraChoice. Requests and recipes from before
+    this field carry them as ``extra["loras"]`` (engine/lora.py ``loras_of`` reads both)."""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.loras, tuple) and all(isinstance(c, LoraChoice) for c in self.loras)):
+            object.__setattr__(self, "loras", lora_choices(self.loras))
 
     @property
     def is_fast(self) -> bool:
@@ -47,6 +166,10 @@ class GenerationRequest:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["extra"] = dict(self.extra)
+        if self.loras:
+            data["loras"] = [c.to_dict() for c in self.loras]
+        else:  # a request without LoRAs reads as before the field (older Shotsketch replays it)
+            del data["loras"]
         return data
 
     @classmethod
@@ -65,6 +188,10 @@ class GenerationRequest:
             if not isinstance(extra, dict):
                 raise RequestError("'extra' must be an object")
             kwargs["extra"] = tuple(sorted(extra.items()))
+        if "loras" in kwargs:
+            if not isinstance(kwargs["loras"], list):
+                raise RequestError("'loras' must be a list")
+            kwargs["loras"] = lora_choices(kwargs["loras"])
         types = {"prompt": str, "negative_prompt": str, "width": int, "height": int, "frames": int, "steps": int,
                  "seed": int, "fps": int}
         for name, kind in types.items():
@@ -117,9 +244,24 @@ def validate_request(req: GenerationRequest, *, check_image: bool = True) -> Gen
     problem = RANGES["layout_strength"].problem(req.guidance_strength)
     if problem:
         raise RequestError(problem)
+    check_loras(req.loras, check_files=check_image)
     if req.image is not None and check_image:
         load_first_frame(req.image, req.width, req.height)
     return req
+
+
+def check_loras(loras: tuple[LoraChoice, ...] | list[LoraChoice], *, check_files: bool = True) -> None:
+    """Raise LoraError for too many LoRAs, a strength outside the range, a file that is not
+    .safetensors, the same file twice, or (``check_files``) a file that is not there to read."""
+    if len(loras) > MAX_LORAS:
+        raise LoraError(f"at most {MAX_LORAS} LoRAs can be used at once ({len(loras)} were given)")
+    seen: set[str] = set()
+    for choice in loras:
+        choice.check(check_file=check_files)
+        key = os.path.normcase(os.path.abspath(choice.path))
+        if key in seen:
+            raise LoraError(f"the LoRA file {choice.name} is given twice; give it once with the strength wanted")
+        seen.add(key)
 
 
 def load_first_frame(path: str, width: int, height: int):
