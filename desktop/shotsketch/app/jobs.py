@@ -31,7 +31,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -157,8 +157,7 @@ class JobQueue:
             seeds = [base.seed]
         else:
             seeds = next_unused_seeds(self.library.used_seeds(variant.id), base.seed, count)
-        jobs = [QueuedJob(uuid.uuid4().hex[:12], shot.shot_id, variant.id,
-                          GenerationRequest(**{**base.to_dict(), "seed": seed, "extra": base.extra}))
+        jobs = [QueuedJob(uuid.uuid4().hex[:12], shot.shot_id, variant.id, replace(base, seed=seed))
                 for seed in seeds]
         self.library.add_jobs([(j.id, j.shot_id, j.variant_id, json.dumps(j.request.to_dict())) for j in jobs],
                               claimed_by=self.owner)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shotsketch.core.layout import Layout, LayoutError
 from shotsketch.core.prompting import final_prompt, negative_or_default
 from shotsketch.core.ranges import FAST_MODE_STEPS
-from shotsketch.engine.requests import GenerationRequest, RequestError
+from shotsketch.engine.requests import GenerationRequest, LoraChoice, RequestError
 
 if TYPE_CHECKING:
     from shotsketch.app.shot import ShotSettings
@@ -33,6 +33,7 @@ def build_request(
     seed: int | None = None,
     image: str | None = None,
     fps: int = DEFAULT_FPS,
+    loras: tuple[LoraChoice, ...] = (),
 ) -> GenerationRequest:
     """The immutable request for a shot. Not validated: call
     :func:`shotsketch.engine.requests.validate_request` before running it."""
@@ -52,6 +53,7 @@ def build_request(
         guidance_strength=float(layout_strength) if has_layout else 0.0,
         extra=(("mode", "fast"),) if fast else (),
         prompt_as_written=prompt.strip(),
+        loras=tuple(loras),
     )
 
 

@@ -116,6 +116,7 @@ class AppSession:
         self.library.save_shot_state(shot.id, {
             "version": STATE_VERSION, "prompt": "", "negative_prompt": "", "layout": Layout().to_json(indent=None),
             "settings": {**self.shot.settings.to_dict(), "seed": 0},
+            "loras": [c.to_dict() for c in self.shot.loras],  # kept from the open shot, as its settings are
         })
 
     def load_variant(self, variant_id: int) -> OpenShot:

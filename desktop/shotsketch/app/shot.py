@@ -7,6 +7,10 @@ second copy. Each field has an :class:`~shotsketch.app.observable.Event` in :att
 that fires only when the value really changes; ``events.changed`` fires (with the field's name)
 after any of them, for the autosave observer (:mod:`shotsketch.app.autosave`).
 
+The shot's LoRAs (:attr:`OpenShot.loras`: .safetensors files, each with a strength) are part of
+what it generates: they go into its request, its saved state and its variant's content (a shot
+with other LoRAs is another variant; one without any has the content it had before LoRAs).
+
 Opening a shot (:meth:`OpenShot.open`) replaces every field at once and then fires
 ``events.opened`` once (no per-field events): a view re-reads the whole model then. So the window
 can never show one shot while Generate acts on another.
@@ -26,12 +30,13 @@ from shotsketch.core.library import Library, LibraryError, Shot, Variant
 from shotsketch.core.prompting import final_prompt, negative_or_default, spatial_clause
 from shotsketch.core.ranges import RANGES, clamp
 from shotsketch.core.settings import AppSettings
-from shotsketch.engine.requests import GenerationRequest
+from shotsketch.engine.requests import GenerationRequest, LoraChoice, LoraError, check_loras, lora_choices
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 2
-"""Version of the shot state the library keeps for autosave (1: before the variant id was kept)."""
+STATE_VERSION = 3
+"""Version of the shot state the library keeps for autosave (1: before the variant id was kept;
+2: before the LoRAs were kept). Older states open with no LoRAs."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,27 @@ def _layout_from(raw: Any, where: str) -> tuple[Layout, str | None]:
         return Layout(), f"The saved sketch of this shot could not be read ({exc}); starting with an empty sketch."
 
 
+def normalized_loras(choices: tuple[LoraChoice, ...]) -> tuple[LoraChoice, ...]:
+    """The LoRAs as a shot holds them: absolute paths, float strengths (the window and the CLI make
+    the same request from the same files)."""
+    import os
+
+    return tuple(LoraChoice(os.path.abspath(os.path.expanduser(c.path)), float(c.strength)) for c in choices)
+
+
+def _loras_from(raw: Any, where: str) -> tuple[tuple[LoraChoice, ...], str | None]:
+    """(LoRAs, problem): a stored list of LoRAs, or none and a sentence when it cannot be used."""
+    if not raw:
+        return (), None
+    try:
+        choices = normalized_loras(lora_choices(raw))
+        check_loras(choices, check_files=False)
+    except LoraError as exc:
+        log.warning("%s: the saved LoRAs could not be used: %s", where, exc)
+        return (), f"The saved LoRAs of this shot could not be used ({exc}); it opens without LoRAs."
+    return choices, None
+
+
 class ShotEvents:
     """The model's events. Each carries the field's new value; ``opened`` carries the model."""
 
@@ -98,6 +124,7 @@ class ShotEvents:
         self.variant_id: Event[int | None] = Event("variant_id")
         self.layout_strength: Event[float] = Event("layout_strength")
         self.fast: Event[bool] = Event("fast")
+        self.loras: Event[tuple[LoraChoice, ...]] = Event("loras")
         self.changed: Event[str] = Event("changed")
         """Any field the autosave keeps changed (the value is the field's name)."""
 
@@ -121,6 +148,7 @@ class OpenShot:
         self._variant_id: int | None = None
         self._layout_strength = float(clamp("layout_strength", app_settings.layout_guidance_strength))
         self._fast = bool(app_settings.fast_mode)
+        self._loras: tuple[LoraChoice, ...] = ()
         self.load_problem: str | None = None
         """A sentence about the last opened shot's state (e.g. an unreadable sketch), or None."""
 
@@ -169,6 +197,11 @@ class OpenShot:
     def fast(self) -> bool:
         return self._fast
 
+    @property
+    def loras(self) -> tuple[LoraChoice, ...]:
+        """The LoRAs this shot generates with (absolute paths, in the order they are fused)."""
+        return self._loras
+
     def spatial_clause(self) -> str:
         """The sentence the sketch compiles to."""
         return spatial_clause(self._layout)
@@ -187,13 +220,16 @@ class OpenShot:
 
         return build_request(self._prompt, self._negative, self._layout, self._settings,
                              layout_strength=self._layout_strength, fast=self._fast,
-                             edited_final=self._edited_final, seed=seed)
+                             edited_final=self._edited_final, seed=seed, loras=self._loras)
 
     def variant_content(self) -> tuple[str, str, str | None, dict[str, Any]]:
         """(prompt, negative prompt, layout JSON or None, settings without the seed): what makes
         a variant. Equal content is the same variant (the library finds it by this)."""
         layout = None if self._layout.is_empty else self._layout.to_json(indent=None)
-        return self._prompt.strip(), self.negative_for_model(), layout, self._settings.variant_settings()
+        settings = self._settings.variant_settings()
+        if self._loras:  # without LoRAs the content is as before they existed (the same variants)
+            settings["loras"] = [c.to_dict() for c in self._loras]
+        return self._prompt.strip(), self.negative_for_model(), layout, settings
 
     def state(self) -> dict[str, Any]:
         """The shot's editor state as the library keeps it (autosave)."""
@@ -205,6 +241,7 @@ class OpenShot:
             "layout": self._layout.to_json(indent=None),
             "settings": self._settings.to_dict(),
             "variant_id": self._variant_id,
+            "loras": [c.to_dict() for c in self._loras],
         }
 
     # -- opening
@@ -237,8 +274,10 @@ class OpenShot:
         self._edited_final = final if isinstance(final, str) and final.strip() else None
         self._layout = layout
         self._settings = ShotSettings.from_dict(state.get("settings"), self._settings, where=where)
+        loras, lora_problem = _loras_from(state.get("loras"), where)
+        self._loras = loras
         self._variant_id = variant_id
-        self.load_problem = problem
+        self.load_problem = " ".join(p for p in (problem, lora_problem) if p) or None
         self.events.opened.emit(self)
 
     def close(self) -> None:
@@ -287,6 +326,15 @@ class OpenShot:
     def set_fast(self, on: bool) -> bool:
         return self._set("fast", bool(on), saved=False)
 
+    def set_loras(self, loras: Any) -> bool:
+        """The shot's LoRAs (LoraChoice or (path, strength) pairs; paths made absolute). Raises
+        :class:`LoraError` (the model unchanged) for more than a handful, a strength outside its
+        range, a file that is not .safetensors or one given twice; whether the files are there is
+        checked when they are added (:func:`shotsketch.app.loras.lora_file_problem`) and at Generate."""
+        choices = normalized_loras(lora_choices(list(loras)))
+        check_loras(choices, check_files=False)
+        return self._set("loras", choices)
+
     def load_variant(self, variant: Variant) -> None:
         """Put a variant back into the editors (the seed stays): the next takes with these values
         belong to it, and an edit of them makes a new variant whose parent it is. A variant of
@@ -303,6 +351,8 @@ class OpenShot:
         if variant.settings:
             self.set_settings(ShotSettings.from_dict({**variant.settings, "seed": self._settings.seed},
                                                      self._settings, where=f"variant {variant.id}"))
+        loras, _problem = _loras_from(variant.settings.get("loras") if variant.settings else None, f"variant {variant.id}")
+        self.set_loras(loras)  # a variant's unusable LoRAs are logged and left out
         self.set_variant_id(variant.id)
 
 

@@ -149,6 +149,7 @@ def build_request(args: argparse.Namespace, recipe: dict[str, Any] | None):  # n
         seed=_number("seed", args.seed, int, defaults.seed),
     ))
     shot.set_fast(fast if args.fast is None else args.fast)
+    _set_loras(shot, args.lora, base)
     request = shot.request()
     if request.layout_json:  # as typed: validated with the request, never clamped
         request = dataclasses.replace(request, guidance_strength=_number("strength", args.strength, float, strength))
@@ -158,22 +159,20 @@ def build_request(args: argparse.Namespace, recipe: dict[str, Any] | None):  # n
         # an exact replay: the recipe's final prompt as it was (it may have been edited by hand)
         request = dataclasses.replace(request, prompt=base.prompt, prompt_as_written=base.prompt_as_written)
     image = str(Path(args.image).resolve()) if args.image else (base.image if base else None)
-    request = _with_loras(request, args.lora, base)
     return dataclasses.replace(request, image=image, fps=_number("fps", args.fps, int, base.fps if base else 24))
 
 
-def _with_loras(request, given: list[str] | None, base):  # noqa: ANN001, ANN202 - GenerationRequest
-    """The request with --lora's files (absolute paths), else a replayed recipe's LoRAs."""
+def _set_loras(shot, given: list[str] | None, base) -> None:  # noqa: ANN001 - OpenShot, GenerationRequest
+    """--lora's files on the shot (as the window's LoRA list puts them: absolute paths, in the
+    request's typed `loras`), else a replayed recipe's LoRAs (its `loras`, or `extra["loras"]` in
+    recipes from before that field)."""
     from shotsketch.engine.lora import LoraChoice, LoraError, loras_of
 
     try:
         choices = [LoraChoice.parse(text) for text in given] if given else (loras_of(base) if base else [])
+        shot.set_loras(choices)
     except LoraError as exc:
         raise CliError(str(exc)) from None
-    if not choices:
-        return request
-    loras = tuple((str(Path(c.path).resolve()), c.strength) for c in choices)
-    return dataclasses.replace(request, extra=tuple(sorted({**dict(request.extra), "loras": loras}.items())))
 
 
 def _read_layout(path: str):  # noqa: ANN202 - core.layout.Layout
