@@ -308,7 +308,7 @@ def case_lora(comps, args) -> None:
 
     def job(loras, seed):
         req = GenerationRequest(f"{PROMPT} lora {seed}", "blurry", width=w, height=h, frames=f, steps=steps, seed=seed,
-                                extra=(("loras", tuple(loras)),))
+                                loras=tuple(loras))
         gen.encode_prompts(req.prompt, req.negative_prompt)
         sync(); t0 = time.perf_counter()
         final = gen.generate(req)
@@ -328,10 +328,9 @@ def case_lora(comps, args) -> None:
     from shotsketch.engine.lora import loras_of
 
     for i, (what, loras) in enumerate(switches):
-        class _R:
-            extra = (("loras", tuple(loras)),)
+        switch = GenerationRequest(f"{PROMPT} lora switch {i}", loras=tuple(loras))  # the typed field, as the app sends it
         sync(); t0 = time.perf_counter()
-        gen._apply_loras(loras_of(_R()))
+        gen._apply_loras(loras_of(switch))
         sync(); t_switch = time.perf_counter() - t0
         t_job = job(loras, 10 + i)
         add(label, f"{what}: fusing / restoring the weights", None, t_switch, target=None,
