@@ -14,9 +14,10 @@ from shotsketch.core import paths
 
 log = logging.getLogger(__name__)
 
-LAYOUT_VERSION = 3  # bump when docks are added, renamed or rearranged: old saved states are then ignored
+LAYOUT_VERSION = 4  # bump when docks are added, renamed or rearranged: old saved states are then ignored
 COMPACT_BELOW = 1500  # window width (px) under which the queue shares the library's place, as a tab
-DOCK_TITLES = {"library": "Library", "sketch": "Sketch", "timeline": "Preview", "prompt": "Prompt", "queue": "Queue"}
+DOCK_TITLES = {"library": "Library", "sketch": "Sketch", "timeline": "Preview", "prompt": "Prompt", "queue": "Queue",
+               "loras": "LoRAs"}
 
 
 def make_docks(window: QMainWindow, panels: dict[str, QWidget]) -> dict[str, QDockWidget]:
@@ -45,8 +46,8 @@ def is_compact(window: QMainWindow) -> bool:
 
 
 def arrange_default(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
-    """The library on the left; sketch and preview side by side with the prompt below both; the
-    queue on the right of wide windows, and a tab beside the library's in narrower ones (below
+    """The library on the left; sketch and preview side by side with the prompt below both (the
+    LoRA list a tab beside it); the queue on the right of wide windows, and a tab beside the library's in narrower ones (below
     COMPACT_BELOW pixels), so that the preview and the library keep usable sizes at 1280x720."""
     for dock in docks.values():
         dock.setFloating(False)
@@ -59,9 +60,11 @@ def arrange_default(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
     window.splitDockWidget(docks["sketch"], docks["timeline"], Qt.Orientation.Horizontal)
     if is_compact(window):
         window.tabifyDockWidget(docks["library"], docks["queue"])
+    window.tabifyDockWidget(docks["prompt"], docks["loras"])  # a tab beside the prompt's
     for dock in docks.values():
         dock.show()
     docks["library"].raise_()
+    docks["prompt"].raise_()
     size_docks(window, docks)
 
 

@@ -21,6 +21,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 
 from shotsketch.app.jobs import JobEnded
+from shotsketch.app.loras import missing_files
 from shotsketch.app.session import AppSession
 from shotsketch.app.shot import OpenShot
 from shotsketch.core.layout import Layout
@@ -36,6 +37,7 @@ from shotsketch.ui.generate_bar import GenerateBar
 from shotsketch.ui.job_runner import JobRunner
 from shotsketch.ui.key_router import KeyRouter
 from shotsketch.ui.library_panel import LibraryPanel
+from shotsketch.ui.lora_panel import LoraPanel
 from shotsketch.ui.prompt_editor import PromptPanel
 from shotsketch.ui.queue_panel import JobState, QueuePanel
 from shotsketch.ui.sketch_panel import SketchPanel
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.sketch = SketchPanel(self.undo_stack)
         self.prompt = PromptPanel()
+        self.lora_panel = LoraPanel(self.undo_stack)
         self.timeline = TimelinePanel()
         self.timeline.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click on the video takes Space / arrows
         self.library_panel = LibraryPanel(self.library)
@@ -88,7 +91,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.generate_bar)
         self.docks = dock_layout.make_docks(self, {"library": self.library_panel, "sketch": self.sketch,
                                                     "timeline": self.timeline, "prompt": self.prompt,
-                                                    "queue": self.queue})
+                                                    "queue": self.queue, "loras": self.lora_panel})
         self.window_actions = build_actions(self)
         build_menus(self, self.window_actions)
         dock_layout.restore_layout(self, self.docks)
@@ -105,7 +108,8 @@ class MainWindow(QMainWindow):
         QApplication.instance().installEventFilter(self._key_router)
         QApplication.instance().focusChanged.connect(self._on_focus_changed)
 
-        for view in (self.prompt, self.sketch, self.generate_bar, self.library_panel):
+        self.lora_panel.lorasChanged.connect(self._on_loras_changed)
+        for view in (self.prompt, self.sketch, self.generate_bar, self.library_panel, self.lora_panel):
             view.model = self.shot
         self._run_or_report(self.session.open_last_or_example)
         self._resume_queue()
@@ -252,6 +256,9 @@ class MainWindow(QMainWindow):
             validate_request(shot.request(), check_image=False)
             if shot.shot_id is None:
                 raise RequestError("open or create a shot first")
+            gone = missing_files(shot.loras)  # moved or deleted since it was added: said now, not at the job
+            if gone:
+                raise RequestError(f"{gone} (remove it from the LoRA list or put it back)")
         except RequestError as exc:
             self.errors.report(f"Cannot generate yet: {sentence(str(exc))}", title="Cannot generate")
             return False
@@ -266,6 +273,7 @@ class MainWindow(QMainWindow):
         copy.open_state(self.shot.shot, self.shot.state(), variant_id=self.shot.variant_id)
         copy.set_layout_strength(self.shot.layout_strength)
         copy.set_fast(self.shot.fast)
+        copy.set_loras(self.shot.loras)
         return copy
 
     def _on_queued(self, shot: OpenShot, job_ids: list[str]) -> None:
@@ -399,6 +407,9 @@ class MainWindow(QMainWindow):
         elif state is WorkerState.LOADING and getattr(self, "_busy_job", None):
             if self.queue.state(self._busy_job) is JobState.QUEUED:
                 self.queue.set_state(self._busy_job, JobState.LOADING, "once per session; this can take a minute")
+
+    def _on_loras_changed(self, count: int) -> None:
+        self.docks["loras"].setWindowTitle(f"LoRAs ({count})" if count else "LoRAs")
 
     def set_model(self, model: str) -> None:
         """Use another model (a folder, ``hf:ORG/NAME`` or ``demo``) from the next job on."""

@@ -1,4 +1,4 @@
-"""Undo commands for sketch edits.
+"""Undo commands for sketch edits and the shot's LoRA list.
 
 Every edit of the sketch is one :class:`LayoutEdit`: the layout before and after. Layouts are
 immutable values, so undo and redo just put one back; nothing is recomputed and an undo restores
@@ -40,6 +40,38 @@ class LayoutEdit(QUndoCommand):
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
         if not isinstance(other, LayoutEdit) or other.merge_key is None or other.merge_key != self.merge_key:
+            return False
+        self.after = other.after
+        return True
+
+    def redo(self) -> None:
+        self._apply(self.after)
+
+    def undo(self) -> None:
+        self._apply(self.before)
+
+
+_LORA_MERGE_ID = 0x5C38
+
+
+class LorasEdit(QUndoCommand):
+    """Replace the open shot's LoRAs ``before`` with ``after`` (and back on undo). The lists are
+    immutable tuples, so undo puts the old one back exactly. Strength changes of one LoRA made in a
+    row (spinning its box) merge into one command."""
+
+    def __init__(self, apply: Callable[[tuple], None], before: tuple, after: tuple, text: str,
+                 merge_key: Hashable | None = None) -> None:
+        super().__init__(text)
+        self._apply = apply
+        self.before = before
+        self.after = after
+        self.merge_key = merge_key
+
+    def id(self) -> int:  # noqa: A003 - Qt's name
+        return _LORA_MERGE_ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
+        if not isinstance(other, LorasEdit) or other.merge_key is None or other.merge_key != self.merge_key:
             return False
         self.after = other.after
         return True

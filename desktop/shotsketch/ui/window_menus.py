@@ -55,9 +55,10 @@ def build_actions(w: MainWindow) -> WindowActions:
     undo.setShortcut(QKeySequence.StandardKey.Undo)
     redo = w.undo_stack.createRedoAction(w, "&Redo")
     redo.setShortcut(QKeySequence.StandardKey.Redo)
-    for act in (undo, redo):
+    for act in (undo, redo):  # the sketch's and the LoRA list's edits share the window's undo stack
         act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         w.sketch.addAction(act)
+        w.lora_panel.addAction(act)
     generate = action("&Generate", lambda: w.generate(1), "Ctrl+Return")
     generate.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
     return WindowActions(

@@ -1,0 +1,203 @@
+"""The LoRA list: the open shot's LoRA files, each with its strength, in the order they are fused.
+
+A view of the open shot's model (:attr:`model`, ``shot.loras``): Add LoRA… takes ``.safetensors``
+files (a pickle, a file that cannot be read or one that holds no LoRA weights is refused with one
+sentence under the list: :func:`shotsketch.app.loras.lora_file_problem`); each row has its
+strength (-4 to 4; 1 is as trained) and a Remove button. Every change is one edit on the window's
+undo stack (Edit ▸ Undo, Ctrl+Z in the panel); spinning one strength is one edit. The LoRAs are
+saved with the shot, are part of its variant, and go into every request Generate queues.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+    QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
+)
+
+from shotsketch.app import loras as lora_list
+from shotsketch.app.shot import OpenShot
+from shotsketch.engine.requests import MAX_LORA_STRENGTH, MAX_LORAS, LoraChoice, LoraError
+from shotsketch.ui.errors import sentence
+from shotsketch.ui.shot_view import ShotView
+from shotsketch.ui.undo import LorasEdit
+
+FILE_FILTER = "LoRA files (*.safetensors)"
+EMPTY_NOTE = ("No LoRAs: the model as it is. Add LoRA files (.safetensors) made for Wan2.2 TI2V-5B; "
+              "each is fused into the model with its strength.")
+
+
+class LoraPanel(QWidget, ShotView):
+    lorasChanged = Signal(int)  # how many LoRAs the shot has now
+
+    def __init__(self, undo_stack: QUndoStack | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("loraPanel")
+        self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
+        self._paths: list[str] = []
+        self._last_folder = ""
+        self.table = QTableWidget(0, 3, self)
+        self.table.setObjectName("loraTable")
+        self.table.setHorizontalHeaderLabels(["LoRA file", "Strength", ""])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.add_button = QPushButton("Add LoRA…")
+        self.add_button.setObjectName("addLora")
+        self.add_button.setToolTip(f"Add LoRA files (.safetensors only; at most {MAX_LORAS})")
+        self.add_button.clicked.connect(self.choose_files)
+        self.note = QLabel(EMPTY_NOTE)
+        self.note.setObjectName("placeholderNote")
+        self.note.setWordWrap(True)
+        self.problem = QLabel()
+        self.problem.setObjectName("problemText")
+        self.problem.setWordWrap(True)
+        self.problem.setVisible(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addStretch(1)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(6, 6, 6, 6)
+        box.addLayout(buttons)
+        box.addWidget(self.table, 1)
+        box.addWidget(self.note)
+        box.addWidget(self.problem)
+
+    # -- the model
+    def bind(self, shot: OpenShot) -> None:
+        self.observe(shot.events.opened, self._on_opened)
+        self.observe(shot.events.loras, self.show_loras)
+        self._on_opened(shot)
+
+    def _on_opened(self, shot: OpenShot) -> None:
+        self.set_problem(None)
+        self.show_loras(shot.loras)
+
+    def loras(self) -> tuple[LoraChoice, ...]:
+        return self._model.loras if self._model is not None else ()
+
+    def show_loras(self, loras: tuple[LoraChoice, ...]) -> None:
+        paths = [c.path for c in loras]
+        if paths != self._paths:
+            self._rebuild(loras)
+        for row, choice in enumerate(loras):  # the same files: only the strengths, the boxes kept (focus, typing)
+            spin = self.strength_box(row)
+            if spin is not None and abs(spin.value() - choice.strength) > 1e-9:
+                spin.blockSignals(True)
+                spin.setValue(choice.strength)
+                spin.blockSignals(False)
+        self.note.setVisible(not loras)
+        self.table.setVisible(bool(loras))
+        self.add_button.setEnabled(self._model is not None and self._model.shot_id is not None and len(loras) < MAX_LORAS)
+        self.lorasChanged.emit(len(loras))
+
+    def _rebuild(self, loras: tuple[LoraChoice, ...]) -> None:
+        self._paths = [c.path for c in loras]
+        self.table.setRowCount(len(loras))
+        for row, choice in enumerate(loras):
+            item = QTableWidgetItem(choice.name)
+            item.setToolTip(choice.path)
+            self.table.setItem(row, 0, item)
+            spin = QDoubleSpinBox()
+            spin.setObjectName("loraStrength")
+            spin.setRange(-MAX_LORA_STRENGTH, MAX_LORA_STRENGTH)
+            spin.setDecimals(2)
+            spin.setSingleStep(0.05)
+            spin.setValue(choice.strength)
+            spin.setToolTip(f"How strongly {choice.name} acts: 1 as trained, 0 off, negative to push away from it "
+                            f"(-{MAX_LORA_STRENGTH:g} to {MAX_LORA_STRENGTH:g})")
+            spin.valueChanged.connect(lambda value, path=choice.path: self._on_strength(path, value))
+            self.table.setCellWidget(row, 1, spin)
+            remove = QToolButton()
+            remove.setText("Remove")
+            remove.setObjectName("removeLora")
+            remove.setToolTip(f"Generate without {choice.name}")
+            remove.clicked.connect(lambda _checked=False, path=choice.path: self._remove_path(path))
+            self.table.setCellWidget(row, 2, remove)
+
+    def strength_box(self, row: int) -> QDoubleSpinBox | None:
+        widget = self.table.cellWidget(row, 1)
+        return widget if isinstance(widget, QDoubleSpinBox) else None
+
+    def remove_button(self, row: int) -> QToolButton | None:
+        widget = self.table.cellWidget(row, 2)
+        return widget if isinstance(widget, QToolButton) else None
+
+    # -- the person's changes
+    def choose_files(self) -> None:
+        start = self._last_folder or os.path.expanduser("~")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add LoRA", start, FILE_FILTER)
+        if files:
+            self.add_files(files)
+
+    def add_files(self, files: Iterable[str | os.PathLike[str]]) -> bool:
+        """Add the files, as one undoable edit; the first that cannot be used stops it (nothing
+        added) and its sentence shows under the list. Returns whether they were added."""
+        if self._model is None:
+            return False
+        after = self.loras()
+        try:
+            for path in files:
+                after = lora_list.added(after, path)
+                self._last_folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+        except LoraError as exc:
+            self.set_problem(f"Not added: {sentence(str(exc))}")
+            return False
+        added = len(after) - len(self.loras())
+        self.set_problem(None)
+        return self._edit(after, f"Add {added} LoRA{'s' if added != 1 else ''}")
+
+    def remove(self, row: int) -> bool:
+        loras = self.loras()
+        if not 0 <= row < len(loras):
+            return False
+        return self._edit(lora_list.removed(loras, row), f"Remove LoRA {loras[row].name}")
+
+    def set_strength(self, row: int, value: float) -> bool:
+        loras = self.loras()
+        if not 0 <= row < len(loras):
+            return False
+        return self._edit(lora_list.with_strength(loras, row, value), f"LoRA {loras[row].name} strength",
+                          merge_key=("strength", loras[row].path))
+
+    def _remove_path(self, path: str) -> None:
+        rows = [i for i, c in enumerate(self.loras()) if c.path == path]
+        if rows:
+            self.remove(rows[0])
+
+    def _on_strength(self, path: str, value: float) -> None:
+        rows = [i for i, c in enumerate(self.loras()) if c.path == path]
+        if rows:
+            self.set_strength(rows[0], value)
+
+    def _edit(self, after: tuple[LoraChoice, ...], text: str, merge_key: object = None) -> bool:
+        before = self.loras()
+        if after == before or self._model is None:
+            return False
+        self.undo_stack.push(LorasEdit(self._apply, before, after, text, merge_key))
+        return True
+
+    def _apply(self, loras: tuple[LoraChoice, ...]) -> None:
+        if self._model is None:
+            return
+        try:
+            self._model.set_loras(loras)
+        except LoraError as exc:  # not reached by the panel's own edits (checked before); never a traceback
+            self.set_problem(sentence(str(exc)))
+
+    def set_problem(self, text: str | None) -> None:
+        self.problem.setText(text or "")
+        self.problem.setVisible(bool(text))
+
+
+__all__ = ["FILE_FILTER", "LoraPanel"]
