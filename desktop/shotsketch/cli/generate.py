@@ -315,11 +315,31 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         except OSError as exc:  # a full disk, a read-only folder: said before the work, in one line
             raise CliError(str(write_failure(exc, out, "write")), code=1) from None
-        return generate_to_file(request, source, out, fmt, args, model_text=model_text)
+        return generate_to_file(request, source, out, fmt, args, model_text=model_text, recipe=recipe)
+
+
+def distilled_choice(args: argparse.Namespace, model_text: str | None,
+                     recipe: dict[str, Any] | None = None) -> bool | None:
+    """The Generator's ``distilled``: --distilled / --no-distilled; else a replayed recipe made with
+    DMD's schedule; else what Settings says of this model (app/model_options.py); else None (as
+    its folder says)."""
+    given = getattr(args, "distilled", None)
+    if given is not None:
+        return bool(given)
+    schedule = recipe.get("schedule") if isinstance(recipe, dict) else None
+    if isinstance(schedule, dict):  # a replay: made with DMD's 3 steps (said by its folder or by the person)
+        from shotsketch.engine.schedulers import DMD_TIMESTEPS
+
+        if tuple(schedule.get("timesteps") or ()) == DMD_TIMESTEPS:
+            return True
+    from shotsketch.app.model_options import load_model_options
+    from shotsketch.core.settings import load_settings
+
+    return load_model_options().distilled_for(model_text or load_settings().model)
 
 
 def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace,  # noqa: ANN001
-                     model_text: str | None = None) -> int:
+                     model_text: str | None = None, recipe: dict[str, Any] | None = None) -> int:
     from shotsketch.engine.events import CancelToken, JobCancelled, JobFailed, JobFinished, JobStep
     from shotsketch.engine.generator import Generator
     from shotsketch.engine.memory import MemoryPlan
@@ -348,7 +368,8 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace, 
             gen = GpuWorkers(model_text or load_settings().model, args.gpus, args.memory_plan or "auto", device=args.device)
             bar.note(f"model: {source.describe()} on {args.gpus} GPUs")
         else:
-            gen = Generator(source, device=args.device, memory_plan=plan, distilled=getattr(args, "distilled", None))
+            gen = Generator(source, device=args.device, memory_plan=plan,
+                            distilled=distilled_choice(args, model_text, recipe))
             bar.note(f"model: {source.describe()} on {gen.device.name} ({gen.memory_plan.value})")
         t0 = time.perf_counter()
         try:
@@ -357,6 +378,10 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace, 
             raise CliError(str(exc)) from None
         if getattr(gen, "notice", None):
             bar.note(gen.notice)
+        from shotsketch.app.model_options import schedule_text
+
+        if getattr(gen, "schedule", None):
+            bar.note(f"{schedule_text(gen.schedule)}: --steps and --guidance are not used")
 
         def on_event(event) -> None:  # noqa: ANN001
             match event:

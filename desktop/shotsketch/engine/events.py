@@ -63,6 +63,20 @@ class JobCancelled:
     at_step: int
 
 
+@dataclass(frozen=True)
+class ModelLoaded:
+    """The GPU worker loaded the model (not a job's event: the worker sends it once per load)."""
+
+    schedule: tuple[int, ...] | None = None
+    """A step-distilled model's own timesteps (the Generator's ``schedule``, e.g. DMD's 1000 / 757 / 522):
+    its jobs run these steps without classifier-free guidance, whatever steps and guidance they ask
+    for. None: an ordinary model, the request's steps and guidance are used."""
+
+    @property
+    def distilled(self) -> bool:
+        return bool(self.schedule)
+
+
 JobEvent = Union[JobStarted, JobStep, JobFinished, JobFailed, JobCancelled]
 FinalEvent = Union[JobFinished, JobFailed, JobCancelled]
 

@@ -1,6 +1,11 @@
 """The Generate toolbar: the open shot's size, length, steps, guidance and seed, the layout
 strength, fast mode, and the Generate buttons. A view of the open shot's model (:attr:`model`):
-it shows the model's values and writes the person's changes back; it holds no copy of its own."""
+it shows the model's values and writes the person's changes back; it holds no copy of its own.
+
+When the loaded model is step-distilled (:meth:`GenerateBar.show_loaded_model`), it says so
+("Distilled model: 3 steps (DMD 1000 / 757 / 522), no CFG") and the steps and guidance boxes are
+disabled, their tooltips saying that the model's own schedule is used: the shot keeps its values
+(they apply again with an ordinary model), the engine runs the model's steps without guidance."""
 
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QToolBar, QToolButton, QWidget
 
+from shotsketch.app.model_options import schedule_text
 from shotsketch.app.shot import OpenShot, ShotSettings
+from shotsketch.engine.events import ModelLoaded
 from shotsketch.core.ranges import FAST_MODE_STEPS
 from shotsketch.ui.ranged import SLIDER_STEPS_PER_UNIT, SeedEdit, spin_box, strength_slider
 from shotsketch.ui.shot_view import ShotView
 
+STEPS_TIP = "Denoising steps: more is slower and usually cleaner"
+GUIDANCE_TIP = "How closely the model follows the prompt (classifier-free guidance)"
 SIZE_PRESETS = [(448, 256), (640, 352), (832, 480), (480, 832), (1280, 704), (704, 1280)]
 QUEUE_SEEDS = 4
 
@@ -35,9 +44,12 @@ class GenerateBar(QToolBar, ShotView):
         self.frames_box = spin_box("frames", suffix=" frames")
         self.frames_box.setToolTip("Clip length: 4k+1 frames (17 frames ≈ 0.7 s at 24 fps)")
         self.steps_box = spin_box("steps", suffix=" steps")
-        self.steps_box.setToolTip("Denoising steps: more is slower and usually cleaner")
+        self.steps_box.setToolTip(STEPS_TIP)
         self.guidance_box = spin_box("guidance", prefix="guidance ")
-        self.guidance_box.setToolTip("How closely the model follows the prompt (classifier-free guidance)")
+        self.guidance_box.setToolTip(GUIDANCE_TIP)
+        self.distilled_label = QLabel()
+        self.distilled_label.setObjectName("distilledLabel")
+        self.distilled_label.setVisible(False)
         self.seed_box = SeedEdit()
         self.seed_box.setToolTip("Random seed: the same seed and settings give the same clip")
         dice = QToolButton()
@@ -74,6 +86,8 @@ class GenerateBar(QToolBar, ShotView):
         for widget in (self.size_box, self.frames_box, self.steps_box, self.guidance_box, seed_label, self.seed_box, dice,
                        self.strength_label, self.strength_slider, self.fast_button):
             self.addWidget(widget)
+        self._distilled_action = self.addWidget(self.distilled_label)
+        self._distilled_action.setVisible(False)
         self.addSeparator()
         self.addWidget(self.generate_button)
         self.addWidget(self.variants_button)
@@ -127,6 +141,27 @@ class GenerateBar(QToolBar, ShotView):
             self.fast_button.blockSignals(True)
             self.fast_button.setChecked(on)
             self.fast_button.blockSignals(False)
+
+    # -- the loaded model
+    def show_loaded_model(self, loaded: ModelLoaded | None) -> None:
+        """What the worker said of the model it loaded (None: none loaded, or the model changed)."""
+        schedule = loaded.schedule if loaded is not None else None
+        text = schedule_text(schedule)
+        self.distilled_label.setText(f"  {text}" if text else "")
+        self._distilled_action.setVisible(bool(text))
+        self.distilled_label.setVisible(bool(text))
+        own = (f"{text}: this model runs its own {len(schedule)} steps without classifier-free guidance, "
+               "so the steps and guidance set here are not used (the shot keeps them for other models). "
+               "Settings ▸ Step-distilled model changes whether it is treated as distilled.") if schedule else ""
+        self.distilled_label.setToolTip(own)
+        for box, tip in ((self.steps_box, STEPS_TIP), (self.guidance_box, GUIDANCE_TIP)):
+            box.setEnabled(not schedule)
+            box.setToolTip(own or tip)
+
+    @property
+    def uses_model_schedule(self) -> bool:
+        """The steps and guidance boxes stand aside for a distilled model's own schedule."""
+        return not self.steps_box.isEnabled()
 
     # -- the person's changes
     def _write_settings(self) -> None:

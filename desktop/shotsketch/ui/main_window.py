@@ -22,12 +22,13 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 
 from shotsketch.app.jobs import JobEnded
 from shotsketch.app.loras import missing_files
+from shotsketch.app.model_options import ModelOptions, load_model_options, schedule_text
 from shotsketch.app.session import AppSession
 from shotsketch.app.shot import OpenShot
 from shotsketch.core.layout import Layout
 from shotsketch.core.library import Library, LibraryError, Shot, Take
 from shotsketch.core.settings import AppSettings, load_settings, save_settings
-from shotsketch.engine.events import FinalEvent, JobFailed
+from shotsketch.engine.events import FinalEvent, JobFailed, ModelLoaded
 from shotsketch.engine.requests import RequestError, validate_request
 from shotsketch.media.heatmaps import adherence_summary
 from shotsketch.ui import dock_layout, window_dialogs
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("MainWindow")
         self.settings = settings or load_settings()
         self.model = "demo" if demo else self.settings.model
+        self.model_options: ModelOptions = load_model_options()  # e.g. "this folder is step-distilled"
         self.library = library or Library.open()
         self._owns_library = library is None
         self._closed = False
@@ -96,8 +98,9 @@ class MainWindow(QMainWindow):
         build_menus(self, self.window_actions)
         dock_layout.restore_layout(self, self.docks)
 
-        self.worker = GpuWorker(engine_factory or generator_factory(self.model, self.settings.memory_plan, gpus=self.settings.gpus), self)
+        self.worker = GpuWorker(engine_factory or self.engine_factory(), self)
         self.worker.stateChanged.connect(self._on_worker_state)
+        self.worker.modelLoaded.connect(self._on_model_loaded)
         self.runner = JobRunner(self.session.queue, self.worker, self.queue, self.background, self)
         self.runner.queued.connect(self._on_queued)
         self.runner.ended.connect(self._on_ended)
@@ -389,8 +392,11 @@ class MainWindow(QMainWindow):
 
     def _update_model_labels(self) -> None:
         label = window_dialogs.model_label(self.model)
-        self.status_model.setText(f"Model: {label}")
-        self.status_model.setToolTip(label)
+        loaded = self.worker.loaded_model if hasattr(self, "worker") else None
+        schedule = schedule_text(loaded.schedule if loaded is not None else None)
+        self.status_model.setText(f"Model: {label}" + (f" · {schedule}" if schedule else ""))
+        self.status_model.setToolTip(label + (f"\n{schedule}: the steps and guidance of the shot are not used"
+                                              if schedule else ""))
         self._update_title()
 
     def _update_title(self) -> None:
@@ -408,14 +414,30 @@ class MainWindow(QMainWindow):
             if self.queue.state(self._busy_job) is JobState.QUEUED:
                 self.queue.set_state(self._busy_job, JobState.LOADING, "once per session; this can take a minute")
 
+    def engine_factory(self) -> EngineFactory:
+        """What the worker builds the engine with: the model, the memory plan, the GPUs, and whether
+        the model is step-distilled as Settings has it for this model (None: as its folder says)."""
+        return generator_factory(self.model, self.settings.memory_plan, gpus=self.settings.gpus,
+                                 distilled=self.model_options.distilled_for(self.model))
+
+    def _replace_engine(self) -> None:
+        """The next job (or preload) builds the engine afresh; what was loaded says nothing of it."""
+        self.worker.forget_model_state()
+        self.worker.set_engine_factory(self.engine_factory())
+        self._on_model_loaded(None)
+
+    def _on_model_loaded(self, loaded: ModelLoaded | None) -> None:
+        """The worker loaded the model: a step-distilled one is shown with its own schedule."""
+        self.generate_bar.show_loaded_model(loaded)
+        self._update_model_labels()
+
     def _on_loras_changed(self, count: int) -> None:
         self.docks["loras"].setWindowTitle(f"LoRAs ({count})" if count else "LoRAs")
 
     def set_model(self, model: str) -> None:
         """Use another model (a folder, ``hf:ORG/NAME`` or ``demo``) from the next job on."""
-        self.worker.forget_model_state()
         self.model = model
-        self.worker.set_engine_factory(generator_factory(model, self.settings.memory_plan, gpus=self.settings.gpus))
+        self._replace_engine()
         self._update_model_labels()
 
     def show_model_setup(self, first_run: bool = False) -> None:
@@ -430,12 +452,25 @@ class MainWindow(QMainWindow):
     def show_settings(self) -> None:
         from shotsketch.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, model=self.model, model_options=self.model_options)
         if dialog.exec() and dialog.saved_settings is not None:
-            old, self.settings = self.settings, dialog.saved_settings
-            self.shot.set_layout_strength(self.settings.layout_guidance_strength)
-            if (old.memory_plan, old.gpus) != (self.settings.memory_plan, self.settings.gpus):
-                self.worker.set_engine_factory(generator_factory(self.model, self.settings.memory_plan, gpus=self.settings.gpus))
+            self.apply_settings(dialog.saved_settings, dialog.saved_model_options)
+
+    def apply_settings(self, settings: AppSettings, model_options: ModelOptions | None = None) -> None:
+        """Settings saved: the open shot's layout strength follows; a new memory plan, GPU count or
+        step-distilled choice for this model gives the worker a new engine (after a new
+        step-distilled choice it is loaded again at once when one was loaded, so that the generate
+        bar shows what the model is now)."""
+        old, self.settings = self.settings, settings
+        old_distilled = self.model_options.distilled_for(self.model)
+        self.model_options = model_options or self.model_options
+        distilled = self.model_options.distilled_for(self.model)
+        self.shot.set_layout_strength(self.settings.layout_guidance_strength)
+        if (old.memory_plan, old.gpus, old_distilled) != (self.settings.memory_plan, self.settings.gpus, distilled):
+            was_loaded = self.worker.model_state is WorkerState.READY
+            self._replace_engine()
+            if was_loaded and distilled != old_distilled:
+                self.worker.preload()
 
     def show_about(self) -> None:
         window_dialogs.show_about(self, self.model)

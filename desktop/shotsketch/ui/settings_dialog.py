@@ -1,5 +1,7 @@
-"""Settings: memory plan, default clip size / frames / steps / guidance, layout guidance, output folder.
-Saved atomically through core.settings; invalid values are refused with the reason."""
+"""Settings: memory plan, whether the model is step-distilled, default clip size / frames / steps /
+guidance, layout guidance, output folder. Saved atomically through core.settings (the
+step-distilled choice, per model, through app/model_options.py); invalid values are refused with
+the reason."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from PySide6.QtWidgets import (
     QSpinBox, QVBoxLayout, QWidget,
 )
 
+from shotsketch.app.model_options import ModelOptions, save_model_options
 from shotsketch.core import paths
 from shotsketch.core.settings import MEMORY_PLANS, AppSettings, SettingsError, save_settings
 from shotsketch.ui.ranged import spin_box
@@ -19,6 +22,26 @@ PLAN_LABELS = {
     "model-offload": "One model on the GPU at a time (~16 GB)",
     "group-offload": "Stream transformer blocks from system RAM (leanest, 8–12 GB)",
 }
+
+
+DISTILLED_CHOICES = (
+    (None, "As its folder says"),
+    (True, "Step-distilled (its own 3 steps, DMD, no guidance)"),
+    (False, "Not step-distilled (the shot's steps and guidance)"),
+)
+DISTILLED_TIP = ("A step-distilled checkpoint (FastWan2.2-TI2V-5B, DMD) runs its own 3 steps (timesteps 1000 / 757 / "
+                 "522) without classifier-free guidance. Shotsketch recognises one from its folder; choose here when "
+                 "the folder does not say so, or says so wrongly. The choice is kept for this model only.")
+
+
+def distilled_box(current: bool | None) -> QComboBox:
+    box = QComboBox()
+    box.setObjectName("distilledChoice")
+    for value, label in DISTILLED_CHOICES:
+        box.addItem(label, value)
+    box.setCurrentIndex(next(i for i, (value, _) in enumerate(DISTILLED_CHOICES) if value is current))
+    box.setToolTip(DISTILLED_TIP)
+    return box
 
 
 def gpus_box(current: int) -> QSpinBox:
@@ -40,11 +63,16 @@ def gpus_box(current: int) -> QSpinBox:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None, *, model: str | None = None,
+                 model_options: ModelOptions | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings = settings
         self.saved_settings: AppSettings | None = None
+        self.model = model if model is not None else settings.model
+        self.model_options = model_options or ModelOptions()
+        self.saved_model_options: ModelOptions | None = None
+        self.distilled_box = distilled_box(self.model_options.distilled_for(self.model))
         self.plan = QComboBox()
         for plan in MEMORY_PLANS:
             self.plan.addItem(PLAN_LABELS.get(plan, plan), plan)
@@ -73,6 +101,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Memory plan:", self.plan)
         form.addRow("GPUs:", self.gpus_box)
+        form.addRow("Step-distilled model:", self.distilled_box)
         form.addRow("Default width:", self.width_box)
         form.addRow("Default height:", self.height_box)
         form.addRow("Default length:", self.frames_box)
@@ -110,10 +139,17 @@ class SettingsDialog(QDialog):
             layout_guidance_strength=round(self.strength_box.value(), 2), output_dir=self.output.text().strip(),
         )
 
+    def edited_model_options(self) -> ModelOptions:
+        """The per-model choices with this model's step-distilled choice as the box has it."""
+        return self.model_options.with_distilled(self.model, self.distilled_box.currentData())
+
     def save(self) -> None:
         try:
             new = self.edited()
+            options = self.edited_model_options()
             save_settings(new)
+            if options != self.model_options:
+                save_model_options(options)
         except SettingsError as exc:
             self.problem.setText(f"Not saved: {exc}.")
             return
@@ -121,4 +157,5 @@ class SettingsDialog(QDialog):
             self.problem.setText(f"Could not write the settings file: {exc.strerror or exc}.")
             return
         self.saved_settings = new
+        self.saved_model_options = options
         self.accept()

@@ -26,7 +26,7 @@ from typing import Protocol
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from shotsketch.engine.events import CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed
+from shotsketch.engine.events import CancelToken, FinalEvent, JobCancelled, JobEvent, JobFailed, ModelLoaded
 from shotsketch.engine.requests import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 class Engine(Protocol):
     """Every method the worker calls on a Generator (engine/generator.py); tests pass a scripted
-    fake with the same methods (tests/ui/conftest.py)."""
+    fake with the same methods (tests/ui/conftest.py). After :meth:`load` the worker also reads the
+    Generator's ``schedule`` (a step-distilled model's timesteps) where the engine has one."""
 
     def load(self) -> None: ...
 
@@ -92,11 +93,22 @@ def load_failure_message(exc: BaseException) -> str:
             "Open Model ▸ Set up model… to check it; details are in the log file.")
 
 
+def loaded_event(engine: object) -> ModelLoaded:
+    """What the window is told of a model just loaded: its step-distilled schedule, if any."""
+    schedule = getattr(engine, "schedule", None)
+    try:
+        schedule = tuple(int(t) for t in schedule) if schedule else None
+    except (TypeError, ValueError):
+        schedule = None
+    return ModelLoaded(schedule=schedule)
+
+
 class _Runner(QObject):
     """Lives on the worker thread; its slots run there."""
 
     event = Signal(object)
     state = Signal(object, str)  # (WorkerState, detail)
+    loaded = Signal(object)  # ModelLoaded, before the READY state
 
     def __init__(self, factory: EngineFactory, cancels: dict[str, CancelToken], lock: threading.Lock,
                  prepare_slot: dict[str, tuple[str, str]]) -> None:
@@ -124,6 +136,7 @@ class _Runner(QObject):
         self._engine = engine
         self._load_error = None
         log.info("model ready in %.1fs", time.perf_counter() - t0)
+        self.loaded.emit(loaded_event(engine))
         self.state.emit(WorkerState.READY, "")
         return engine
 
@@ -206,6 +219,7 @@ class GpuWorker(QObject):
 
     event = Signal(object)  # engine events, delivered on the UI thread
     stateChanged = Signal(object, str)  # (WorkerState, detail)
+    modelLoaded = Signal(object)  # engine.events.ModelLoaded, on the UI thread, before stateChanged(READY)
     _run = Signal(str, object)
     _preload = Signal()
     _prepare = Signal()
@@ -228,15 +242,22 @@ class GpuWorker(QObject):
         self._replace.connect(self._runner.replace_factory)
         self._runner.event.connect(self._relay)  # queued: the receiver lives on the UI thread
         self._runner.state.connect(self._relay_state)
+        self._runner.loaded.connect(self._relay_loaded)
         self._thread.finished.connect(self._runner.deleteLater)
         self._thread.start()
         self._closed = False
         self.state = WorkerState.IDLE
         self.model_state = WorkerState.IDLE  # the last of LOADING / READY / FAILED (IDLE: not asked yet)
+        self.loaded_model: ModelLoaded | None = None  # what the last load said of the model (None: not loaded)
 
     @Slot(object)
     def _relay(self, event: JobEvent) -> None:
         self.event.emit(event)
+
+    @Slot(object)
+    def _relay_loaded(self, loaded: ModelLoaded) -> None:
+        self.loaded_model = loaded
+        self.modelLoaded.emit(loaded)
 
     @Slot(object, str)
     def _relay_state(self, state: WorkerState, detail: str) -> None:
@@ -248,6 +269,7 @@ class GpuWorker(QObject):
     def forget_model_state(self) -> None:
         """The model setting changed: what was loaded says nothing about the next one."""
         self.model_state = WorkerState.IDLE
+        self.loaded_model = None
 
     def preload(self) -> None:
         """Load the model now (on the worker thread), before the first job asks for it."""
@@ -320,9 +342,12 @@ def demo_threads() -> int:
     return max(1, cores - 1)
 
 
-def generator_factory(model: str, memory_plan: str = "auto", device: str | None = None, gpus: int = 1) -> EngineFactory:
+def generator_factory(model: str, memory_plan: str = "auto", device: str | None = None, gpus: int = 1,
+                      distilled: bool | None = None) -> EngineFactory:
     """A factory that builds the Generator on the worker thread (so torch is imported there, too);
-    with several GPUs, the GPU workers (they fall back to one GPU in this process when they fail)."""
+    with several GPUs, the GPU workers (they fall back to one GPU in this process when they fail).
+    ``distilled``: the model is step-distilled (True), is not (False), or as its folder says (None),
+    as Settings has it (app/model_options.py)."""
 
     def make() -> Engine:
         import torch
@@ -342,6 +367,6 @@ def generator_factory(model: str, memory_plan: str = "auto", device: str | None 
             if problem is None:
                 return GpuWorkers(model, gpus, memory_plan, device=device)
             log.warning("the GPUs setting (%d) cannot be used: %s; rendering on one GPU", gpus, problem)
-        return Generator(source, device=device, memory_plan=plan)
+        return Generator(source, device=device, memory_plan=plan, distilled=distilled)
 
     return make
