@@ -83,3 +83,24 @@ def test_a_lora_file_gone_since_it_was_added_stops_generate_with_one_sentence(ma
     message = window.errors.history[-1].message
     assert message.startswith("Cannot generate yet: The LoRA file") and "does not exist" in message
     assert "\n" not in message and fake_engine.requests == []
+
+
+def test_branching_from_a_variant_puts_its_loras_back_as_one_undoable_edit(make_window, tmp_path, qtbot,
+                                                                            queue_takes, fake_engine):
+    window = make_window(engine=fake_engine)
+    window.session.new_project("LoRAs")
+    window.shot.set_prompt("a red car")
+    window.shot.set_settings(ShotSettings(96, 64, 5, 2, 5.0, 7))
+    path = lora_file(tmp_path)
+    assert window.lora_panel.add_files([path])
+    with qtbot.waitSignal(window.takeSaved, timeout=20_000):
+        queue_takes(window)
+    styled = window.shot.variant_id
+    window.lora_panel.remove(0)
+    assert window.shot.loras == ()
+    window.load_variant(styled)
+    assert window.shot.loras == (LoraChoice(path, 1.0),) and window.lora_panel.table.rowCount() == 1
+    window.undo_stack.undo()
+    assert window.shot.loras == ()
+    window.undo_stack.undo()  # the removal before it
+    assert window.shot.loras == (LoraChoice(path, 1.0),)

@@ -41,6 +41,8 @@ class LoraPanel(QWidget, ShotView):
         self.setObjectName("loraPanel")
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
         self._paths: list[str] = []
+        self._shown: tuple[LoraChoice, ...] = ()  # the list as the undo stack last knew it
+        self._applying = False
         self._last_folder = ""
         self.table = QTableWidget(0, 3, self)
         self.table.setObjectName("loraTable")
@@ -76,12 +78,20 @@ class LoraPanel(QWidget, ShotView):
     # -- the model
     def bind(self, shot: OpenShot) -> None:
         self.observe(shot.events.opened, self._on_opened)
-        self.observe(shot.events.loras, self.show_loras)
+        self.observe(shot.events.loras, self._on_loras)
         self._on_opened(shot)
 
     def _on_opened(self, shot: OpenShot) -> None:
+        """Another shot: its list (the sketch panel gives the shared undo stack a fresh history)."""
         self.set_problem(None)
+        self._shown = shot.loras
         self.show_loras(shot.loras)
+
+    def _on_loras(self, loras: tuple[LoraChoice, ...]) -> None:
+        if not self._applying and loras != self._shown:  # changed elsewhere (a variant put back): one undoable edit
+            self.undo_stack.push(LorasEdit(self._apply, self._shown, loras, "LoRAs of the variant"))
+        self._shown = loras
+        self.show_loras(loras)
 
     def loras(self) -> tuple[LoraChoice, ...]:
         return self._model.loras if self._model is not None else ()
@@ -190,10 +200,14 @@ class LoraPanel(QWidget, ShotView):
     def _apply(self, loras: tuple[LoraChoice, ...]) -> None:
         if self._model is None:
             return
+        self._applying = True
         try:
             self._model.set_loras(loras)
         except LoraError as exc:  # not reached by the panel's own edits (checked before); never a traceback
             self.set_problem(sentence(str(exc)))
+        finally:
+            self._applying = False
+        self._shown = self._model.loras
 
     def set_problem(self, text: str | None) -> None:
         self.problem.setText(text or "")
