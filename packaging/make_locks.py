@@ -108,18 +108,25 @@ def compile_lock(target: Target, python: str, uv: str, find_links: list[str], to
             command += ["--find-links", folder]
         env = {**os.environ, **target.env, "UV_NO_CONFIG": "1"}
         subprocess.run(command, cwd=REPO, check=True, env=env, capture_output=True, text=True)
-    _drop_local_paths(out)
+        _drop_local_paths(out, Path(tmp))
     if torch_from and target.torch_index:
         text = out.read_text(encoding="utf-8")
-        out.write_text(text.replace(f"--index-url {PYPI}\n", f"--index-url {PYPI}\n--extra-index-url {target.torch_index}\n", 1),
-                       encoding="utf-8")
+        _write_atomic(out, text.replace(f"--index-url {PYPI}\n", f"--index-url {PYPI}\n--extra-index-url {target.torch_index}\n", 1))
     return out
 
 
-def _drop_local_paths(lock: Path) -> None:
-    """A lock names no folder of the machine it was made on (uv's header quotes its arguments)."""
-    lines = [line for line in lock.read_text(encoding="utf-8").splitlines() if "file://" not in line]
-    lock.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def _drop_local_paths(lock: Path, tmp: Path) -> None:
+    """A lock names no folder of the machine it was made on (uv's header quotes its arguments; its
+    "via" comments name the temporary torch.txt and extra.in by their full path)."""
+    lines = [line.replace(f"{tmp}{os.sep}", "") for line in lock.read_text(encoding="utf-8").splitlines()
+             if "file://" not in line]
+    _write_atomic(lock, "\n".join(lines) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
 
 
 def pins(lock: Path) -> dict[str, str]:
@@ -207,8 +214,8 @@ def write_downloads(target: Target, python: str, lock: Path) -> Path:
             entries.append({"name": name, "version": version, "filename": chosen["filename"], "url": chosen["url"],
                             "sha256": chosen["sha256"], "size": size})
     out = lock.with_name(lock.name + ".downloads.json")
-    out.write_text(json.dumps({"lock": lock.name, "python": python, "files": entries,
-                               "not_listed": missing}, indent=1) + "\n", encoding="utf-8")
+    _write_atomic(out, json.dumps({"lock": lock.name, "python": python, "files": entries,
+                                   "not_listed": missing}, indent=1) + "\n")
     return out
 
 

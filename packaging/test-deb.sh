@@ -7,6 +7,8 @@
 #
 #   bash packaging/test-deb.sh [WORK_FOLDER]      (root; needs debootstrap, xvfb; ~15 min, ~4 GB)
 #   DEB=dist/shotsketch_0.1.0_amd64.deb bash packaging/test-deb.sh   (test a .deb built before)
+#   WHEELHOUSE=wheelhouse ...   (the CPU wheels made before; else pip downloads them, torch's CPU
+#   build from TORCH_INDEX=https://download.pytorch.org/whl/cpu or a folder pip already finds)
 #
 # Heavy (debootstrap, PyInstaller): not part of .ci/run.
 set -euo pipefail
@@ -55,12 +57,32 @@ else
     echo "built in $(elapsed "$t0" "$(seconds)") s"
 fi
 
-say "wheelhouse of the CPU backend (from $(basename "$LOCK"); torch's CPU wheel as pip finds it here)"
-mkdir -p "$WORK/wheelhouse"
 grep -E '^[A-Za-z0-9_.-]+==' "$LOCK" | sed 's/ *;.*//' > "$WORK/pins.txt"
-pip download -q --no-deps --only-binary :all: --python-version 3.11 --platform manylinux_2_28_x86_64 \
-    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform linux_x86_64 \
-    -d "$WORK/wheelhouse" -r "$WORK/pins.txt" 2>&1 | grep -v "^WARNING: Location" || true
+if [ -n "${WHEELHOUSE:-}" ]; then
+    # WHEELHOUSE=dir: the wheels made before (the release workflow's offline bundle)
+    say "the wheelhouse given: $WHEELHOUSE"
+    rm -rf "$WORK/wheelhouse" && cp -a "$WHEELHOUSE" "$WORK/wheelhouse"
+else
+    # torch's CPU wheel comes from the lock's CPU index, or from a folder pip is set up to find
+    say "wheelhouse of the CPU backend (from $(basename "$LOCK"))"
+    mkdir -p "$WORK/wheelhouse"
+    pip download -q --no-deps --only-binary :all: --python-version 3.11 --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform linux_x86_64 \
+        ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} \
+        -d "$WORK/wheelhouse" -r "$WORK/pins.txt" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+# every pin must be there: a missing one (torch's CPU build where no index has it) fails here, not
+# as a failed engine build minutes later
+missing=$(python3 - "$WORK/pins.txt" "$WORK/wheelhouse" <<'PY'
+import re, sys
+from pathlib import Path
+norm = lambda s: re.sub(r"[-_.]+", "_", s).lower()
+have = {(norm(w.name.split("-")[0]), w.name.split("-")[1]) for w in Path(sys.argv[2]).glob("*.whl")}
+pins = [l.strip().split("==") for l in open(sys.argv[1]) if "==" in l]
+print(" ".join(f"{n}=={v}" for n, v in pins if (norm(n), v) not in have))
+PY
+)
+[ -z "$missing" ] || { echo "test-deb.sh: the wheelhouse lacks $missing (TORCH_INDEX=https://download.pytorch.org/whl/cpu, or WHEELHOUSE=dir)"; exit 1; }
 echo "$(ls "$WORK/wheelhouse" | wc -l) wheels, $(du -sh "$WORK/wheelhouse" | cut -f1)"
 
 say "fresh chroot: debootstrap --variant=minbase bookworm"
@@ -72,6 +94,8 @@ echo "made in $(elapsed "$t0" "$(seconds)") s, $(du -sh "$CHROOT" | cut -f1)"
 mount -t proc proc "$CHROOT/proc"
 mount --bind /dev "$CHROOT/dev"
 mount -t tmpfs tmpfs "$CHROOT/dev/shm"
+# Xvfb's socket folder, shared with the chroot (on a host that never ran an X server it is not there yet)
+mkdir -p /tmp/.X11-unix && chmod 1777 /tmp/.X11-unix
 mkdir -p "$CHROOT/tmp/.X11-unix"
 mount --bind /tmp/.X11-unix "$CHROOT/tmp/.X11-unix"
 chroot "$CHROOT" useradd -m -u 4242 -s /bin/bash creator
