@@ -36,6 +36,12 @@ def test_the_proposed_backend_is_chosen_and_can_be_changed(launcher):
     assert "RTX 4090" in launcher.hardware.text()
 
 
+def test_the_cpu_engine_says_the_disk_it_was_measured_to_take(launcher):
+    launcher.backends.setCurrentIndex(launcher.backends.findData(Backend.CPU.value))
+    assert "downloads about 400.0 MB" in launcher._plan_text(None)
+    assert "needs about 1.5 GB of disk" in launcher._plan_text(None)  # 1.49 GB in test-deb.sh
+
+
 def test_progress_shows_bytes_then_files(launcher):
     launcher.show_step(Step("Downloading the large files", 1_250_000_000, 2_700_000_000, "bytes", "file 2 of 13"))
     assert launcher.progress.format() == "1.2 GB of 2.7 GB"
