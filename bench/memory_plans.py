@@ -10,6 +10,13 @@ own process, and prints one table:
     PYTHONPATH=desktop python bench/memory_plans.py --model-dir /tmp/wan5b --matrix 24:preview,24:mid,24:full,24-1.5:full
     PYTHONPATH=desktop python bench/memory_plans.py --tiny --card 8 --case preview      # the script on a CPU
 
+The issue's table (`--cards`): one process per card, each loading the folder once and running, as a
+person would in one session, a preview, a 480x832x81 clip, a 704x1280x121 clip and another 720p clip
+with a sketch, each a new prompt, the planner choosing before every job; first the all-on-GPU
+reference on the uncapped card, the same jobs pinned to that plan:
+
+    PYTHONPATH=desktop python bench/memory_plans.py --model-dir /tmp/wan5b --cards 8,12,16,24,24-1.5,32,48 --json mem.json
+
 `--taken` holds that many GiB on the card before anything else (a display's share); the engine is
 told the card's size (SHOTSKETCH_GPU_MEMORY_GIB) and plans for what is left. Printed per scenario:
 the plan chosen, its predicted peak (and the phase) beside the measured peak, whether any job ran
@@ -96,6 +103,80 @@ def run_job(gen: Generator, req: GenerationRequest) -> dict:
     if torch.cuda.is_available():
         out["peak_gib"] = torch.cuda.max_memory_allocated() / GiB
     return out
+
+
+SESSION = [("preview", False), ("mid", False), ("full", False), ("full", True)]  # (size, with a sketch)
+
+
+def session(args) -> dict:
+    """One card: the jobs of SESSION in a row in one process, one load, the planner before each job."""
+    from shotsketch.core.examples import example_shots
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out: dict = {"card_gib": args.card, "taken_gib": args.taken, "steps": args.steps, "jobs": []}
+    misses = Misses()
+    logging.getLogger("shotsketch").addHandler(misses)
+    held = None
+    if device == "cuda" and args.card > 0:
+        total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.card / total_gib))
+        if args.taken:
+            held = torch.empty(int(args.taken * GiB), dtype=torch.uint8, device="cuda")  # a display's share
+        os.environ["SHOTSKETCH_GPU_MEMORY_GIB"] = str(args.card)
+    plan = MemoryPlan(args.plan) if args.plan else None
+    t0 = time.perf_counter()
+    gen = Generator(ModelSource.parse(args.model_dir), device=device, memory_plan=plan)
+    out["planned_at_load"] = gen.memory_plan.value
+    out["free_gib_seen"] = None if gen.device.free_bytes is None else gen.device.free_bytes / GiB
+    gen.load()
+    out["load_s"] = time.perf_counter() - t0
+    shot = {s.id: s for s in example_shots()}["red_car_house"]
+    for i, (case, sketch) in enumerate(SESSION):
+        h, w, f = (64, 96, 5) if args.tiny else SIZES[case]
+        extra = dict(layout_json=shot.layout.to_json(), guidance_strength=1.0) if sketch else {}
+        prompt = (shot.prompt if sketch else PROMPT) + f" take {i}"
+        req = GenerationRequest(prompt, "blurry", width=w, height=h, frames=f, steps=args.steps, seed=i, **extra)
+        before = len(misses.lines)
+        job = run_job(gen, req)
+        job.update(case=case, size=[w, h, f], sketch=sketch, misses=misses.lines[before:])
+        out["jobs"].append(job)
+        print(f"# card {args.card}-{args.taken} {case}{' sketch' if sketch else ''}: {job.get('plan_used')} "
+              f"{job.get('memory')} step {job.get('step_s')} total {job['total_s']:.1f} s misses {job['misses']}",
+              flush=True)
+    del held
+    return out
+
+
+def session_table(results: list[dict]) -> str:
+    """One row per job: card, size, plan, predicted and measured peak, retries, step vs all-on-GPU."""
+    refs: dict[tuple, float] = {}
+    for r in results:
+        if r.get("reference"):
+            for job in r.get("jobs", []):
+                if job.get("step_s"):
+                    refs[(job["case"], job["sketch"])] = job["step_s"]
+    f2 = (lambda v: "-" if v is None else f"{v:.2f}")
+    lines = ["| card GiB | taken | job | plan (decode) | predicted peak GiB | measured peak GiB (reserved) | "
+             "OOM retries / misses | step s | all-on-GPU step s | step ratio | job s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        card = "uncapped (reference)" if r.get("reference") else r.get("card_gib")
+        if "error" in r:
+            lines.append(f"| {card} | {r.get('taken_gib')} | FAILED: {str(r['error'])[:160]} | | | | | | | | |")
+            continue
+        for job in r["jobs"]:
+            mem = job.get("memory", {})
+            name = f"{job['case']} {'x'.join(map(str, job['size']))}{' + sketch' if job['sketch'] else ''}"
+            ref = refs.get((job["case"], job["sketch"]))
+            step = job.get("step_s")
+            ratio = f"{step / ref:.2f}x" if step and ref and not r.get("reference") else "-"
+            decode = "tiled" if mem.get("tiled_decode") else "untiled"
+            lines.append(
+                f"| {card} | {r.get('taken_gib')} | {name} | {job.get('plan_used', '-')} ({decode}) | "
+                f"{f2(mem.get('predicted_peak_gib'))} ({mem.get('predicted_phase', '-')}) | {f2(mem.get('peak_gib'))} "
+                f"({f2(mem.get('peak_reserved_gib'))}) | {len(job['misses'])}{': ' + '; '.join(job['misses'])[:140] if job['misses'] else ''} | "
+                f"{f2(step)} | {f2(ref)} | {ratio} | {f2(job.get('total_s'))} |")
+    return "\n".join(lines)
 
 
 def scenario(args) -> dict:
@@ -185,6 +266,10 @@ def main() -> None:
     ap.add_argument("--taken", type=float, default=0.0, help="GiB already in use on it (a display)")
     ap.add_argument("--case", choices=list(SIZES), default="full")
     ap.add_argument("--matrix", help="CARD[-TAKEN]:CASE,... : several scenarios, each in its own process")
+    ap.add_argument("--cards", help="CARD[-TAKEN],... : the session of jobs on each card, a process per card, "
+                                    "after the all-on-GPU reference on the uncapped card")
+    ap.add_argument("--session", action="store_true", help="(internal) one card's session in this process")
+    ap.add_argument("--no-reference", action="store_true", help="--cards: skip the uncapped reference")
     ap.add_argument("--plan", help="pin a plan instead of the planner's")
     ap.add_argument("--reference", action="store_true",
                     help="--matrix: first time the all-on-GPU step on the uncapped card, per case, in its own process")
@@ -200,6 +285,43 @@ def main() -> None:
     if not os.path.exists(os.path.join(args.model_dir, "model_index.json")):
         print(f"# wrote the {'demo-size' if args.tiny else 'full-size'} model folder in "
               f"{write_folder(args.model_dir, args.tiny):.0f} s", flush=True)
+    if args.session:
+        try:
+            result = session(args)
+        except Exception as exc:  # noqa: BLE001 - the table says what failed
+            import traceback
+
+            traceback.print_exc()
+            result = {"card_gib": args.card, "taken_gib": args.taken, "error": f"{type(exc).__name__}: {exc}"}
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    if args.cards:
+        results = []
+        cards = [("0", "", True)] if not args.no_reference else []
+        cards += [(c.partition("-")[0], c.partition("-")[2], False) for c in args.cards.split(",")]
+        for card, taken, reference in cards:
+            cmd = [sys.executable, os.path.abspath(__file__), "--session", "--model-dir", args.model_dir, "--card", card,
+                   "--taken", taken or "0", "--steps", str(args.steps)]
+            cmd += ["--plan", "gpu"] if reference else (["--plan", args.plan] if args.plan else [])
+            cmd += ["--tiny"] if args.tiny else []
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            for line in done.stdout.splitlines():
+                if line.startswith("# "):
+                    print(line, flush=True)
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+            tail = done.stderr.strip().splitlines()
+            result = json.loads(lines[-1][7:]) if lines else {"card_gib": card, "taken_gib": taken,
+                                                              "error": tail[-1] if tail else "no result"}
+            result["reference"] = reference
+            results.append(result)
+            print("RESULT " + json.dumps(result), flush=True)
+            print(f"# card {card}-{taken} took {time.perf_counter() - t0:.0f} s", flush=True)
+            if args.json:  # after every card: a run cut short keeps what it measured
+                with open(args.json, "w") as fh:
+                    json.dump(results, fh, indent=1)
+        print(session_table(results), flush=True)
+        return
     if not args.matrix:
         try:
             result = scenario(args)

@@ -96,6 +96,10 @@ class Generator:
         self.attention = "sdpa"  # self-attention kernel: "sdpa" (PyTorch) or "flash4" (engine/attention.py)
         self._warmed = False
         self.device: DeviceChoice = pick_device(device)
+        # GPU memory held outside this process's PyTorch allocator at start (a display, other apps, our
+        # CUDA context): what it grows by later is taken off what the planner may use (`_free_now`)
+        self._others_at_start = _memory_held_by_others() if self.device.device == "cuda" else 0
+        self._encoder_streamed = False  # the text encoder's blocks stream from system RAM (group offloading)
         self.footprint = self._footprint()  # what the models take on the GPU, for the memory planner
         self._prediction: PeakPrediction | None = None  # the running job's predicted peak
         self.memory_plan = memory_plan or choose_plan(self.device, demo=source.is_demo, model=self.footprint,
@@ -148,24 +152,38 @@ class Generator:
                         batched_cfg=self.batches_cfg(request), guided=bool(request.layout_json),
                         fp8=self.uses_fp8(request))
 
-    def _fit_plan(self, request: GenerationRequest) -> PeakPrediction | None:
-        """Before a job: its predicted peak with the current plan; a leaner plan first when that does
-        not fit what was free (a plan the user pinned is kept)."""
-        if self.footprint is None or self.device.device != "cuda" or self.device.free_bytes is None:
+    def _free_now(self) -> int | None:
+        """What the planner may use now: what was free for us at start, less what other programs (or
+        our own CUDA context) have taken since."""
+        if self.device.free_bytes is None:
             return None
-        from shotsketch.engine.memory import PLAN_ORDER, plan_that_fits, predict_peak
+        if self.device.device != "cuda" or not torch.cuda.is_available():
+            return self.device.free_bytes
+        grown = max(0, _memory_held_by_others() - self._others_at_start)
+        return max(0, self.device.free_bytes - grown)
+
+    def _fit_plan(self, request: GenerationRequest) -> PeakPrediction | None:
+        """Before a job: the fastest plan, and decode, whose predicted peak fits what is free now
+        (untiled where that fits, else in tiles). The models move when the job needs another plan
+        than the last one: a leaner one for a 720p clip, a faster one again for the next preview (a
+        12 GiB card streams the transformer's blocks for a 720p clip, but a preview would spend most
+        of its time copying them). A plan the user pinned is kept, as is its decode."""
+        free = self._free_now()
+        if self.footprint is None or self.device.device != "cuda" or free is None:
+            return None
+        from shotsketch.engine.memory import PLAN_ORDER, best_fit, predict_peak
 
         job = self.job_shape(request)
-        prediction = predict_peak(self.memory_plan, job, self.footprint)
-        free = self.device.free_bytes
-        if self.auto_fallback and prediction.needed > free and self.memory_plan in PLAN_ORDER:
-            plan = plan_that_fits(free, job, self.footprint, PLAN_ORDER[PLAN_ORDER.index(self.memory_plan):])
-            if plan is not self.memory_plan:
-                log.info("this job needs about %.1f GiB with plan %s (%.1f GiB free); using %s",
-                         prediction.needed / 2**30, self.memory_plan.value, free / 2**30, plan.value)
-                self.replan(plan)
-                prediction = predict_peak(plan, self.job_shape(request), self.footprint)
-        return prediction
+        if not self.auto_fallback or self.memory_plan not in PLAN_ORDER:
+            return predict_peak(self.memory_plan, job, self.footprint)
+        best = best_fit(free, job, self.footprint, PLAN_ORDER)
+        if best.plan is not self.memory_plan:
+            current = predict_peak(self.memory_plan, job, self.footprint)
+            log.info("this job needs about %.1f GiB with plan %s (%.1f GiB free); using %s",
+                     current.needed / 2**30, self.memory_plan.value, free / 2**30, best.plan.value)
+            self.replan(best.plan)
+            best = predict_peak(best.plan, self.job_shape(request), self.footprint, tiled_decode=best.tiled_decode)
+        return best
 
     def _memory_report(self, prediction: PeakPrediction | None) -> dict[str, Any]:
         """Predicted against measured peak for the recipe; a prediction below the measure is logged."""
@@ -176,7 +194,9 @@ class Generator:
             log.warning("memory prediction missed: plan %s predicted %.2f GiB (%s), measured %.2f GiB",
                         prediction.plan.value, prediction.peak / 2**30, prediction.phase, measured / 2**30)
         return {"plan": prediction.plan.value, "predicted_peak_gib": round(prediction.peak / 2**30, 2),
-                "peak_gib": round(measured / 2**30, 2)}
+                "predicted_phase": prediction.phase, "peak_gib": round(measured / 2**30, 2),
+                "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
+                "tiled_decode": prediction.tiled_decode}
 
     # ------------------------------------------------------------------ loading
     @property
@@ -265,24 +285,15 @@ class Generator:
         plan = self.memory_plan
         if plan is MemoryPlan.CPU:
             return
+        self._stream_text_encoder(plan.streams_text_encoder)
         if plan is MemoryPlan.ALL_ON_GPU:
             pipe.to(dev)
             text_encoder.to(dev)
         elif plan is MemoryPlan.TEXT_ENCODER_OFFLOAD:
             pipe.to(dev)
-            text_encoder.to("cpu")
         elif plan is MemoryPlan.MODEL_OFFLOAD:
-            text_encoder.to("cpu")
             pipe.enable_model_cpu_offload(device=dev)
         elif plan is MemoryPlan.GROUP_OFFLOAD:
-            from diffusers.hooks import apply_group_offloading
-
-            # The 11 GiB UMT5-XXL does not fit a small card either: stream its blocks too. Block-level
-            # offloading groups the direct children that are ModuleLists, so it goes on the encoder
-            # stack (whose `block` list holds the layers), not on the model around it.
-            stack = getattr(text_encoder, "encoder", text_encoder)
-            apply_group_offloading(stack, onload_device=torch.device(dev), offload_device=torch.device("cpu"),
-                                   offload_type="block_level", num_blocks_per_group=1, use_stream=True)
             pipe.vae.to(dev)
             pipe.transformer.enable_group_offload(
                 onload_device=torch.device(dev), offload_device=torch.device("cpu"),
@@ -290,6 +301,27 @@ class Generator:
             )
         if plan.vae_tiling:
             pipe.vae.enable_tiling()
+
+    def _stream_text_encoder(self, on: bool) -> None:
+        """The 11 GiB UMT5-XXL kept in system RAM, its blocks streamed to the GPU one ahead of the one
+        that runs (diffusers' group offloading on a CUDA stream, from pinned memory): a new prompt
+        needs two blocks on the GPU instead of the whole encoder, and copies no faster or slower than
+        moving the encoder there and back. Block-level offloading groups the direct children that
+        are ModuleLists, so it goes on the encoder stack (whose `block` list holds the layers)."""
+        if on == self._encoder_streamed or self.device.device == "cpu":
+            return
+        text_encoder = self._text_pipe.text_encoder
+        stack = getattr(text_encoder, "encoder", text_encoder)
+        if on:
+            from diffusers.hooks import apply_group_offloading
+
+            text_encoder.to("cpu")
+            apply_group_offloading(stack, onload_device=torch.device(self.device.device),
+                                   offload_device=torch.device("cpu"), offload_type="block_level",
+                                   num_blocks_per_group=1, use_stream=True)
+        else:
+            _remove_group_offloading(stack)
+        self._encoder_streamed = on
 
     def _apply_speed_options(self) -> None:
         if self.device.device != "cuda":
@@ -412,19 +444,8 @@ class Generator:
         for text in texts:  # mark the hits used first: encoding the other one must not evict them
             if text not in missing:
                 self._embed_cache.move_to_end(self._cache_key(text))
-        if missing:
-            encoder = self._text_pipe.text_encoder
-            offloaded = self.memory_plan in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD)
-            if offloaded:
-                encoder.to(self.device.device)
-            try:
-                for text in missing:
-                    self._remember(self._cache_key(text), self._encode_text(text))
-            finally:
-                if offloaded:
-                    encoder.to("cpu")
-                    if torch.cuda.is_available():
-                        torch.cuda.empty_cache()
+        for text in missing:  # a streamed encoder (memory plans) brings its blocks to the GPU itself
+            self._remember(self._cache_key(text), self._encode_text(text))
         # both are the newest entries now, and the cache holds at least two texts
         return self._cached(prompt), self._cached(negative)
 
@@ -569,6 +590,7 @@ class Generator:
         if self._pipe is None:
             return
         self._pipe.remove_all_hooks()
+        _remove_group_offloading(self._pipe.transformer)  # a leaner plan streamed its blocks
         self._i2v = None
         if self._fp8_swap is not None:  # the FP8 copies live on the GPU; leaner plans do without them
             self._fp8_swap.release()
@@ -765,22 +787,62 @@ class Generator:
         mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(lat.device, lat.dtype)
         lat = lat / inv_std + mean
+        planned_tiles = (self._prediction is not None and self._prediction.tiled_decode
+                         and not getattr(vae, "use_tiling", False))
         try:
-            decoder = self._decoder_for(lat.device)
+            decoder = None if planned_tiles else self._decoder_for(lat.device)
             if decoder is not None:
                 video = decoder.decode(lat)
+            elif planned_tiles:  # the planner found no room for the untiled decode beside the transformer
+                video = _tiled_decode(vae, lat)
             else:
                 video = vae.decode(lat, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
         except torch.cuda.OutOfMemoryError:
-            if getattr(vae, "use_tiling", True):
+            if getattr(vae, "use_tiling", True) or planned_tiles:
                 raise
             # The denoised latents are kept: only this decode moves to tiles (slower, far less memory).
-            log.warning("out of GPU memory decoding untiled; decoding in tiles", exc_info=True)
+            log.warning("memory prediction missed: out of GPU memory decoding untiled; decoding in tiles",
+                        exc_info=True)
             torch.cuda.empty_cache()
-            vae.enable_tiling()
-            try:
-                video = vae.decode(lat, return_dict=False)[0]
-            finally:
-                vae.disable_tiling()
-        video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return video.permute(1, 2, 3, 0).cpu().numpy()
+            video = _tiled_decode(vae, lat)
+        return frames_as_uint8(video)
+
+
+def _remove_group_offloading(module: torch.nn.Module) -> None:
+    """Take diffusers' group offloading off a module (its weights stay where they are: on the CPU)."""
+    for sub in module.modules():
+        registry = getattr(sub, "_diffusers_hook", None)
+        if registry is not None:
+            for name in ("lazy_prefetch_group_offloading", "group_offloading"):
+                registry.remove_hook(name, recurse=False)
+
+
+def _memory_held_by_others() -> int:
+    """Bytes in use on the current GPU that this process's PyTorch allocator does not hold."""
+    free, total = torch.cuda.mem_get_info()
+    return max(0, total - free - torch.cuda.memory_reserved())
+
+
+def _tiled_decode(vae, latents: torch.Tensor) -> torch.Tensor:  # noqa: ANN001 - AutoencoderKLWan
+    """diffusers' tiled decode for this one call, the VAE's setting restored after."""
+    was = getattr(vae, "use_tiling", False)
+    vae.enable_tiling()
+    try:
+        return vae.decode(latents, return_dict=False)[0]
+    finally:
+        if not was:
+            vae.disable_tiling()
+
+
+def frames_as_uint8(video: torch.Tensor, chunk_bytes: int = 64 * 2**20) -> np.ndarray:
+    """[1, 3, F, H, W] in [-1, 1] -> uint8 frames [F, H, W, 3] on the host, a few frames at a time: the
+    float copy of a 720p clip (1.3 GB, and as much again for each operation) is never on the GPU whole.
+    The same values as converting the whole clip at once."""
+    v = video[0]
+    c, count, h, w = v.shape
+    out = torch.empty((count, h, w, c), dtype=torch.uint8)
+    step = max(1, chunk_bytes // max(1, c * h * w * 4))
+    for i in range(0, count, step):
+        chunk = ((v[:, i:i + step].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        out[i:i + step] = chunk.permute(1, 2, 3, 0).cpu()
+    return out.numpy()

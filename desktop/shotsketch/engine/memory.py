@@ -31,7 +31,7 @@ class MemoryPlan(enum.Enum):
     def label(self) -> str:
         return {
             MemoryPlan.ALL_ON_GPU: "everything on the GPU (fastest, most VRAM)",
-            MemoryPlan.TEXT_ENCODER_OFFLOAD: "text encoder off the GPU after encoding",
+            MemoryPlan.TEXT_ENCODER_OFFLOAD: "text encoder streamed from system RAM while it encodes",
             MemoryPlan.MODEL_OFFLOAD: "one model on the GPU at a time, VAE tiling",
             MemoryPlan.GROUP_OFFLOAD: "transformer blocks streamed from system RAM, VAE tiling (leanest)",
             MemoryPlan.CPU: "CPU only",
@@ -40,8 +40,16 @@ class MemoryPlan(enum.Enum):
     @property
     def vae_tiling(self) -> bool:
         # With the text encoder off the GPU, a 720p clip decodes untiled in ~6 GiB (engine/vae_decode.py);
-        # should it not fit, that one decode falls back to tiles (Generator.decode).
+        # where the planner predicts that it does not fit beside the transformer, that job's decode runs
+        # in tiles (PeakPrediction.tiled_decode), and should it run out anyway it falls back to tiles
+        # (Generator.decode).
         return self in (MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+
+    @property
+    def streams_text_encoder(self) -> bool:
+        """The UMT5 encoder (11 GiB) stays in system RAM and its blocks stream to the GPU as it
+        encodes a new prompt: two blocks on the GPU instead of the whole encoder."""
+        return self in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
 
     def leaner(self) -> "MemoryPlan | None":
         order = [MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD]
@@ -93,8 +101,11 @@ ENCODE_ACTIVATION_BYTES = 3 * GiB // 10  # the text encoder over one prompt's to
 # streams through the clip (a 704x1280 clip: 6.8 GiB measured, bench/RESULTS.md decode case), and its
 # output plus the float conversion to uint8 this much per pixel of the whole clip.
 DECODE_BYTES_PER_FRAME_PIXEL = 7550
-DECODE_BYTES_PER_CLIP_PIXEL = 30
-TILED_DECODE_BYTES = GiB // 2  # diffusers' tiled decode: one 256x256 tile's working set
+# The decoded clip in the VAE's dtype (bf16: 3 channels x 2 bytes) while it is turned into 8-bit
+# frames a few at a time (Generator.decode), with room for one chunk's float32 copy.
+DECODE_BYTES_PER_CLIP_PIXEL = 8
+TILED_DECODE_BYTES = GiB // 2  # diffusers' tiled decode: one 256x256 tile's working set...
+TILED_DECODE_BYTES_PER_CLIP_PIXEL = 20  # ...the decoded tiles of a row, the blended rows and their concatenation
 
 
 @dataclass(frozen=True)
@@ -241,6 +252,7 @@ class JobShape:
 class PeakPrediction:
     plan: MemoryPlan
     phases: dict[str, int] = field(default_factory=dict)  # encode / denoise / decode -> bytes on the GPU
+    tiled_decode: bool = False  # this job's decode runs in tiles (planned: the untiled one would not fit)
 
     @property
     def peak(self) -> int:
@@ -256,43 +268,69 @@ class PeakPrediction:
         return max(self.phases, key=self.phases.get) if self.phases else ""
 
 
-def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint) -> PeakPrediction:
-    """Bytes on the GPU at the peak of each phase of a job (a new prompt, the steps, the decode)."""
+def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tiled_decode: bool | None = None) -> PeakPrediction:
+    """Bytes on the GPU at the peak of each phase of a job (a new prompt, the steps, the decode).
+    `tiled_decode`: None = as the plan decodes by default (untiled where the VAE shares the GPU with
+    the transformer, tiled for the offloading plans)."""
     t, e, v = model.transformer, model.text_encoder, model.vae
     rows = 2 if job.batched_cfg else 1
     per_token = model.token_bytes_compiled if job.compiled else model.token_bytes_eager
     steps = job.tokens * rows * per_token
     if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
         steps += job.tokens * 512 * 2 * 3 + job.tokens * 128 * 4
+    tiled = plan.vae_tiling if tiled_decode is None else tiled_decode
     pixels = job.width * job.height
     clip = pixels * job.frames
-    untiled = DECODE_BYTES_PER_FRAME_PIXEL * pixels + 6 * clip if job.decode else 0
-    untiled = max(untiled, DECODE_BYTES_PER_CLIP_PIXEL * clip) if job.decode else 0
-    tiled = TILED_DECODE_BYTES + DECODE_BYTES_PER_CLIP_PIXEL * clip if job.decode else 0
+    if not job.decode:
+        decode = 0
+    elif tiled:
+        decode = TILED_DECODE_BYTES + TILED_DECODE_BYTES_PER_CLIP_PIXEL * clip
+    else:
+        decode = DECODE_BYTES_PER_FRAME_PIXEL * pixels + DECODE_BYTES_PER_CLIP_PIXEL * clip
     fp8 = model.fp8_copy if job.fp8 and plan is MemoryPlan.ALL_ON_GPU else 0
     enc = ENCODE_ACTIVATION_BYTES
+    streamed = model.text_encoder_streamed + enc  # the encoder's blocks streaming through the GPU
     if plan is MemoryPlan.ALL_ON_GPU:
         resident = t + e + v + fp8
-        phases = {"encode": resident + enc, "denoise": resident + steps, "decode": resident + untiled}
-    elif plan is MemoryPlan.TEXT_ENCODER_OFFLOAD:  # the encoder comes onto the GPU to encode a new prompt
-        phases = {"encode": t + v + e + enc, "denoise": t + v + steps, "decode": t + v + untiled}
-    elif plan is MemoryPlan.MODEL_OFFLOAD:  # one model at a time, tiled decode
-        phases = {"encode": e + enc, "denoise": t + steps, "decode": v + tiled}
+        phases = {"encode": resident + enc, "denoise": resident + steps, "decode": resident + decode}
+    elif plan is MemoryPlan.TEXT_ENCODER_OFFLOAD:  # transformer and VAE stay; the encoder streams
+        phases = {"encode": t + v + streamed, "denoise": t + v + steps, "decode": t + v + decode}
+    elif plan is MemoryPlan.MODEL_OFFLOAD:  # one model at a time
+        phases = {"encode": streamed, "denoise": t + steps, "decode": v + decode}
     elif plan is MemoryPlan.GROUP_OFFLOAD:  # blocks stream; the VAE stays
-        phases = {"encode": v + model.text_encoder_streamed + enc, "denoise": v + model.transformer_streamed + steps,
-                  "decode": v + tiled}
+        phases = {"encode": v + streamed, "denoise": v + model.transformer_streamed + steps, "decode": v + decode}
     else:
         phases = {}
-    return PeakPrediction(plan, phases)
+    return PeakPrediction(plan, phases, tiled)
+
+
+def plan_variants(plans: tuple[MemoryPlan, ...] = PLAN_ORDER) -> list[tuple[MemoryPlan, bool]]:
+    """(plan, tiled decode) from the fastest to the leanest: the transformer kept on the GPU with a
+    tiled decode is faster than moving it off the GPU for an untiled one."""
+    out = []
+    for plan in plans:
+        out.append((plan, plan.vae_tiling))
+        if plan is MemoryPlan.TEXT_ENCODER_OFFLOAD:
+            out.append((plan, True))
+    return out
+
+
+def best_fit(free: int, job: JobShape, model: ModelFootprint,
+             plans: tuple[MemoryPlan, ...] = PLAN_ORDER) -> PeakPrediction:
+    """The fastest (plan, decode) whose predicted peak, with the margin, fits in `free` (else the leanest)."""
+    variants = plan_variants(plans)
+    for plan, tiled in variants:
+        prediction = predict_peak(plan, job, model, tiled_decode=tiled)
+        if prediction.needed <= free:
+            return prediction
+    plan, tiled = variants[-1]
+    return predict_peak(plan, job, model, tiled_decode=tiled)
 
 
 def plan_that_fits(free: int, job: JobShape, model: ModelFootprint,
                    plans: tuple[MemoryPlan, ...] = PLAN_ORDER) -> MemoryPlan:
     """The fastest of `plans` whose predicted peak, with the margin, fits in `free` (else the leanest)."""
-    for plan in plans:
-        if predict_peak(plan, job, model).needed <= free:
-            return plan
-    return plans[-1]
+    return best_fit(free, job, model, plans).plan
 
 
 def choose_plan(device: DeviceChoice, *, demo: bool = False, model: ModelFootprint | None = None,
