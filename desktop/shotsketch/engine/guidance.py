@@ -10,6 +10,15 @@ The same processor records "where it landed": each subject's tokens' share of th
 every video token, averaged over heads, layers and steps, and an adherence score per subject (the
 share of that map inside the subject's box).
 
+Both in one attention call without a mask (the "folded" path, the default): the bias is low rank,
+bias[n, j] = sum_s column_s[n] * [j in tokens_s], so it rides in a few extra head dims of the query
+(the columns) and key (the subjects' token indicators), and the recording in the same extra dims of
+the values; a maskless call keeps PyTorch's fast attention kernels. The earlier "mask" path (an
+additive [batch, 1, N, L] mask and a second attention call for the recording) stays selectable
+(`GuidanceSettings.path`, SHOTSKETCH_GUIDANCE_PATH=mask|folded) and takes sketches with more
+subjects than the folded dims hold. Either way a guided, a strength-0 (recorded only) and a partly
+guided job run one compiled graph of the blocks.
+
 Geometry (the real TI2V-5B mapping, which the demo model keeps): latent frame 0 is pixel frame 0;
 latent frame f>0 covers pixel frames 4f-3..4f; the token grid is height/32 x width/32 (16x VAE
 times 2x2 patches); tokens are ordered frame, row, column.
@@ -19,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +46,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_STRIDE = 32  # pixels per token side: 16x VAE x 2x2 patch
 TEMPORAL_STRIDE = 4
+FOLDED, MASK = "folded", "mask"
+PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,19 @@ class GuidanceSettings:
     start: float = 0.0  # first step it acts on, as a fraction of the steps
     end: float = 1.0  # steps from `end` on run unbiased
     record: bool = True  # record attention maps and adherence
+    # How the bias reaches the attention: "folded" (one maskless attention call, the bias and the
+    # recording folded into extra head dims: `LayoutAttnProcessor`), "mask" (an additive mask and a
+    # second attention call for the recording: the earlier path). None: SHOTSKETCH_GUIDANCE_PATH,
+    # else "folded". A sketch with more subjects than `fold_slots` takes the mask path.
+    path: str | None = None
+    fold_slots: int = 16  # extra head dims of the folded path (a fixed multiple of 8: shapes never change)
+
+    def resolved_path(self) -> str:
+        want = (self.path or os.environ.get(PATH_ENV, "").strip().lower() or FOLDED)
+        if want not in (FOLDED, MASK):
+            log.warning("unknown guidance path %r; using %r", want, FOLDED)
+            want = FOLDED
+        return want
 
     def active_steps(self, total: int) -> range:
         return range(int(round(self.start * total)), int(round(self.end * total)))
@@ -136,25 +162,48 @@ class GuidanceState:
     cond_embeds: torch.Tensor | None = None
     step: int = -1
     is_cond: bool = False
-    bias_base: torch.Tensor | None = None  # [N, L] float32 on CPU; moved to the device by `prepare`
+    bias_base: torch.Tensor | None = None  # [N, L] float32 on CPU (mask path); moved to the device by `prepare`
+    columns: torch.Tensor | None = None  # [N, subjects] float32 on CPU: the bias column of each subject (`bias_columns`)
     rows: tuple[int, int] | None = None  # sequence parallel (engine/parallel.py): this rank's video tokens
     maps: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [N] float32 sums (after the call)
     map_counts: int = 0  # conditional forwards recorded
     bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per conditional forward
     log_bias: bool = False
+    # This job's path (set by the hook, fixed for the job): True = `folded_attention`, False = the
+    # additive mask and `record_shares`.
+    folded: bool = False
 
     # Set once per transformer forward by the pre-hook, read by the processor in every block: plain
-    # bools, so a compiled block sees at most a few distinct values (no recompiles per step).
+    # bools, so a compiled block sees at most a few distinct values (no recompiles per step). The
+    # processor reads only `active` (and `folded`): a guided forward, a recorded-only one (strength 0,
+    # or a step outside the guided window) and a guided unrecorded one run the same graph, on
+    # different tensors (`_select`).
     guiding: bool = False
     recording: bool = False
-    # Device tensors the blocks read, made by `prepare`: the bias for a batch of one and of two
-    # ([1|2, 1, N, L]), the subjects' token indicator as attention values ([1, H, L, slots]: column s
-    # is 1 at subject s's tokens) and the per-subject sums of attention share ([slots, N] float32).
-    # `slots` is a whole multiple of the head size, so the shapes do not change with the subject count.
-    bias_one: torch.Tensor | None = None
-    bias_two: torch.Tensor | None = None
+    active: bool = False  # guiding or recording
+    # Device tensors the blocks read, made by `prepare`. A batch of one is the prompt's forward; a
+    # batch of two is CFG as one forward (the prompt's row first), so every per-batch tensor has two
+    # rows, the second (the negative's) never biased, and the processor takes its first `batch` rows.
+    # Mask path: `mask` [2, 1, N, L] is `bias` (guided) or `zero_mask`; `record_values` [1, H, L, slots]
+    # (column s is 1 at subject s's tokens; `slots` a whole multiple of the head size).
+    # Folded path: `q_extra` [2, N, 1, P] is `fold_q` (each subject's bias column times the strength,
+    # prompt's row only) or `fold_q_zero`; `fold_k` [1, L, 1, P] is sqrt(head_dim) and `fold_v` 1 at
+    # subject s's tokens in column s; P = settings.fold_slots.
+    # Both: `record_sums` is `map_sums` ([slots, N] float32, the per-subject sums of attention share)
+    # when recording, else `scratch_sums` (same shape, never read).
+    bias: torch.Tensor | None = None
+    zero_mask: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
     record_values: torch.Tensor | None = None
+    fold_q: torch.Tensor | None = None
+    fold_q_zero: torch.Tensor | None = None
+    q_extra: torch.Tensor | None = None
+    fold_k: torch.Tensor | None = None
+    fold_v: torch.Tensor | None = None
     map_sums: torch.Tensor | None = None
+    scratch_sums: torch.Tensor | None = None
+    record_sums: torch.Tensor | None = None
+    bias_peak: float = 0.0  # max |bias| of a guided forward on this rank's rows
     _prepared_for: tuple | None = None
 
     def update(self, is_cond: bool) -> None:
@@ -164,11 +213,21 @@ class GuidanceState:
         self.guiding = bool(is_cond and self.scale > 0 and self.tokens
                             and self.step in self.settings.active_steps(self.total_steps))
         self.recording = bool(is_cond and self.settings.record and self.tokens)
+        self.active = self.guiding or self.recording
         if is_cond and self.recording:
             self.map_counts += 1
         if is_cond and self.log_bias:
-            strongest = float(self.bias_one.abs().max()) if self.guiding and self.bias_one is not None else 0.0
-            self.bias_log.append((self.step, strongest))
+            self.bias_log.append((self.step, self.bias_peak if self.guiding else 0.0))
+        if self.active:
+            self._select()
+
+    def _select(self) -> None:
+        """The tensors this forward's blocks read: biased or not, recorded or not."""
+        if self.folded:
+            self.q_extra = self.fold_q if self.guiding else self.fold_q_zero
+        else:
+            self.mask = self.bias if self.guiding else self.zero_mask
+        self.record_sums = self.map_sums if self.recording else self.scratch_sums
 
     def prepare(self, device: torch.device, dtype: torch.dtype, seq_len: int, heads: int, head_dim: int) -> None:
         """Build (once per device) the tensors the processor reads; outside the compiled blocks."""
@@ -176,32 +235,62 @@ class GuidanceState:
         if self._prepared_for == key or not self.tokens:
             return
         previous = self.map_sums
-        if self.bias_base is not None:
-            base = self.bias_base if self.rows is None else self.bias_base[self.rows[0]:self.rows[1]]
-            if base.shape[1] < seq_len:
-                base = torch.nn.functional.pad(base, (0, seq_len - base.shape[1]))
-            one = (base[:, :seq_len] * self.settings.strength * self.scale).to(device=device, dtype=dtype)[None, None]
-            self.bias_one = one
-            self.bias_two = torch.cat([one, torch.zeros_like(one)])  # the negative row stays unbiased
         names = list(self.tokens)
-        slots = head_dim * -(-len(names) // head_dim)
-        indicator = torch.zeros(seq_len, slots, dtype=dtype)
+        strength = self.settings.strength * self.scale
+        indicator = torch.zeros(seq_len, len(names), dtype=torch.float32)  # [L, S]: 1 at subject s's tokens
         for s, name in enumerate(names):
             for j in self.tokens[name]:
                 if j < seq_len:
                     indicator[j, s] = 1.0
-        self.record_values = indicator.to(device)[None, None].expand(1, heads, seq_len, slots).contiguous()
         n = next(iter(self.masks.values())).size if self.rows is None else self.rows[1] - self.rows[0]
+        if self.folded:
+            slots = self.settings.fold_slots
+            columns = self.columns if self.rows is None else self.columns[self.rows[0]:self.rows[1]]
+            used = indicator.sum(1) > 0
+            self.bias_peak = float((columns @ indicator[used].T).abs().max()) * strength if used.any() else 0.0
+            q = torch.zeros(2, n, 1, slots, dtype=torch.float32)
+            q[0, :, 0, :len(names)] = columns * strength
+            self.fold_q = q.to(device=device, dtype=dtype)
+            self.fold_q_zero = torch.zeros_like(self.fold_q)
+            ind = torch.nn.functional.pad(indicator, (0, slots - len(names)))[None, :, None, :]
+            self.fold_k = (ind * math.sqrt(head_dim)).to(device=device, dtype=dtype)
+            self.fold_v = ind.to(device=device, dtype=dtype)
+        else:
+            base = self.bias_base if self.rows is None else self.bias_base[self.rows[0]:self.rows[1]]
+            if base.shape[1] < seq_len:
+                base = torch.nn.functional.pad(base, (0, seq_len - base.shape[1]))
+            base = base[:, :seq_len]
+            self.bias_peak = float(base.abs().max()) * strength
+            one = (base * strength).to(device=device, dtype=dtype)[None, None]
+            self.bias = torch.cat([one, torch.zeros_like(one)])  # the negative row stays unbiased
+            self.zero_mask = torch.zeros_like(self.bias)
+            slots = head_dim * -(-len(names) // head_dim)
+            values = torch.nn.functional.pad(indicator, (0, slots - len(names))).to(dtype)
+            self.record_values = values.to(device)[None, None].expand(1, heads, seq_len, slots).contiguous()
         self.map_sums = torch.zeros(slots, n, dtype=torch.float32, device=device)
+        self.scratch_sums = torch.zeros_like(self.map_sums)
         if previous is not None:
             self.map_sums += previous.to(device)
         self._prepared_for = key
+        if self.active:
+            self._select()
 
     def collect_maps(self) -> None:
         """The recorded sums, per subject name (host side, after the call)."""
         if self.map_sums is None:
             return
         self.maps = {name: self.map_sums[s] for s, name in enumerate(self.tokens)}
+
+
+def bias_columns(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outside: float) -> torch.Tensor:
+    """[N video tokens, subjects]: each subject's bias column, its box coverage inside the box and
+    -outside * (1 - coverage) outside. `build_bias` adds column s at every token of subject s."""
+    n = next(iter(masks.values())).size
+    out = torch.zeros(n, len(tokens), dtype=torch.float32)
+    for s, name in enumerate(tokens):
+        cov = torch.from_numpy(masks[name].reshape(-1))
+        out[:, s] = cov - outside * (1.0 - cov)
+    return out
 
 
 def build_bias(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outside: float, seq_len: int) -> torch.Tensor:
@@ -233,10 +322,38 @@ def record_shares(query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | N
         sums[c * d:(c + 1) * d].add_(shares[0].float().mean(0).transpose(0, 1))
 
 
+def folded_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, q_extra: torch.Tensor,
+                     k_extra: torch.Tensor, v_extra: torch.Tensor, sums: torch.Tensor, backend=None) -> torch.Tensor:  # noqa: ANN001
+    """Biased cross-attention and the recording in one attention call without a mask.
+
+    The bias is low rank: bias[n, j] = sum_s column_s[n] * [j in tokens_s] (`build_bias`), so it is
+    a dot product over P extra head dims: the query gets q_extra[n, s] (column_s[n] times the
+    strength; zero for the negative's row and for an unbiased forward), the key gets sqrt(head_dim)
+    at subject s's tokens, and the call's scale stays 1/sqrt(head_dim) of the real head size, so
+    the logits are q.k / sqrt(d) + bias[n, j]. The values get the subjects' token indicators in the
+    same P dims, so those outputs are each subject's share of the attention (what `record_shares`
+    computes with a second call); their mean over heads on row 0 is added to `sums` [P, N].
+
+    query [B, N, H, D], key and value [B, L, H, D]; q_extra [2, N, 1, P]; k_extra, v_extra [1, L, 1, P].
+    Returns the attention output [B, N, H, D]."""
+    b, n, h, d = query.shape
+    length = key.shape[1]
+    p = q_extra.shape[-1]
+    q = torch.cat([query, q_extra[:b].to(query.dtype).expand(b, n, h, p)], dim=-1)
+    k = torch.cat([key, k_extra.to(key.dtype).expand(b, length, h, p)], dim=-1)
+    v = torch.cat([value, v_extra.to(value.dtype).expand(b, length, h, p)], dim=-1)
+    out = dispatch_attention_fn(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=1.0 / math.sqrt(d),
+                                backend=backend, parallel_config=None)
+    sums.add_(out[0, :, :, d:].float().mean(1).transpose(0, 1))
+    return out[..., :d]
+
+
 class LayoutAttnProcessor(WanAttnProcessor):
-    """Cross-attention with the layout bias; outside the guided steps (and for the unconditional
-    pass) it is exactly the stock processor. Reads only bools and fixed-shape tensors of its state
-    and adds to them in place (compile keeps the blocks whole: tests/engine/test_compile.py)."""
+    """Cross-attention with the layout bias and the recording; for the unconditional pass (and a
+    conditional one neither guided nor recorded) it is exactly the stock processor. Reads only
+    bools and fixed-shape tensors of its state and adds to them in place (compile keeps the blocks
+    whole: tests/engine/test_compile.py). A guided, a recorded-only (strength 0) and a guided
+    unrecorded forward take the same branch, so they share one compiled graph."""
 
     def __init__(self, state: GuidanceState | None = None) -> None:
         super().__init__()
@@ -245,19 +362,20 @@ class LayoutAttnProcessor(WanAttnProcessor):
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
         state = self.state
         if (state is None or encoder_hidden_states is None or attn.add_k_proj is not None
-                or not (state.guiding or state.recording)):
+                or not state.active):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         query, key, value = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
-        mask = attention_mask
-        if state.guiding:
-            mask = state.bias_two if query.shape[0] == 2 else state.bias_one
-        if state.recording:
-            record_shares(query, key, mask, state.record_values, state.map_sums)
-        out = dispatch_attention_fn(query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False,
-                                    backend=self._attention_backend, parallel_config=None)
+        if state.folded:
+            out = folded_attention(query, key, value, state.q_extra, state.fold_k, state.fold_v, state.record_sums,
+                                   self._attention_backend)
+        else:
+            mask = state.mask[:query.shape[0]]
+            record_shares(query, key, mask, state.record_values, state.record_sums)
+            out = dispatch_attention_fn(query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False,
+                                        backend=self._attention_backend, parallel_config=None)
         out = out.flatten(2, 3).type_as(query)
         out = attn.to_out[0](out)
         return attn.to_out[1](out)
@@ -327,8 +445,12 @@ class LayoutGuidance:
         settings = self.settings
         state = GuidanceState(settings=settings, total_steps=request.steps, tokens=tokens, masks=masks,
                               scale=float(request.guidance_strength))
+        state.folded = settings.resolved_path() == FOLDED and len(tokens) <= settings.fold_slots
         if tokens:
-            state.bias_base = build_bias(tokens, masks, settings.outside, 512)
+            if state.folded:
+                state.columns = bias_columns(tokens, masks, settings.outside)
+            else:
+                state.bias_base = build_bias(tokens, masks, settings.outside, 512)
         cond, neg = generator.encode_prompts(request.prompt, request.negative_prompt)
 
         def is_cond(ehs: torch.Tensor | None) -> bool:
