@@ -1,0 +1,214 @@
+"""bench/run.py case for layout guidance's cost per guidance path (issue 16: the first guided preview
+no slower than the first unguided one). `--tiny` runs the same code on the demo model on a CPU
+(compile through dynamo's "eager" backend there, so the graph counts are real).
+
+    guided      per path ("mask": additive mask + a second attention call for the maps; "folded":
+                one maskless call, engine/guidance.py `folded_attention`):
+                - the cross-attention call alone at the preview's shape (CFG batch of 2 x 1,950 video
+                  tokens against 512 text tokens, 24 heads of 128), compiled, beside the unguided call,
+                  and which of PyTorch's kernels take the folded call's head size;
+                - 480x832x17, 25 steps, whole call, compiled, after the app's warm-up: first and later
+                  previews with no layout / layout guidance 1.0 / strength 0, the first guided and the
+                  first strength-0 preview against the first unguided one (target <= 1.0x), graphs
+                  compiled after the warm-up (target 0);
+                - the 704x1280x121 step (4 steps, prompt cached), guided and strength 0 against
+                  unguided (target <= 1.03x), graphs compiled after the first job of each kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import time
+
+import torch
+from run import _step_times, add  # noqa: I001
+
+from cases_more import _compiled, _fresh_compile_state, _graphs, _sizes, _sketch_requests, _stock_again
+from models import sync
+from shotsketch.engine.events import JobFinished
+from shotsketch.engine.guidance import FOLDED, MASK, GuidanceSettings
+
+PATHS = (MASK, FOLDED)
+
+
+def _timer(args, fn, reps: int) -> float:
+    """Seconds per call of `fn` (CUDA events on the GPU)."""
+    fn()
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000 / reps
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
+def _attention_calls(args) -> None:
+    """The cross-attention's attention part (after the projections and norms) per path, compiled as
+    the blocks are: stock (no mask), mask path (masked call + recording call + sums), folded."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from shotsketch.engine.guidance import folded_attention, record_shares
+
+    b, n, heads, d, length, slots = (2, 30, 2, 16, 512, 16) if args.tiny else (2, 1950, 24, 128, 512, 16)
+    dev = args.device
+    dtype = torch.bfloat16 if dev == "cuda" else torch.float32
+    torch.manual_seed(0)
+    q = torch.randn(b, n, heads, d, device=dev, dtype=dtype)
+    k, v = (torch.randn(b, length, heads, d, device=dev, dtype=dtype) for _ in range(2))
+    subjects = 2
+    ind = torch.zeros(length, slots, device=dev)
+    ind[3:6, 0] = 1
+    ind[8:10, 1] = 1
+    columns = torch.rand(n, subjects, device=dev) * 1.5 - 0.5
+    bias = (columns @ ind[:, :subjects].T * 4.0).to(dtype)
+    mask = torch.stack([bias, torch.zeros_like(bias)])[:, None]  # [2, 1, N, L]
+    values = torch.nn.functional.pad(ind[:, :subjects], (0, d - subjects)).to(dtype)[None, None].expand(
+        1, heads, length, d).contiguous()
+    q_extra = torch.zeros(2, n, 1, slots, device=dev, dtype=dtype)
+    q_extra[0, :, 0, :subjects] = (columns * 4.0).to(dtype)
+    k_extra = (ind * math.sqrt(d)).to(dtype)[None, :, None, :]
+    v_extra = ind.to(dtype)[None, :, None, :]
+    sums = torch.zeros(d, n, device=dev)
+    fold_sums = torch.zeros(slots, n, device=dev)
+
+    def sdpa(qq, kk, vv, m=None, scale=None):  # noqa: ANN001, ANN202 - as diffusers' native backend calls it
+        out = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (qq, kk, vv)),
+                                                               attn_mask=m, scale=scale)
+        return out.transpose(1, 2).flatten(2, 3)
+
+    def stock():  # noqa: ANN202
+        return sdpa(q, k, v)
+
+    def masked():  # noqa: ANN202
+        record_shares(q, k, mask, values, sums)
+        return sdpa(q, k, v, mask)
+
+    def folded():  # noqa: ANN202
+        return folded_attention(q, k, v, q_extra, k_extra, v_extra, fold_sums).flatten(2, 3)
+
+    backend = "inductor" if dev == "cuda" else "eager"
+    label = "guided: cross-attention call" + (" tiny" if args.tiny else f" (2x{n} video x {length} text tokens)")
+    with torch.inference_mode():
+        ref = masked().float()
+        err = float((folded().float() - ref).abs().max())
+        times = {}
+        for name, fn in (("stock (no layout)", stock), ("mask path", masked), ("folded path", folded)):
+            compiled = torch.compile(fn, fullgraph=True, backend=backend)
+            times[name] = _timer(args, compiled, 50 if dev == "cuda" else 3)
+        for name, t in times.items():
+            note = f"{t / times['stock (no layout)']:.2f}x the unguided call"
+            if name == "folded path":
+                note += f"; max abs diff vs the mask path's output {err:.4f} ({str(dtype).removeprefix('torch.')})"
+            add(label, f"{name}: attention + recording, compiled", None, t * 1e6, unit="us", note=note)
+        if dev == "cuda":  # which of PyTorch's kernels take the folded call (head size d + slots)
+            for name, kernel in (("cuDNN", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION),
+                                 ("memory-efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                try:
+                    with sdpa_kernel(kernel):
+                        t = _timer(args, folded, 50)
+                        t_stock = _timer(args, stock, 50)
+                    add(label, f"folded path, eager, {name} kernel only", None, t * 1e6, unit="us",
+                        note=f"head size {d + slots}; the unguided call on this kernel {t_stock * 1e6:.1f} us")
+                except RuntimeError as exc:
+                    add(label, f"folded path, eager, {name} kernel only", None, None,
+                        note=f"not available for head size {d + slots}: {str(exc)[:120]}")
+
+
+def _preview(comps, args, path: str) -> None:
+    """Whole previews after the app's warm-up, per kind; the first of each kind against the first unguided."""
+    h, w, f = _sizes(args)["preview"]
+    steps = 4 if args.tiny else 25
+    _fresh_compile_state(comps)
+    gen = _compiled(comps, args)
+    gen.layout_guidance.settings = dataclasses.replace(GuidanceSettings(), path=path)
+    gen.load()
+    sync(); t0 = time.perf_counter()
+    gen.warm_up(width=w, height=h, frames=f)
+    sync(); t_warm = time.perf_counter() - t0
+    graphs_warm = _graphs()
+    label = f"guided: preview {w}x{h}x{f}x{steps}, {path} path"
+    add(label, "warm_up() after loading (unguided forward + one guided preview step)", None, t_warm,
+        note=f"{graphs_warm} graphs compiled")
+    results: dict[str, list[float]] = {}
+    folded: dict[str, bool] = {}
+    for round_no in range(3):
+        for kind, req in _sketch_requests((h, w, f), steps, round_no + 20):
+            sync(); t0 = time.perf_counter()
+            final = gen.generate(req)
+            sync(); results.setdefault(kind, []).append(time.perf_counter() - t0)
+            if not isinstance(final, JobFinished):
+                raise RuntimeError(getattr(final, "message", str(final)))
+            if req.layout_json:
+                folded[kind] = gen.layout_guidance.last_state.folded
+    plain = results["no layout"][0]
+    for kind, ts in results.items():
+        used = "" if kind not in folded else f"; path taken: {FOLDED if folded[kind] else MASK}"
+        add(label, f"{kind}: first preview after the warm-up (new prompt)", plain if kind != "no layout" else None,
+            ts[0], note=f"later ones {[round(t, 3) for t in ts[1:]]}{used}")
+    add(label, "first guided preview / first unguided preview", plain, results["layout, guidance 1.0"][0],
+        target=1.0, note="target <= 1.0x")
+    add(label, "first strength-0 preview / first unguided preview", plain,
+        results["layout, guidance 0 (maps recorded)"][0], target=1.0, note="target <= 1.0x")
+    later = {kind: min(ts[1:]) for kind, ts in results.items()}
+    add(label, "later guided previews / later unguided (best of 2 each)", later["no layout"],
+        later["layout, guidance 1.0"])
+    add(label, "graphs compiled by the previews after the warm-up", None, _graphs() - graphs_warm, unit="graphs",
+        note="target 0")
+    del gen
+    gc.collect()
+
+
+def _full_step(comps, args, path: str) -> None:
+    """The 704x1280x121 step (prompt cached): guided and strength 0 against unguided, 3 rounds."""
+    h, w, f = _sizes(args)["full"]
+    steps = 4
+    _fresh_compile_state(comps)
+    gen = _compiled(comps, args)
+    gen.layout_guidance.settings = dataclasses.replace(GuidanceSettings(), path=path)
+    gen.decode = lambda lat: None  # denoising only
+    first: dict[str, float] = {}
+    best: dict[str, float] = {}
+    graphs_after_first = 0
+    for round_no in range(3):
+        if round_no == 1:
+            graphs_after_first = _graphs()
+        for kind, req in _sketch_requests((h, w, f), steps, round_no):
+            gen.encode_prompts(req.prompt, req.negative_prompt)  # prompt cached: the steps alone
+            times, final = _step_times(gen, req)
+            if round_no == 0:
+                first[kind] = times[0]
+            else:
+                best[kind] = min(best.get(kind, 1e9), min(times[1:] or times))
+    label = f"guided: step {w}x{h}x{f}, {path} path"
+    plain = best["no layout"]
+    for kind, t in best.items():
+        add(label, f"{kind}: step (best of rounds 2-3, steps 2-4)", plain if kind != "no layout" else None, t,
+            target=None if kind == "no layout" else 1.03,
+            note=f"first job's first step {first[kind]:.2f} s (with its compile, if it had one)"
+                 + ("" if kind == "no layout" else "; target <= 1.03x the unguided step"))
+    add(label, "graphs compiled after the first job of each kind (6 more jobs)", None, _graphs() - graphs_after_first,
+        unit="graphs", note="target 0")
+    del gen
+    gc.collect()
+
+
+def case_guided(comps, args) -> None:
+    """Layout guidance's cost per path: the attention call, the preview after the warm-up, the 720p step."""
+    _attention_calls(args)
+    for path in PATHS:
+        _preview(comps, args, path)
+    for path in PATHS:
+        _full_step(comps, args, path)
+    _stock_again(comps)
+
+
+CASES = {"guided": case_guided}
