@@ -144,3 +144,43 @@ def test_the_engine_size_counts_hard_linked_files_once(tmp_path):
     (folder.root / "uv-cache" / "torch.so").write_bytes(b"x" * 1000)
     os.link(folder.root / "uv-cache" / "torch.so", folder.root / "envs" / "torch.so")
     assert folder.size_bytes() == 1000
+
+
+class RecordsUv(Installer):
+    """find_python with uv replaced by a recorder: `python install` succeeds, `python find` finds
+    only what was installed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls, self.installed = [], set()
+
+    def run_uv(self, args, timeout=1800, check=True):
+        import subprocess
+
+        self.calls.append(args)
+        if args[:2] == ["python", "install"]:
+            self.installed.add(args[2])
+            return subprocess.CompletedProcess(args, 0, "", "")
+        if args[:2] == ["python", "find"] and args[2] in self.installed:
+            return subprocess.CompletedProcess(args, 0, f"/managed/python{args[2]}\n", "")
+        return subprocess.CompletedProcess(args, 2, "", "error: No interpreter found")
+
+
+@pytest.mark.parametrize("locks, managed", [(["linux-cpu-py311.txt"], "3.11"),
+                                            (["linux-cpu-py311.txt", "linux-cpu-py312.txt"], "3.12")])
+def test_online_the_launcher_fetches_a_python_the_locks_are_made_for(tmp_path, payload, locks, managed):
+    """With locks for 3.11 only (the CPU lock made outside the release workflow), uv fetches 3.11,
+    not 3.12 for which there is no lock; a computer without Python 3.11 still gets an engine."""
+    for name in locks:
+        (payload.locks / name).write_text(LOCK)
+    installer = RecordsUv(EngineFolder(tmp_path / "engine"), payload)
+    found = installer.find_python(InstallPlan(Backend.CPU))
+    assert ["python", "install", managed] in installer.calls
+    assert found == FoundPython(Path(f"/managed/python{managed}"), managed)
+
+
+def test_offline_the_launcher_fetches_nothing(tmp_path, payload):
+    installer = RecordsUv(EngineFolder(tmp_path / "engine"), payload)
+    with pytest.raises(EngineError, match="no Python 3.11 here"):
+        installer.find_python(InstallPlan(Backend.CPU, wheelhouse=tmp_path))
+    assert not [c for c in installer.calls if c[:2] == ["python", "install"]]

@@ -220,15 +220,17 @@ class Installer:
     # -- the steps -------------------------------------------------------------------------
 
     def find_python(self, plan: InstallPlan) -> FoundPython:
-        """uv's managed Python 3.12 where it can be fetched, else a Python here with a lock made for it."""
+        """uv's managed Python 3.12 where it can be fetched (or the Python the backend's locks are
+        made for, where none is for 3.12), else a Python here with a lock made for it."""
         wanted = pythons_for(self.payload.locks, self.payload.os, plan.backend)
         if not wanted:
             raise LockMissing(f"this installer has no engine for {plan.backend.label}: choose another in the list")
-        if plan.wheelhouse is None and MANAGED_PYTHON in wanted:
-            self.step(Step("Getting Python", detail=f"Python {MANAGED_PYTHON} (about 30 MB)"))
-            result = self.run_uv(["python", "install", MANAGED_PYTHON], timeout=PYTHON_DOWNLOAD_TIMEOUT_S, check=False)
+        if plan.wheelhouse is None:
+            managed = MANAGED_PYTHON if MANAGED_PYTHON in wanted else wanted[0]
+            self.step(Step("Getting Python", detail=f"Python {managed} (about 30 MB)"))
+            result = self.run_uv(["python", "install", managed], timeout=PYTHON_DOWNLOAD_TIMEOUT_S, check=False)
             if result.returncode != 0:
-                self.log("uv could not fetch Python " + MANAGED_PYTHON + "; looking for one on this computer")
+                self.log("uv could not fetch Python " + managed + "; looking for one on this computer")
         for version in wanted:
             result = self.run_uv(["python", "find", version], check=False)
             path = result.stdout.strip().splitlines()[-1] if result.returncode == 0 and result.stdout.strip() else ""
