@@ -604,10 +604,11 @@ def main() -> None:
                 case_cold(args)
             else:
                 sys.modules.setdefault("run", sys.modules[__name__])  # bench/cases_more.py adds to these rows
+                from cases_guided import CASES as GUIDED
                 from cases_more import CASES
 
                 {"floor": case_floor, "decode": case_decode, "step": case_step, "preview": case_preview,
-                 "fast": case_fast, "guidance": case_guidance, "warmup": case_warmup, **CASES}[name](comps, args)
+                 "fast": case_fast, "guidance": case_guidance, "warmup": case_warmup, **CASES, **GUIDED}[name](comps, args)
         except Exception as exc:  # noqa: BLE001 - a failed case must not hide the others
             import traceback
 
