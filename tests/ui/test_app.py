@@ -200,14 +200,15 @@ def test_default_arrangement(qtbot, make_window, size):
     geo = {k: d.geometry() for k, d in window.docks.items()}
     assert (window.width(), window.height()) == size
     assert geo["library"].right() < min(geo["sketch"].left(), geo["timeline"].left())
-    if size[0] >= 1500:  # sketch | preview, prompt below both, queue right
+    if size[0] >= 1500:  # sketch | preview, prompt below both, queue right (the LoRA list a tab beside it)
         assert max(geo["timeline"].right(), geo["prompt"].right()) < geo["queue"].left()
+        assert window.tabifiedDockWidgets(window.docks["queue"]) == [window.docks["loras"]]
         assert geo["sketch"].right() < geo["timeline"].left()
         assert geo["prompt"].top() > geo["sketch"].bottom()
         assert geo["sketch"].width() + geo["timeline"].width() > 0.55 * window.width()
         assert geo["timeline"].height() > 0.5 * window.height()
-    else:  # the same, with the queue a tab beside the library: the preview keeps its size at 1280x720
-        assert window.tabifiedDockWidgets(window.docks["library"]) == [window.docks["queue"]]
+    else:  # the same, with the queue and the LoRA list tabs beside the library: the preview keeps its size at 1280x720
+        assert window.tabifiedDockWidgets(window.docks["library"]) == [window.docks["queue"], window.docks["loras"]]
         assert not window.docks["library"].visibleRegion().isEmpty()  # the library's tab is the one shown
         assert geo["sketch"].width() > 400 and geo["sketch"].right() < geo["timeline"].left()
         assert geo["prompt"].top() > max(geo["sketch"].bottom(), geo["timeline"].bottom())

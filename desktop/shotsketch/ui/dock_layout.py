@@ -46,9 +46,10 @@ def is_compact(window: QMainWindow) -> bool:
 
 
 def arrange_default(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
-    """The library on the left; sketch and preview side by side with the prompt below both (the
-    LoRA list a tab beside it); the queue on the right of wide windows, and a tab beside the library's in narrower ones (below
-    COMPACT_BELOW pixels), so that the preview and the library keep usable sizes at 1280x720."""
+    """The library on the left; sketch and preview side by side with the prompt below both; the
+    queue, with the LoRA list a tab beside it, on the right of wide windows, and both tabs beside
+    the library's in narrower ones (below COMPACT_BELOW pixels), so that the preview and the
+    library keep usable sizes at 1280x720."""
     for dock in docks.values():
         dock.setFloating(False)
         window.removeDockWidget(dock)
@@ -60,11 +61,12 @@ def arrange_default(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
     window.splitDockWidget(docks["sketch"], docks["timeline"], Qt.Orientation.Horizontal)
     if is_compact(window):
         window.tabifyDockWidget(docks["library"], docks["queue"])
-    window.tabifyDockWidget(docks["prompt"], docks["loras"])  # a tab beside the prompt's
+    # the LoRA list a tab beside the queue's (beside the prompt, its tab bar took the preview's height)
+    window.tabifyDockWidget(docks["queue"], docks["loras"])
     for dock in docks.values():
         dock.show()
+    docks["queue"].raise_()
     docks["library"].raise_()
-    docks["prompt"].raise_()
     size_docks(window, docks)
 
 
