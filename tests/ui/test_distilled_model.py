@@ -103,3 +103,27 @@ def test_the_worker_reports_the_demo_generators_distilled_schedule(qtbot):
         assert worker.loaded_model == loaded.args[0]
     finally:
         worker.shutdown()
+
+
+def test_a_distilled_choice_renders_on_one_gpu_where_the_gpu_workers_cannot_take_it(monkeypatch, caplog,
+                                                                                   fake_engine_cls):
+    import shotsketch.engine.generator as generator_module
+    import shotsketch.engine.parallel_client as parallel_client
+    from shotsketch.ui.worker import generator_factory
+
+    made = []
+
+    class RecordingGenerator(fake_engine_cls):
+        def __init__(self, source, *, device=None, memory_plan=None, distilled=None):  # noqa: ANN001
+            super().__init__()
+            made.append(distilled)
+
+    monkeypatch.setattr(generator_module, "Generator", RecordingGenerator)
+    monkeypatch.setattr(parallel_client, "GpuWorkers", lambda *a, **k: made.append("workers"))
+    monkeypatch.setattr(parallel_client, "gpu_count_problem", lambda *a: None)
+    with caplog.at_level("WARNING"):
+        engine = generator_factory("demo", gpus=2, distilled=True)()
+    assert isinstance(engine, RecordingGenerator) and made == [True]
+    assert "rendering on one GPU" in caplog.text
+    generator_factory("demo", gpus=2)()  # as the folder says: the GPU workers
+    assert made == [True, "workers"]

@@ -360,7 +360,10 @@ def generator_factory(model: str, memory_plan: str = "auto", device: str | None 
             torch.set_num_threads(demo_threads())
         source = ModelSource.parse(model)
         plan = None if memory_plan == "auto" else MemoryPlan(memory_plan)
-        if gpus > 1:
+        if gpus > 1 and distilled is not None:  # the GPU workers take the model as its folder says
+            log.warning("the model is set to %sstep-distilled in Settings, which the %d GPU workers cannot be told; "
+                        "rendering on one GPU", "" if distilled else "not ", gpus)
+        elif gpus > 1:
             from shotsketch.engine.parallel_client import GpuWorkers, gpu_count_problem
 
             problem = gpu_count_problem(gpus, device)
