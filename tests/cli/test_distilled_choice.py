@@ -3,6 +3,8 @@ recipe's DMD schedule, else the choice made in the window's Settings for that mo
 
 import json
 
+import pytest
+
 from shotsketch.app.model_options import ModelOptions, load_model_options, model_key, save_model_options
 from shotsketch.cli import build_parser, main
 from shotsketch.cli.generate import distilled_choice
@@ -50,3 +52,17 @@ def test_model_options_file(tmp_path, monkeypatch):
     options_path().write_text("{not json")
     assert load_model_options() == ModelOptions()  # a damaged file is kept aside, the choices start empty
     assert options_path().with_name("model_options.json.damaged").read_text() == "{not json"
+
+
+def test_a_distilled_choice_with_several_gpus_renders_on_one(tmp_path, monkeypatch, capsys):
+    """The GPU workers take the model as its folder says; a choice made by flag or in Settings is kept
+    by rendering in this process, and said."""
+    from shotsketch.engine import parallel_client
+
+    monkeypatch.setattr(parallel_client, "GpuWorkers", lambda *a, **k: pytest.fail("the GPU workers were built"))
+    monkeypatch.setattr(parallel_client, "gpu_count_problem", lambda *a: None)
+    out = tmp_path / "clip.mp4"
+    assert main(["generate", "a red car", "--model", "demo", *SIZE, "--gpus", "2", "--device", "cpu", "--distilled",
+                 "--out", str(out)]) == 0
+    assert "rendering on one GPU, not 2" in capsys.readouterr().err
+    assert json.loads((tmp_path / "clip.mp4.json").read_text())["schedule"]["steps"] == 3

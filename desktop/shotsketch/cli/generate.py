@@ -358,7 +358,11 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace, 
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        if (args.gpus or 1) > 1:  # persistent workers, one per GPU (engine/parallel_client.py)
+        distilled = distilled_choice(args, model_text, recipe)
+        if (args.gpus or 1) > 1 and distilled is not None:  # the GPU workers take the model as its folder says
+            bar.note(f"shotsketch: the model is {'' if distilled else 'not '}step-distilled by choice, which the GPU "
+                     f"workers cannot be told; rendering on one GPU, not {args.gpus}")
+        if (args.gpus or 1) > 1 and distilled is None:  # persistent workers, one per GPU (engine/parallel_client.py)
             from shotsketch.engine.parallel_client import GpuWorkers, gpu_count_problem
 
             if gpu_count_problem(args.gpus, args.device):
@@ -368,8 +372,7 @@ def generate_to_file(request, source, out: Path, fmt, args: argparse.Namespace, 
             gen = GpuWorkers(model_text or load_settings().model, args.gpus, args.memory_plan or "auto", device=args.device)
             bar.note(f"model: {source.describe()} on {args.gpus} GPUs")
         else:
-            gen = Generator(source, device=args.device, memory_plan=plan,
-                            distilled=distilled_choice(args, model_text, recipe))
+            gen = Generator(source, device=args.device, memory_plan=plan, distilled=distilled)
             bar.note(f"model: {source.describe()} on {gen.device.name} ({gen.memory_plan.value})")
         t0 = time.perf_counter()
         try:
