@@ -21,6 +21,7 @@ The model is changed on one thread (the window's main thread; any thread in the 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,8 +94,6 @@ def _layout_from(raw: Any, where: str) -> tuple[Layout, str | None]:
 def normalized_loras(choices: tuple[LoraChoice, ...]) -> tuple[LoraChoice, ...]:
     """The LoRAs as a shot holds them: absolute paths, float strengths (the window and the CLI make
     the same request from the same files)."""
-    import os
-
     return tuple(LoraChoice(os.path.abspath(os.path.expanduser(c.path)), float(c.strength)) for c in choices)
 
 
