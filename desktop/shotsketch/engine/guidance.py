@@ -350,25 +350,39 @@ def folded_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
 
 class LayoutAttnProcessor(WanAttnProcessor):
     """Cross-attention with the layout bias and the recording; for the unconditional pass (and a
-    conditional one neither guided nor recorded) it is exactly the stock processor. Reads only
-    bools and fixed-shape tensors of its state and adds to them in place (compile keeps the blocks
-    whole: tests/engine/test_compile.py). A guided, a recorded-only (strength 0) and a guided
-    unrecorded forward take the same branch, so they share one compiled graph."""
+    conditional one neither guided nor recorded) it computes what the stock processor computes.
+    Reads only bools and fixed-shape tensors of its state and adds to them in place (compile keeps
+    the blocks whole: tests/engine/test_compile.py). A guided, a recorded-only (strength 0) and a
+    guided unrecorded forward take the same branch, so they share one compiled graph.
 
-    def __init__(self, state: GuidanceState | None = None) -> None:
+    `kv` (engine/text_kv.py, one slot per block): the text's key and value for this forward,
+    computed once per job outside the blocks; where the slot is empty the block projects them."""
+
+    def __init__(self, state: GuidanceState | None = None, kv=None) -> None:  # noqa: ANN001
         super().__init__()
         self.state = state
+        self.kv = kv
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
-        state = self.state
-        if (state is None or encoder_hidden_states is None or attn.add_k_proj is not None
-                or not state.active):
+        state, kv = self.state, self.kv
+        cross = encoder_hidden_states is not None and attn.add_k_proj is None
+        cached = (cross and kv is not None and kv.key is not None
+                  and kv.key.shape[0] == hidden_states.shape[0] and kv.key.shape[1] == encoder_hidden_states.shape[1])
+        guided = cross and state is not None and state.active
+        if not (cached or guided):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
-        query, key, value = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
+        if cached:
+            query = attn.to_q(hidden_states)
+            key, value = kv.key, kv.value
+        else:
+            query, key, value = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
+            key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+            value = value.unflatten(2, (attn.heads, -1))
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
-        key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
-        value = value.unflatten(2, (attn.heads, -1))
-        if state.folded:
+        if not guided:
+            out = dispatch_attention_fn(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
+                                        backend=self._attention_backend, parallel_config=None)
+        elif state.folded:
             out = folded_attention(query, key, value, state.q_extra, state.fold_k, state.fold_v, state.record_sums,
                                    self._attention_backend)
         else:
@@ -473,10 +487,19 @@ class LayoutGuidance:
             state.update(is_cond(ehs))
 
         originals = dict(transformer.attn_processors)
-        processor = self.processor
-        processor.state = state
-        mapping = {name: (processor if ".attn2." in name else proc) for name, proc in originals.items()}
-        transformer.set_attn_processor(mapping)
+        cross = [proc for name, proc in originals.items() if ".attn2." in name]
+        # engine/text_kv.py put a processor of ours on every cross-attention (one per block, each
+        # reading its block's text keys and values): the job's state goes on those; otherwise the
+        # one shared processor goes in for the job
+        installed = bool(cross) and all(isinstance(proc, LayoutAttnProcessor) for proc in cross)
+        if installed:
+            for proc in cross:
+                proc.state = state
+        else:
+            processor = self.processor
+            processor.state = state
+            mapping = {name: (processor if ".attn2." in name else proc) for name, proc in originals.items()}
+            transformer.set_attn_processor(mapping)
         handle = transformer.register_forward_pre_hook(pre_hook, with_kwargs=True)
         self.last_state = state
         try:
@@ -484,8 +507,12 @@ class LayoutGuidance:
         finally:
             handle.remove()
             state.update(False)
-            processor.state = None
-            transformer.set_attn_processor(originals)
+            if installed:
+                for proc in cross:
+                    proc.state = None
+            else:
+                processor.state = None
+                transformer.set_attn_processor(originals)
             state.collect_maps()
         grid = (latent_frame_count(request.frames), request.height // TOKEN_STRIDE, request.width // TOKEN_STRIDE)
         info: dict[str, Any] = {
