@@ -1,6 +1,6 @@
 import pytest
 
-from shotsketch.engine.memory import GiB, DeviceChoice, MemoryPlan, choose_plan
+from shotsketch.engine.memory import GiB, DeviceChoice, JobShape, MemoryPlan, choose_plan
 from shotsketch.engine.requests import (
     GenerationRequest, RequestError, nearest_frame_count, nearest_multiple, validate_request,
 )
@@ -53,7 +53,9 @@ def _cuda(free_gib):
 def test_memory_plan_follows_free_vram():
     assert choose_plan(_cuda(79)) is MemoryPlan.ALL_ON_GPU
     assert choose_plan(_cuda(23)) is MemoryPlan.TEXT_ENCODER_OFFLOAD
-    assert choose_plan(_cuda(15)) is MemoryPlan.MODEL_OFFLOAD
+    assert choose_plan(_cuda(15)) is MemoryPlan.TEXT_ENCODER_OFFLOAD  # the encoder streams; the 720p decode in tiles
+    assert choose_plan(_cuda(11.5)) is MemoryPlan.GROUP_OFFLOAD
+    assert choose_plan(_cuda(11.5), job=JobShape(832, 480, 17)) is MemoryPlan.MODEL_OFFLOAD
     assert choose_plan(_cuda(7.5)) is MemoryPlan.GROUP_OFFLOAD
     assert choose_plan(_cuda(2), demo=True) is MemoryPlan.ALL_ON_GPU
     assert choose_plan(DeviceChoice("cpu", torch.float32, "CPU")) is MemoryPlan.CPU
