@@ -7,7 +7,8 @@ no slower than the first unguided one). `--tiny` runs the same code on the demo 
                 - the cross-attention call alone at the preview's shape (CFG batch of 2 x 1,950 video
                   tokens against 512 text tokens, 24 heads of 128), compiled, beside the unguided call,
                   and which of PyTorch's kernels take the folded call's head size;
-                - 480x832x17, 25 steps, whole call, compiled, after the app's warm-up: first and later
+                - 480x832x17, 25 steps, whole call, compiled, after the app's warm-up (mask; folded;
+                  folded with the text K/V cache, engine/text_kv.py): first and later
                   previews with no layout / layout guidance 1.0 / strength 0, the first guided and the
                   first strength-0 preview against the first unguided one (target <= 1.0x), graphs
                   compiled after the warm-up (target 0);
@@ -31,6 +32,7 @@ from shotsketch.engine.events import JobFinished
 from shotsketch.engine.guidance import FOLDED, MASK, GuidanceSettings
 
 PATHS = (MASK, FOLDED)
+PREVIEWS = ((MASK, False), (FOLDED, False), (FOLDED, True))  # (guidance path, text K/V cache)
 
 
 def _timer(args, fn, reps: int) -> float:
@@ -123,19 +125,45 @@ def _attention_calls(args) -> None:
                         note=f"not available for head size {d + slots}: {str(exc)[:120]}")
 
 
-def _preview(comps, args, path: str) -> None:
+def _text_kv(gen, on: bool) -> None:  # noqa: ANN001
+    """The text K/V cache (engine/text_kv.py) on or off for this generator, whatever its load did."""
+    from shotsketch.engine import text_kv
+
+    if on:
+        if text_kv.install_for(gen) is None:
+            raise RuntimeError("the text K/V cache did not install (memory plan or SHOTSKETCH_TEXT_KV)")
+    else:
+        text_kv.uninstall(gen.pipeline.transformer)
+        gen.attention_hooks[:] = [h for h in gen.attention_hooks if not isinstance(h, text_kv.TextKV)]
+
+
+def _stock_cross_attention(comps) -> None:
+    """diffusers' own processor back on every cross-attention (for the cases that follow)."""
+    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
+
+    from shotsketch.engine import text_kv
+
+    transformer = comps["transformer"]
+    text_kv.uninstall(transformer)
+    for block in transformer.blocks:
+        block.attn2.set_processor(WanAttnProcessor())
+
+
+def _preview(comps, args, path: str, kv: bool) -> None:
     """Whole previews after the app's warm-up, per kind; the first of each kind against the first unguided."""
     h, w, f = _sizes(args)["preview"]
     steps = 4 if args.tiny else 25
     _fresh_compile_state(comps)
+    _stock_cross_attention(comps)
     gen = _compiled(comps, args)
     gen.layout_guidance.settings = dataclasses.replace(GuidanceSettings(), path=path)
     gen.load()
+    _text_kv(gen, kv)
     sync(); t0 = time.perf_counter()
     gen.warm_up(width=w, height=h, frames=f)
     sync(); t_warm = time.perf_counter() - t0
     graphs_warm = _graphs()
-    label = f"guided: preview {w}x{h}x{f}x{steps}, {path} path"
+    label = f"guided: preview {w}x{h}x{f}x{steps}, {path} path" + (", text K/V cached" if kv else "")
     add(label, "warm_up() after loading (unguided forward + one guided preview step)", None, t_warm,
         note=f"{graphs_warm} graphs compiled")
     results: dict[str, list[float]] = {}
@@ -163,8 +191,13 @@ def _preview(comps, args, path: str) -> None:
         later["layout, guidance 1.0"])
     add(label, "graphs compiled by the previews after the warm-up", None, _graphs() - graphs_warm, unit="graphs",
         note="target 0")
+    if kv:
+        cache = next(hk for hk in gen.attention_hooks if type(hk).__name__ == "TextKV")
+        add(label, "text K/V cache: computed / reused (all jobs)", None, cache.stats["computed"], unit="times",
+            note=f"reused {cache.stats['reused']}, skipped {cache.stats['skipped']}")
     del gen
     gc.collect()
+    _stock_cross_attention(comps)
 
 
 def _full_step(comps, args, path: str) -> None:
@@ -172,8 +205,11 @@ def _full_step(comps, args, path: str) -> None:
     h, w, f = _sizes(args)["full"]
     steps = 4
     _fresh_compile_state(comps)
+    _stock_cross_attention(comps)
     gen = _compiled(comps, args)
     gen.layout_guidance.settings = dataclasses.replace(GuidanceSettings(), path=path)
+    gen.load()
+    _text_kv(gen, False)  # it skips jobs this size anyway (engine/text_kv.py MIN_TOKENS)
     gen.decode = lambda lat: None  # denoising only
     first: dict[str, float] = {}
     best: dict[str, float] = {}
@@ -199,13 +235,15 @@ def _full_step(comps, args, path: str) -> None:
         unit="graphs", note="target 0")
     del gen
     gc.collect()
+    _stock_cross_attention(comps)
 
 
 def case_guided(comps, args) -> None:
-    """Layout guidance's cost per path: the attention call, the preview after the warm-up, the 720p step."""
+    """Layout guidance's cost per path: the attention call, the preview after the warm-up (also with
+    the text K/V cache), the 720p step."""
     _attention_calls(args)
-    for path in PATHS:
-        _preview(comps, args, path)
+    for path, kv in PREVIEWS:
+        _preview(comps, args, path, kv)
     for path in PATHS:
         _full_step(comps, args, path)
     _stock_again(comps)
