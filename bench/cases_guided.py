@@ -55,19 +55,20 @@ def _timer(args, fn, reps: int) -> float:
 
 def _attention_calls(args) -> None:
     """The cross-attention's attention part (after the projections and norms) per path, compiled as
-    the blocks are: stock (no mask), mask path (masked call + recording call + sums), folded."""
+    the blocks are: stock (no mask), mask path (masked call + recording call + sums), folded (with
+    8 and 16 extra head dims)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from shotsketch.engine.guidance import folded_attention, record_shares
 
-    b, n, heads, d, length, slots = (2, 30, 2, 16, 512, 16) if args.tiny else (2, 1950, 24, 128, 512, 16)
+    b, n, heads, d, length = (2, 30, 2, 16, 512) if args.tiny else (2, 1950, 24, 128, 512)
     dev = args.device
     dtype = torch.bfloat16 if dev == "cuda" else torch.float32
     torch.manual_seed(0)
     q = torch.randn(b, n, heads, d, device=dev, dtype=dtype)
     k, v = (torch.randn(b, length, heads, d, device=dev, dtype=dtype) for _ in range(2))
     subjects = 2
-    ind = torch.zeros(length, slots, device=dev)
+    ind = torch.zeros(length, 16, device=dev)
     ind[3:6, 0] = 1
     ind[8:10, 1] = 1
     columns = torch.rand(n, subjects, device=dev) * 1.5 - 0.5
@@ -75,12 +76,15 @@ def _attention_calls(args) -> None:
     mask = torch.stack([bias, torch.zeros_like(bias)])[:, None]  # [2, 1, N, L]
     values = torch.nn.functional.pad(ind[:, :subjects], (0, d - subjects)).to(dtype)[None, None].expand(
         1, heads, length, d).contiguous()
-    q_extra = torch.zeros(2, n, 1, slots, device=dev, dtype=dtype)
-    q_extra[0, :, 0, :subjects] = (columns * 4.0).to(dtype)
-    k_extra = (ind * math.sqrt(d)).to(dtype)[None, :, None, :]
-    v_extra = ind.to(dtype)[None, :, None, :]
     sums = torch.zeros(d, n, device=dev)
-    fold_sums = torch.zeros(slots, n, device=dev)
+
+    def extras(slots: int) -> tuple:
+        q_extra = torch.zeros(2, n, 1, slots, device=dev, dtype=dtype)
+        q_extra[0, :, 0, :subjects] = (columns * 4.0).to(dtype)
+        return (q_extra, (ind[:, :slots] * math.sqrt(d)).to(dtype)[None, :, None, :],
+                ind[:, :slots].to(dtype)[None, :, None, :], torch.zeros(slots, n, device=dev))
+
+    folded_inputs = {slots: extras(slots) for slots in (16, 8)}
 
     def sdpa(qq, kk, vv, m=None, scale=None):  # noqa: ANN001, ANN202 - as diffusers' native backend calls it
         out = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (qq, kk, vv)),
@@ -94,35 +98,73 @@ def _attention_calls(args) -> None:
         record_shares(q, k, mask, values, sums)
         return sdpa(q, k, v, mask)
 
-    def folded():  # noqa: ANN202
-        return folded_attention(q, k, v, q_extra, k_extra, v_extra, fold_sums).flatten(2, 3)
+    def folded_with(slots: int):  # noqa: ANN202
+        return lambda: folded_attention(q, k, v, *folded_inputs[slots]).flatten(2, 3)
 
     backend = "inductor" if dev == "cuda" else "eager"
     label = "guided: cross-attention call" + (" tiny" if args.tiny else f" (2x{n} video x {length} text tokens)")
     with torch.inference_mode():
         ref = masked().float()
-        err = float((folded().float() - ref).abs().max())
+        err = {slots: float((folded_with(slots)().float() - ref).abs().max()) for slots in folded_inputs}
         times = {}
-        for name, fn in (("stock (no layout)", stock), ("mask path", masked), ("folded path", folded)):
+        variants = [("stock (no layout)", stock), ("mask path", masked)]
+        variants += [(f"folded path, {slots} extra dims (head size {d + slots})", folded_with(slots))
+                     for slots in folded_inputs]
+        for name, fn in variants:
             compiled = torch.compile(fn, fullgraph=True, backend=backend)
             times[name] = _timer(args, compiled, 50 if dev == "cuda" else 3)
         for name, t in times.items():
             note = f"{t / times['stock (no layout)']:.2f}x the unguided call"
-            if name == "folded path":
-                note += f"; max abs diff vs the mask path's output {err:.4f} ({str(dtype).removeprefix('torch.')})"
+            if name.startswith("folded"):
+                slots = int(name.split(", ")[1].split(" ")[0])
+                note += (f"; max abs diff vs the mask path's output {err[slots]:.4f} "
+                         f"({str(dtype).removeprefix('torch.')})")
             add(label, f"{name}: attention + recording, compiled", None, t * 1e6, unit="us", note=note)
         if dev == "cuda":  # which of PyTorch's kernels take the folded call (head size d + slots)
             for name, kernel in (("cuDNN", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION),
                                  ("memory-efficient", SDPBackend.EFFICIENT_ATTENTION)):
                 try:
                     with sdpa_kernel(kernel):
-                        t = _timer(args, folded, 50)
+                        t = _timer(args, folded_with(16), 50)
                         t_stock = _timer(args, stock, 50)
-                    add(label, f"folded path, eager, {name} kernel only", None, t * 1e6, unit="us",
-                        note=f"head size {d + slots}; the unguided call on this kernel {t_stock * 1e6:.1f} us")
+                    add(label, f"folded path (16 extra dims), eager, {name} kernel only", None, t * 1e6, unit="us",
+                        note=f"head size {d + 16}; the unguided call on this kernel {t_stock * 1e6:.1f} us")
                 except RuntimeError as exc:
-                    add(label, f"folded path, eager, {name} kernel only", None, None,
-                        note=f"not available for head size {d + slots}: {str(exc)[:120]}")
+                    add(label, f"folded path (16 extra dims), eager, {name} kernel only", None, None,
+                        note=f"not available for head size {d + 16}: {str(exc)[:120]}")
+
+
+def _cross_attention_module(comps, args) -> None:
+    """One block's whole cross-attention (projections, norms, attention, output), compiled: diffusers'
+    processor against ours reading the text's keys and values from the cache (engine/text_kv.py)."""
+    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
+
+    from shotsketch.engine.guidance import LayoutAttnProcessor
+    from shotsketch.engine.text_kv import KVSlot, text_kv
+
+    attn = comps["transformer"].blocks[0].attn2
+    n = 30 if args.tiny else 1950
+    dim = attn.inner_dim
+    param = next(attn.parameters())
+    torch.manual_seed(1)
+    hidden = torch.randn(2, n, dim, device=param.device, dtype=param.dtype)
+    text = torch.randn(2, 512, dim, device=param.device, dtype=param.dtype)
+    backend = "inductor" if args.device == "cuda" else "eager"
+    with torch.inference_mode():
+        slot = KVSlot()
+        slot.key, slot.value = text_kv(attn, text)
+        stock, cached = WanAttnProcessor(), LayoutAttnProcessor(kv=slot)
+        expected = stock(attn, hidden, text)
+        diff = float((cached(attn, hidden, text).float() - expected.float()).abs().max())
+        times = {}
+        for name, proc in (("diffusers' processor", stock), ("text keys and values cached", cached)):
+            fn = torch.compile(lambda p=proc: p(attn, hidden, text), fullgraph=True, backend=backend)
+            times[name] = _timer(args, fn, 50 if args.device == "cuda" else 3)
+    label = "guided: one block's cross-attention" + (" tiny" if args.tiny else f" (CFG batch, 2x{n} video tokens)")
+    base = times["diffusers' processor"]
+    for name, t in times.items():
+        add(label, f"{name}, compiled", None, t * 1e6, unit="us",
+            note=f"{t / base:.2f}x diffusers'; x30 blocks per step" + ("" if t == base else f"; max abs diff {diff:.4f}"))
 
 
 def _text_kv(gen, on: bool) -> None:  # noqa: ANN001
@@ -242,6 +284,7 @@ def case_guided(comps, args) -> None:
     """Layout guidance's cost per path: the attention call, the preview after the warm-up (also with
     the text K/V cache), the 720p step."""
     _attention_calls(args)
+    _cross_attention_module(comps, args)
     for path, kv in PREVIEWS:
         _preview(comps, args, path, kv)
     for path in PATHS:
