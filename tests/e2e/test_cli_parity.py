@@ -143,3 +143,43 @@ def test_an_old_recipes_strength_outside_the_range_is_clamped_and_said(tmp_path,
     assert "layout guidance strength 5.0 is outside" in caplog.text
     assert "using 3 (the clip will differ" in capsys.readouterr().err
     assert request.prompt == PROMPT and request.layout_json == layout  # the rest replays as it was
+
+
+def test_the_cli_and_the_window_model_make_the_same_clip_with_loras(tmp_path, capsys, demo_engine):
+    """Two LoRA files (real key layout, safetensors), one at half strength: the same request, recipe
+    and frames from `--lora` and from the open shot's LoRA list."""
+    import torch
+    from safetensors.torch import save_file
+
+    from shotsketch.app.jobs import run_queued
+    from shotsketch.app.session import AppSession
+    from shotsketch.core.library import Library
+
+    loras = []
+    for name, seed in (("a", 1), ("b", 2)):
+        gen = torch.Generator().manual_seed(seed)
+        layer = demo_engine.pipeline.transformer.blocks[0].attn1.to_q
+        path = tmp_path / f"{name}.safetensors"
+        save_file({"diffusion_model.blocks.0.self_attn.q.lora_down.weight": torch.randn(4, layer.in_features, generator=gen),
+                   "diffusion_model.blocks.0.self_attn.q.lora_up.weight": torch.randn(layer.out_features, 4, generator=gen),
+                   "diffusion_model.blocks.0.self_attn.q.alpha": torch.tensor(4.0)}, str(path))
+        loras.append(str(path))
+    out = tmp_path / "cli.mp4"
+    code = main(["generate", PROMPT, "--model", "demo", "--seed", "7", *SIZE, "--device", "cpu",
+                 "--lora", loras[0], "--lora", f"{loras[1]}:0.5", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    cli_recipe = json.loads((tmp_path / "cli.mp4.json").read_text())
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        session = AppSession(library, call_later=lambda delay, fn: None)
+        session.new_project("Parity")
+        session.shot.set_prompt(PROMPT)
+        session.shot.update_settings(width=96, height=64, frames=5, steps=2, seed=7)
+        session.shot.set_loras([(loras[0], 1.0), (loras[1], 0.5)])
+        [job] = session.generate(1)
+        [ended] = run_queued(session.queue, demo_engine)
+        take = ended.take
+    assert job.request.to_dict() == cli_recipe["request"]
+    assert cli_recipe["request"]["loras"] == [{"path": loras[0], "strength": 1.0}, {"path": loras[1], "strength": 0.5}]
+    assert _comparable(take.recipe) == _comparable(cli_recipe)
+    assert np.array_equal(read_frames(out), read_frames(take.file))
