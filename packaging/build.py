@@ -43,6 +43,14 @@ DEB_DEPENDS = [ "libgl1", "libegl1", "libopengl0", "libglib2.0-0", "libfontconfi
     "python3 (>= 3.11) | python3.12 | python3.13", "ca-certificates",
 ]
 DEB_RECOMMENDS = ["libxcb-xinput0", "xdg-utils"]
+# PyInstaller collects Qt's xcb platform library (libQt6XcbQpa) and the xcb libraries beside it only
+# where the build machine can load the xcb plugin: built on a bare Ubuntu 22.04 the launcher opened
+# no window on Ubuntu 24.04 or Debian 13 ("Could not load the Qt platform plugin xcb", exit 134).
+# The build machine needs these (the release workflow installs them); build.py checks the result.
+BUILD_MACHINE_PACKAGES = ["libgl1", "libegl1", "libopengl0", "libfontconfig1", "libdbus-1-3", "libxkbcommon-x11-0",
+                          "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0",
+                          "libxcb-render-util0", "libxcb-shape0", "libxcb-xkb1", "libxcb-xinput0"]
+QT_XCB_LIBRARY = "libQt6XcbQpa.so.6"
 DESKTOP_ENTRY = """[Desktop Entry]
 Type=Application
 Name=Shotsketch
@@ -99,6 +107,14 @@ def freeze_launcher(work: Path, windowed: bool = False) -> Path:
     run(command)
     frozen = work / "frozen" / ("shotsketch.app" if windowed and sys.platform == "darwin" else "shotsketch")
     return frozen
+
+
+def check_frozen_for_linux(frozen: Path) -> None:
+    """A Linux launcher that lacks Qt's xcb platform library opens no window anywhere: stop the build."""
+    if not any(frozen.rglob(QT_XCB_LIBRARY)):
+        raise SystemExit(f"build.py: the frozen launcher in {frozen} lacks {QT_XCB_LIBRARY} (Qt's xcb platform: "
+                         "PyInstaller leaves it out where this machine cannot load the xcb plugin); install "
+                         f"`sudo apt-get install {' '.join(BUILD_MACHINE_PACKAGES)}` and build again")
 
 
 def app_wheel(work: Path) -> Path:
@@ -164,7 +180,9 @@ def build_deb(out: Path, work: Path, args: argparse.Namespace) -> Path:
     root = work / "deb-root"
     shutil.rmtree(root, ignore_errors=True)
     opt = root / "opt" / "shotsketch"
-    shutil.copytree(args.frozen or freeze_launcher(work), opt, symlinks=True)
+    frozen = args.frozen or freeze_launcher(work)
+    check_frozen_for_linux(frozen)
+    shutil.copytree(frozen, opt, symlinks=True)
     make_payload(opt, "linux", work, args.wheelhouse)
     (root / "usr" / "bin").mkdir(parents=True)
     (root / "usr" / "bin" / "shotsketch").symlink_to("/opt/shotsketch/shotsketch")
@@ -202,7 +220,9 @@ def build_tarball(out: Path, work: Path, args: argparse.Namespace) -> Path:
     name = f"shotsketch-{VERSION}-linux-x86_64" + ("-offline" if args.wheelhouse else "")
     top = work / "tar" / name
     shutil.rmtree(top.parent, ignore_errors=True)
-    shutil.copytree(args.frozen or freeze_launcher(work), top, symlinks=True)
+    frozen = args.frozen or freeze_launcher(work)
+    check_frozen_for_linux(frozen)
+    shutil.copytree(frozen, top, symlinks=True)
     make_payload(top, "linux", work, args.wheelhouse)
     shutil.copy2(PACKAGING / "icons" / "shotsketch-256.png", top / "shotsketch.png")
     # Exec is relative here; `./shotsketch --install-desktop-entry` writes one with this folder's path.
