@@ -81,3 +81,15 @@ def test_a_failed_compile_runs_that_job_uncompiled_and_the_next_compiled(compile
     assert failed_compile.recipe["speed"]["compiled"] is False  # this job ran uncompiled ...
     assert failed_compile.extras["adherence"]  # ... with its guidance all the same
     assert gen.compiled is True and after.recipe["speed"]["compiled"] is True  # ... and the next compiled again
+
+
+def test_a_step_distilled_preview_compiles_nothing_after_the_warm_up(make_request):
+    """warm_up compiles the batch a distilled job runs (one row: no CFG), not CFG's two."""
+    torch._dynamo.reset()
+    gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(compile=True, compile_backend="eager"), distilled=True)
+    gen.load()
+    assert gen.warm_up(width=96, height=64, frames=5)
+    counters.clear()
+    final = gen.generate(make_request(steps=2))
+    assert isinstance(final, JobFinished) and final.recipe["speed"]["compiled"]
+    assert counters["stats"]["unique_graphs"] == 0, dict(counters["stats"])

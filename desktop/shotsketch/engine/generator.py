@@ -325,6 +325,7 @@ class Generator:
 
     def _apply_speed_options(self) -> None:
         if self.device.device != "cuda":
+            self._apply_text_kv()
             self._apply_compile()  # on a CPU only when asked for with the "eager" backend (tests)
             return
         # cuDNN autotuning pays off for the untiled decode; with VAE tiling every new tile shape
@@ -351,7 +352,14 @@ class Generator:
                 enable_kernel_cache()
             install(self._pipe.transformer, flash4_attention if choice == FLASH4 else sdpa_bshd)
             self.attention = choice
+        self._apply_text_kv()
         self._apply_compile()
+
+    def _apply_text_kv(self) -> None:
+        """The text's cross-attention keys and values computed once per job (engine/text_kv.py)."""
+        from shotsketch.engine.text_kv import install_for
+
+        install_for(self)
 
     def _apply_compile(self) -> None:
         from shotsketch.engine.speed import compile_wanted
@@ -392,7 +400,9 @@ class Generator:
         tr = self._pipe.transformer
         dev, dtype = torch.device(self.device.device), self.device.dtype
         lat_f, lat_h, lat_w = latent_frame_count(frames), height // (TOKEN_STRIDE // 2), width // (TOKEN_STRIDE // 2)
-        request = GenerationRequest("warm-up", width=width, height=height, frames=frames)
+        # a step-distilled model runs its jobs without CFG (_generate): a batch of one
+        request = GenerationRequest("warm-up", width=width, height=height, frames=frames,
+                                    guidance=1.0 if self.schedule else 5.0)
         batch = 2 if self.batches_cfg(request) else 1  # the shape the real call will have
         with torch.inference_mode():
             x = torch.randn(batch, tr.config.in_channels, lat_f, lat_h, lat_w, device=dev, dtype=dtype)

@@ -96,6 +96,8 @@ def pick_device(prefer: str | None = None) -> DeviceChoice:
 PLAN_ORDER = (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
 MARGIN_BYTES = GiB // 2  # allocator fragmentation and what the prediction leaves out, on top of...
 MARGIN_FRACTION = 0.04  # ...this share of the predicted peak
+TEXT_TOKENS = 512  # the prompt embeddings' length
+TEXT_KV_MAX_TOKENS = 8192  # engine/text_kv.py keeps the text keys and values for jobs up to this many video tokens
 ENCODE_ACTIVATION_BYTES = 3 * GiB // 10  # the text encoder over one prompt's tokens (at most 512)
 # The fast decode (engine/vae_decode.py) holds about this much per output pixel of a frame while it
 # streams through the clip (a 704x1280 clip: 6.8 GiB measured, bench/RESULTS.md decode case), and its
@@ -120,6 +122,7 @@ class ModelFootprint:
     token_bytes_compiled: int  # denoising activations per video token and batch row
     token_bytes_eager: int
     fp8_copy: int  # FP8 copies of the block weights (fast mode)
+    text_kv_per_row: int = 0  # the text's cross-attention keys and values of every block, per batch row (engine/text_kv.py)
 
     @classmethod
     def from_parts(cls, transformer: int, text_encoder: int, vae: int, *, transformer_block: int,
@@ -134,6 +137,7 @@ class ModelFootprint:
             token_bytes_compiled=dtype_bytes * (ffn_dim + 6 * dim),
             token_bytes_eager=dtype_bytes * (2 * ffn_dim + 6 * dim),
             fp8_copy=transformer_blocks * transformer_block // dtype_bytes,
+            text_kv_per_row=transformer_blocks * 2 * TEXT_TOKENS * dim * dtype_bytes,
         )
 
     @classmethod
@@ -278,6 +282,8 @@ def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tile
     steps = job.tokens * rows * per_token
     if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
         steps += job.tokens * 512 * 2 * 3 + job.tokens * 128 * 4
+    if plan in (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD) and job.tokens <= TEXT_KV_MAX_TOKENS:
+        steps += model.text_kv_per_row * rows  # the text keys and values kept for the job's steps
     tiled = plan.vae_tiling if tiled_decode is None else tiled_decode
     pixels = job.width * job.height
     clip = pixels * job.frames
