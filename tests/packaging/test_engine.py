@@ -184,3 +184,32 @@ def test_offline_the_launcher_fetches_nothing(tmp_path, payload):
     with pytest.raises(EngineError, match="no Python 3.11 here"):
         installer.find_python(InstallPlan(Backend.CPU, wheelhouse=tmp_path))
     assert not [c for c in installer.calls if c[:2] == ["python", "install"]]
+
+
+def answering_python(folder: Path, level: str, serial: int) -> Path:
+    """An executable that answers the version question as a Python of that release would."""
+    path = folder / "python3.11"
+    path.write_text(f"#!/bin/sh\necho 3.11.0 {level} {serial}\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a shell script stands in for the interpreter")
+def test_a_pre_release_python_is_passed_over_and_named(tmp_path, payload):
+    """Ubuntu 22.04's python3.11 is 3.11.0rc1: an offline engine installed on it failed its check
+    (sys.get_int_max_str_digits is missing); the launcher now says why it cannot use it."""
+    rc1 = answering_python(tmp_path, "candidate", 1)
+
+    class FindsRc1(RecordsUv):
+        def run_uv(self, args, timeout=1800, check=True):
+            import subprocess
+
+            if args[:2] == ["python", "find"]:
+                return subprocess.CompletedProcess(args, 0, f"{rc1}\n", "")
+            return super().run_uv(args, timeout, check)
+
+    installer = FindsRc1(EngineFolder(tmp_path / "engine"), payload)
+    with pytest.raises(EngineError, match=r"Python 3\.11\.0rc1 .*python3\.11\) is a pre-release"):
+        installer.find_python(InstallPlan(Backend.CPU, wheelhouse=tmp_path))
+    answering_python(tmp_path, "final", 0)  # the same path, now a final release
+    assert installer.find_python(InstallPlan(Backend.CPU, wheelhouse=tmp_path)) == FoundPython(rc1, "3.11")

@@ -231,12 +231,22 @@ class Installer:
             result = self.run_uv(["python", "install", managed], timeout=PYTHON_DOWNLOAD_TIMEOUT_S, check=False)
             if result.returncode != 0:
                 self.log("uv could not fetch Python " + managed + "; looking for one on this computer")
+        unusable = []
         for version in wanted:
             result = self.run_uv(["python", "find", version], check=False)
             path = result.stdout.strip().splitlines()[-1] if result.returncode == 0 and result.stdout.strip() else ""
-            if path:
-                return FoundPython(Path(path), version)
-        raise EngineError(f"no Python {' or '.join(wanted)} here and none could be downloaded: "
+            if not path:
+                continue
+            release = python_release(Path(path))
+            if release is not None and not release[1]:
+                # Ubuntu 22.04's python3.11 is 3.11.0rc1: the engine installed on it, then its check
+                # failed (sys.get_int_max_str_digits is missing before 3.11.0rc2)
+                unusable.append(f"Python {release[0]} ({path}) is a pre-release")
+                self.log(unusable[-1] + "; looking further")
+                continue
+            return FoundPython(Path(path), version)
+        found = f" ({'; '.join(unusable)})" if unusable else ""
+        raise EngineError(f"no Python {' or '.join(wanted)} here{found} and none could be downloaded: "
                           f"connect to the internet once, or install Python {wanted[0]}")
 
     def fetch_large_wheels(self, lock: Lock, python: FoundPython) -> None:
@@ -325,6 +335,21 @@ class Installer:
 class FoundPython:
     path: Path
     version: str
+
+
+def python_release(python: Path) -> tuple[str, bool] | None:
+    """(``3.11.0rc1``, whether it is a final release) of an interpreter; None where it does not answer."""
+    code = "import sys; v = sys.version_info; print(f'{v[0]}.{v[1]}.{v[2]}', v.releaselevel, v.serial)"
+    try:
+        result = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True, timeout=30,
+                                env=child_environment(), creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        number, level, serial = result.stdout.split()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if level == "final":
+        return number, True
+    short = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(level, level)
+    return f"{number}{short}{serial}", False
 
 
 def wheel_fits(filename: str, python: str, machine: str) -> bool:
