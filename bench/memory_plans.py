@@ -155,6 +155,11 @@ def session_table(results: list[dict]) -> str:
             for job in r.get("jobs", []):
                 if job.get("step_s"):
                     refs[(job["case"], job["sketch"])] = job["step_s"]
+    if not refs:  # no uncapped run: the largest card's jobs that ran all on the GPU are the reference
+        for r in sorted((r for r in results if "jobs" in r), key=lambda r: -float(r.get("card_gib") or 0)):
+            for job in r["jobs"]:
+                if job.get("plan_used") == "gpu" and job.get("step_s") and not job.get("misses"):
+                    refs.setdefault((job["case"], job["sketch"]), job["step_s"])
     f2 = (lambda v: "-" if v is None else f"{v:.2f}")
     lines = ["| card GiB | taken | job | plan (decode) | predicted peak GiB | measured peak GiB (reserved) | "
              "OOM retries / misses | step s | all-on-GPU step s | step ratio | job s |",
@@ -269,7 +274,9 @@ def main() -> None:
     ap.add_argument("--cards", help="CARD[-TAKEN],... : the session of jobs on each card, a process per card, "
                                     "after the all-on-GPU reference on the uncapped card")
     ap.add_argument("--session", action="store_true", help="(internal) one card's session in this process")
-    ap.add_argument("--no-reference", action="store_true", help="--cards: skip the uncapped reference")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="--cards: skip the uncapped reference (the largest card's all-on-GPU jobs stand in)")
+    ap.add_argument("--table-from", nargs="+", help="print the --cards table from these --json files")
     ap.add_argument("--plan", help="pin a plan instead of the planner's")
     ap.add_argument("--reference", action="store_true",
                     help="--matrix: first time the all-on-GPU step on the uncapped card, per case, in its own process")
@@ -278,6 +285,13 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="the demo-sized model in a folder (checks the script on a CPU)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    if args.table_from:
+        results = []
+        for path in args.table_from:
+            with open(path) as fh:
+                results += json.load(fh)
+        print(session_table(results))
+        return
     if not args.model_dir:
         import tempfile
 
