@@ -9,26 +9,21 @@ nudges with the arrow keys merge into one command while they hit the same subjec
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtGui import QUndoCommand
 
 from shotsketch.core.layout import Layout
 
-_MERGE_ID = 0x5C37
+class ValueEdit(QUndoCommand):
+    """Replace an immutable value ``before`` with ``after`` through ``apply`` (and back on undo).
+    Edits with the same ``merge_key`` made in a row merge into one command; each subclass has its
+    own merge id, so only edits of one kind merge."""
 
+    MERGE_ID = -1
 
-class LayoutEdit(QUndoCommand):
-    """Replace the sketch's layout ``before`` with ``after`` (and back on undo)."""
-
-    def __init__(
-        self,
-        apply: Callable[[Layout], None],
-        before: Layout,
-        after: Layout,
-        text: str,
-        merge_key: Hashable | None = None,
-    ) -> None:
+    def __init__(self, apply: Callable, before: Any, after: Any, text: str, merge_key: Hashable | None = None) -> None:
         super().__init__(text)
         self._apply = apply
         self.before = before
@@ -36,10 +31,10 @@ class LayoutEdit(QUndoCommand):
         self.merge_key = merge_key
 
     def id(self) -> int:  # noqa: A003 - Qt's name
-        return _MERGE_ID if self.merge_key is not None else -1
+        return self.MERGE_ID if self.merge_key is not None else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
-        if not isinstance(other, LayoutEdit) or other.merge_key is None or other.merge_key != self.merge_key:
+        if type(other) is not type(self) or other.merge_key is None or other.merge_key != self.merge_key:
             return False
         self.after = other.after
         return True
@@ -51,33 +46,17 @@ class LayoutEdit(QUndoCommand):
         self._apply(self.before)
 
 
-_LORA_MERGE_ID = 0x5C38
+class LayoutEdit(ValueEdit):
+    """Replace the sketch's layout ``before`` with ``after`` (and back on undo)."""
+
+    MERGE_ID = 0x5C37
+    before: Layout
+    after: Layout
 
 
-class LorasEdit(QUndoCommand):
+class LorasEdit(ValueEdit):
     """Replace the open shot's LoRAs ``before`` with ``after`` (and back on undo). The lists are
     immutable tuples, so undo puts the old one back exactly. Strength changes of one LoRA made in a
     row (spinning its box) merge into one command."""
 
-    def __init__(self, apply: Callable[[tuple], None], before: tuple, after: tuple, text: str,
-                 merge_key: Hashable | None = None) -> None:
-        super().__init__(text)
-        self._apply = apply
-        self.before = before
-        self.after = after
-        self.merge_key = merge_key
-
-    def id(self) -> int:  # noqa: A003 - Qt's name
-        return _LORA_MERGE_ID if self.merge_key is not None else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
-        if not isinstance(other, LorasEdit) or other.merge_key is None or other.merge_key != self.merge_key:
-            return False
-        self.after = other.after
-        return True
-
-    def redo(self) -> None:
-        self._apply(self.after)
-
-    def undo(self) -> None:
-        self._apply(self.before)
+    MERGE_ID = 0x5C38
