@@ -20,6 +20,23 @@ from shotsketch.engine.sources import ModelSource
 from shotsketch.engine.speed import SpeedOptions
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _cache_asked_for():  # noqa: ANN202 - the cache is opt-in (SHOTSKETCH_TEXT_KV=1) until timed on a GPU
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(text_kv.ENV, "1")
+        yield
+
+
+def test_the_cache_is_off_unless_asked_for(monkeypatch):
+    monkeypatch.delenv(text_kv.ENV, raising=False)
+    assert not text_kv.wanted()
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    assert not any(isinstance(h, text_kv.TextKV) for h in gen.attention_hooks)
+    monkeypatch.setenv(text_kv.ENV, "1")
+    assert text_kv.wanted()
+
+
 def _generator(**speed) -> Generator:
     """A generator that projects the text in the blocks at every step (the reference)."""
     gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(**speed))

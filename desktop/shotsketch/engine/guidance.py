@@ -10,7 +10,7 @@ The same processor records "where it landed": each subject's tokens' share of th
 every video token, averaged over heads, layers and steps, and an adherence score per subject (the
 share of that map inside the subject's box).
 
-Both in one attention call without a mask (the "folded" path, the default): the bias is low rank,
+Both in one attention call without a mask (the "folded" path, opt-in until timed on a GPU): the bias is low rank,
 bias[n, j] = sum_s column_s[n] * [j in tokens_s], so it rides in a few extra head dims of the query
 (the columns) and key (the subjects' token indicators), and the recording in the same extra dims of
 the values; a maskless call keeps PyTorch's fast attention kernels. The earlier "mask" path (an
@@ -48,6 +48,11 @@ TOKEN_STRIDE = 32  # pixels per token side: 16x VAE x 2x2 patch
 TEMPORAL_STRIDE = 4
 FOLDED, MASK = "folded", "mask"
 PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
+# The default stays the path measured on a GPU (bench/RESULTS.md session 4: a guided 720p step 1.020x
+# the unguided one). The folded path computes the same (tests/engine/test_guidance_folded.py) but has
+# not been timed on a GPU yet, nor has the attention kernel PyTorch picks for its wider heads been
+# seen there: `bench/run.py --cases guided` measures both, and then this default follows the faster.
+DEFAULT_PATH = "mask"
 
 
 @dataclass(frozen=True)
@@ -63,15 +68,15 @@ class GuidanceSettings:
     # How the bias reaches the attention: "folded" (one maskless attention call, the bias and the
     # recording folded into extra head dims: `LayoutAttnProcessor`), "mask" (an additive mask and a
     # second attention call for the recording: the earlier path). None: SHOTSKETCH_GUIDANCE_PATH,
-    # else "folded". A sketch with more subjects than `fold_slots` takes the mask path.
+    # else DEFAULT_PATH. A sketch with more subjects than `fold_slots` takes the mask path.
     path: str | None = None
     fold_slots: int = 16  # extra head dims of the folded path (a fixed multiple of 8: shapes never change)
 
     def resolved_path(self) -> str:
-        want = (self.path or os.environ.get(PATH_ENV, "").strip().lower() or FOLDED)
+        want = (self.path or os.environ.get(PATH_ENV, "").strip().lower() or DEFAULT_PATH)
         if want not in (FOLDED, MASK):
-            log.warning("unknown guidance path %r; using %r", want, FOLDED)
-            want = FOLDED
+            log.warning("unknown guidance path %r; using %r", want, DEFAULT_PATH)
+            want = DEFAULT_PATH
         return want
 
     def active_steps(self, total: int) -> range:
