@@ -65,6 +65,11 @@ def test_predictions_follow_size_compile_guidance_fast_mode_and_decode():
     assert peak(gpu, fp8=True).peak - peak(gpu).peak == pytest.approx(MODEL.fp8_copy)
     assert peak(MemoryPlan.TEXT_ENCODER_OFFLOAD, fp8=True).peak == peak(MemoryPlan.TEXT_ENCODER_OFFLOAD).peak
     assert peak(gpu, decode=False).phase != "decode"
+    # the text K/V cache (opt-in) on a preview: every block's keys and values for both rows
+    small = dict(width=832, height=480, frames=17, batched_cfg=True)
+    assert (peak(gpu, text_kv=True, **small).phases["denoise"] - peak(gpu, **small).phases["denoise"]
+            == 2 * MODEL.text_kv_per_row == 2 * 30 * 2 * 512 * 3072 * 2)
+    assert peak(gpu, text_kv=True).phases == peak(gpu).phases  # 720p: more tokens than it is kept for
     # each plan keeps less on the GPU than the one before it
     peaks = [peak(p).peak for p in PLAN_ORDER]
     assert peaks == sorted(peaks, reverse=True)

@@ -148,9 +148,12 @@ class Generator:
                                                              self.speed.compile_backend))
 
     def job_shape(self, request: GenerationRequest) -> JobShape:
+        from shotsketch.engine.text_kv import TextKV
+
         return JobShape(request.width, request.height, request.frames, compiled=self.compiled and not self._eager_job,
                         batched_cfg=self.batches_cfg(request), guided=bool(request.layout_json),
-                        fp8=self.uses_fp8(request))
+                        fp8=self.uses_fp8(request),
+                        text_kv=any(isinstance(h, TextKV) for h in self.attention_hooks))
 
     def _free_now(self) -> int | None:
         """What the planner may use now: what was free for us at start, less what other programs (or

@@ -245,6 +245,7 @@ class JobShape:
     guided: bool = False  # layout guidance: its bias and attention maps
     fp8: bool = False  # fast mode's FP8 copies of the weights (all-on-GPU plan only)
     decode: bool = True
+    text_kv: bool = False  # the text's cross-attention keys and values kept for the job (engine/text_kv.py)
 
     @property
     def tokens(self) -> int:
@@ -282,7 +283,7 @@ def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tile
     steps = job.tokens * rows * per_token
     if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
         steps += job.tokens * 512 * 2 * 3 + job.tokens * 128 * 4
-    if plan in (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD) and job.tokens <= TEXT_KV_MAX_TOKENS:
+    if job.text_kv and plan in (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD) and job.tokens <= TEXT_KV_MAX_TOKENS:
         steps += model.text_kv_per_row * rows  # the text keys and values kept for the job's steps
     tiled = plan.vae_tiling if tiled_decode is None else tiled_decode
     pixels = job.width * job.height
