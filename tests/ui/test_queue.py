@@ -35,6 +35,23 @@ def test_rows_follow_the_events(qtbot, make_request):
     assert panel.job_ids() == []
 
 
+def test_a_job_that_runs_fewer_steps_than_asked_shows_the_steps_it_ran(qtbot, make_request):
+    """A step-distilled model runs its own 3 steps whatever the request asked (4 here): the row counts
+    the engine's steps, also once the clip is saved (it said 4 / 4 there before)."""
+    panel = QueuePanel()
+    qtbot.addWidget(panel)
+    request = make_request(steps=4)
+    row = panel.add_job(QueuedJob("d", request, "seed 0 · distilled"))
+    panel.apply(JobStarted("d", request, 3))
+    assert row.progress.maximum() == 3
+    for step in (1, 2, 3):
+        panel.apply(JobStep("d", step, 3, 0.1, 0.0, None))
+    panel.apply(JobFinished("d", np.zeros((1, 32, 32, 3), np.uint8), {}))
+    panel.set_state("d", JobState.DONE, "take 1")
+    assert (row.progress.value(), row.progress.maximum()) == (3, 3)
+    assert row.progress.text() == "3 / 3 steps"
+
+
 def test_preview_is_scaled_with_whole_pixels():
     preview = np.zeros((4, 6, 3), np.uint8)
     preview[:, :3] = (255, 0, 0)

@@ -101,6 +101,9 @@ class JobRow(QFrame):
         self.status.setObjectName("jobStatus")
         self.status.setWordWrap(True)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # the steps the engine runs: the request's, until the engine says otherwise (a step-distilled
+        # model runs its own few steps whatever the request asked)
+        self.total_steps = job.request.steps
         self.progress = QProgressBar()
         self.progress.setRange(0, job.request.steps)
         self.progress.setValue(0)
@@ -146,14 +149,20 @@ class JobRow(QFrame):
         if state is JobState.SAVING:
             self.progress.setRange(0, 0)  # busy indicator while the clip is encoded
         elif self.progress.maximum() == 0:
-            self.progress.setRange(0, self.job.request.steps)
-            self.progress.setValue(self.job.request.steps if state is JobState.DONE else 0)
+            self.progress.setRange(0, self.total_steps)
+            self.progress.setValue(self.total_steps if state is JobState.DONE else 0)
         self.cancel_button.setEnabled(state is not JobState.CANCELLING)
         self.setProperty("state", state.name.lower())
         self.style().unpolish(self)
         self.style().polish(self)
 
+    def set_total_steps(self, total: int) -> None:
+        self.total_steps = total
+        if self.progress.maximum() != 0:
+            self.progress.setRange(0, total)
+
     def set_step(self, step: int, total: int, eta: float | None, preview: np.ndarray | None) -> None:
+        self.total_steps = total
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
         self.progress.setValue(step)
@@ -239,7 +248,8 @@ class QueuePanel(QWidget):
         if row is None:
             return
         match event:
-            case JobStarted():
+            case JobStarted(total_steps=total):
+                row.set_total_steps(total)
                 if row.state is not JobState.CANCELLING:
                     row.set_state(JobState.RUNNING, "encoding the prompt")
             case JobStep(step=step, total_steps=total, eta_s=eta, preview=preview):
