@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shotsketch.core.atomic import write_json_atomic
+from shotsketch.core.atomic import set_aside, write_json_atomic
 from shotsketch.core.settings import settings_path
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,7 @@ def load_model_options(path: Path | None = None) -> ModelOptions:
         choices = {k: v for k, v in data.get("distilled", {}).items() if isinstance(k, str) and isinstance(v, bool)}
         return ModelOptions(tuple(sorted(choices.items())))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        aside = path.with_name(path.name + ".damaged")
-        try:
-            os.replace(path, aside)
-        except OSError:
-            pass
+        aside = set_aside(path)
         log.warning("model options file %s is damaged (%s); kept as %s, using none", path, exc, aside)
         return ModelOptions()
 

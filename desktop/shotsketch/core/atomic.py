@@ -89,3 +89,16 @@ def claim_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if leftovers.claim_owner(claim) == os.getpid():
             claim.unlink(missing_ok=True)
+
+
+def set_aside(path: str | os.PathLike[str], suffix: str = ".damaged") -> Path:
+    """Rename a file that could not be read to ``<name><suffix>`` beside it (best effort: a file that
+    cannot be moved stays), so that the next save does not overwrite what the person may want back.
+    Returns the name it was given (or would have been)."""
+    path = Path(path)
+    aside = path.with_name(path.name + suffix)
+    try:
+        os.replace(path, aside)
+    except OSError:
+        pass
+    return aside

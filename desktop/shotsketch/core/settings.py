@@ -12,7 +12,7 @@ from typing import Any
 
 import platformdirs
 
-from shotsketch.core.atomic import write_json_atomic
+from shotsketch.core.atomic import set_aside, write_json_atomic
 from shotsketch.core.ranges import RANGES, clamp
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,7 @@ def load_settings(path: Path | None = None) -> AppSettings:
             kwargs[key] = float(value) if isinstance(default, float) else value
         return validate(clamped(AppSettings(**kwargs), where=f"settings file {path}"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        aside = path.with_name(path.name + ".damaged")
-        try:
-            os.replace(path, aside)
-        except OSError:
-            pass
+        aside = set_aside(path)
         log.warning("settings file %s is damaged (%s); kept as %s, using defaults", path, exc, aside)
         return AppSettings()
 
