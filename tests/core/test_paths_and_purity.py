@@ -33,3 +33,16 @@ def test_core_imports_no_qt_torch_or_numpy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] []"
+
+
+def test_a_damaged_settings_file_is_set_aside_and_defaults_are_used(tmp_path):
+    """Not overwritten by the next save: the person's file is kept beside it as settings.json.damaged."""
+    from shotsketch.core.settings import AppSettings, load_settings, save_settings
+
+    path = tmp_path / "settings.json"
+    path.write_text('{"default_steps": 30, ')  # cut off mid-write by an older version
+    assert load_settings(path) == AppSettings()
+    assert not path.exists()
+    assert (tmp_path / "settings.json.damaged").read_text() == '{"default_steps": 30, '
+    save_settings(AppSettings(), path)
+    assert (tmp_path / "settings.json.damaged").read_text() == '{"default_steps": 30, '
