@@ -110,6 +110,24 @@ def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
         asyncio.set_event_loop(None)
 
 
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_ui_thread() -> Iterator[None]:
+    """As the app does (ui/app.py collect_garbage_on_the_ui_thread): no automatic collection during
+    a test, which could run on the GPU worker's thread (importing torch allocates plenty) and destroy
+    an earlier window's Qt objects there, leaving a timer of theirs registered on freed memory: a
+    segfault in QTimerInfoList::activateTimers -> the key router's application event filter, seen
+    about one run in five of tests/ui/test_layout_guidance_ui.py. Autouse, so set up before qtbot
+    and torn down after it has closed its widgets: the UI thread collects them."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if was_enabled:
+        gc.enable()
+
+
 @pytest.fixture
 def library(tmp_path):
     from shotsketch.core.library import Library

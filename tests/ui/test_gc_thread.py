@@ -7,6 +7,7 @@ import threading
 def test_garbage_made_on_a_worker_thread_is_collected_on_the_ui_thread(qapp, qtbot) -> None:  # noqa: ANN001
     from shotsketch.ui.app import collect_garbage_on_the_ui_thread
 
+    was_enabled = gc.isenabled()
     timer = collect_garbage_on_the_ui_thread(qapp)
     try:
         assert not gc.isenabled()
@@ -33,4 +34,5 @@ def test_garbage_made_on_a_worker_thread_is_collected_on_the_ui_thread(qapp, qtb
         assert collected_on_main == [True]
     finally:
         timer.stop()
-        gc.enable()
+        if was_enabled:
+            gc.enable()
