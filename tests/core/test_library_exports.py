@@ -84,3 +84,19 @@ def test_an_older_library_gains_the_exports_table(tmp_path):
     with Library.open(path) as library:
         assert library.list_exports(take.id) == []
         assert library.add_export(take.id, "mp4", tmp_path / "a.mp4").take_id == take.id
+
+
+def test_a_re_export_in_the_same_millisecond_still_lists_first(lib, tmp_path, monkeypatch):
+    """Two writes in one millisecond (a fast machine): the re-export is still the most recent."""
+    from shotsketch.core import library as library_module
+
+    monkeypatch.setattr(library_module, "_now", lambda: "2026-12-07T04:00:00.000+00:00")
+    _variant, take = a_take(lib)
+    out = tmp_path / "exports"
+    out.mkdir()
+    first = lib.add_export(take.id, "prores", out / "kite.mov", fps=24)
+    gif = lib.add_export(take.id, "gif", out / "kite.gif", fps=25)
+    assert [e.id for e in lib.list_exports(take.id)] == [gif.id, first.id]
+    again = lib.add_export(take.id, "prores", out / "kite.mov", fps=24)
+    assert [e.id for e in lib.list_exports(take.id)] == [again.id, gif.id]
+    assert again.created_at > gif.created_at > first.created_at == "2026-12-07T04:00:00.000+00:00"

@@ -286,6 +286,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _after(stamp: str) -> str:
+    """The `_now()` form of one millisecond after `stamp` (itself in that form)."""
+    from datetime import timedelta
+
+    try:
+        return (datetime.fromisoformat(stamp) + timedelta(milliseconds=1)).isoformat(timespec="milliseconds")
+    except ValueError:
+        return _now()
+
+
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -989,11 +999,18 @@ class Library:
         timeline_text = str(Path(timeline).resolve()) if timeline is not None else None
         with self._write() as db:
             self._require(db, "takes", take_id, "Take")
+            # "most recently written first" must hold for two writes in one millisecond too (a re-export
+            # right after another export tied with it and fell behind it by id): never earlier than
+            # the latest time recorded, one millisecond after it on a tie
+            latest = db.execute("SELECT MAX(created_at) FROM exports").fetchone()[0]
+            now = _now()
+            if latest is not None and now <= latest:
+                now = _after(latest)
             db.execute(
                 "INSERT INTO exports(take_id, format, file, fps, timeline, created_at) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(take_id, file) DO UPDATE SET format = excluded.format, fps = excluded.fps, "
                 "timeline = COALESCE(excluded.timeline, exports.timeline), created_at = excluded.created_at",
-                (take_id, str(fmt), stored, None if fps is None else float(fps), timeline_text, _now()),
+                (take_id, str(fmt), stored, None if fps is None else float(fps), timeline_text, now),
             )
             row = db.execute("SELECT id FROM exports WHERE take_id = ? AND file = ?", (take_id, stored)).fetchone()
         return self.get_export(int(row[0]))
