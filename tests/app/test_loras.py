@@ -121,7 +121,9 @@ def test_an_unreadable_file_is_refused_with_one_line(tmp_path, monkeypatch):
     def refuse(*_a, **_k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(lora_list, "open", refuse, raising=False)  # (as root, chmod 0 would still read)
+    from shotsketch.core import safetensors_header  # the one reader of safetensors headers
+
+    monkeypatch.setattr(safetensors_header, "open", refuse, raising=False)  # (as root, chmod 0 would still read)
     problem = lora_list.lora_file_problem(path)
     assert problem == "the LoRA file style.safetensors could not be read (Permission denied)"
 

@@ -10,14 +10,12 @@ engine reads and checks them against the model when a job runs).
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from pathlib import Path
 
+from shotsketch.core.safetensors_header import HeaderProblem, read_header
 from shotsketch.engine.requests import MAX_LORA_STRENGTH, MAX_LORAS, LoraChoice, LoraError, check_loras
 
-MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 LORA_KEY_PARTS = (".lora_A.", ".lora_B.", ".lora_down.", ".lora_up.", "lora_A.weight", "lora_down.weight")
 
 
@@ -28,20 +26,18 @@ def lora_file_problem(path: str | os.PathLike[str]) -> str | None:
     if problem:
         return problem
     try:
-        with open(p, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
+        header = read_header(p)[0]
+    except HeaderProblem as problem:
+        match problem.kind:
+            case "short":
                 return f"the LoRA file {p.name} is too short to be a safetensors file"
-            (length,) = struct.unpack("<Q", head)
-            size = os.fstat(fh.fileno()).st_size
-            if length < 2 or length > MAX_HEADER_BYTES or 8 + length > size:
+            case "damaged":
                 return f"the LoRA file {p.name} is not a valid safetensors file (its header is damaged)"
-            header = json.loads(fh.read(length).decode("utf-8"))
-    except OSError as exc:
-        return f"the LoRA file {p.name} could not be read ({exc.strerror or exc.__class__.__name__})"
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return f"the LoRA file {p.name} is not a valid safetensors file (its header is not JSON)"
-    if not isinstance(header, dict):
+            case "unreadable":
+                exc = problem.os_error
+                return f"the LoRA file {p.name} could not be read ({exc.strerror or exc.__class__.__name__})"
+            case "not-json":
+                return f"the LoRA file {p.name} is not a valid safetensors file (its header is not JSON)"
         return f"the LoRA file {p.name} is not a valid safetensors file"
     keys = [k for k in header if k != "__metadata__"]
     if not keys:

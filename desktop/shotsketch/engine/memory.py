@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,23 +194,14 @@ class ModelFootprint:
         )
 
 
-MAX_HEADER_BYTES = 100 * 2**20
-
-
 def _tensor_counts(folder: Path) -> dict[str, int]:
-    """Element count of every tensor in a folder's .safetensors files, from their headers."""
+    """Element count of every tensor in a folder's .safetensors files, from their headers
+    (HeaderProblem, a ValueError, for a file whose header cannot be read)."""
+    from shotsketch.core.safetensors_header import read_header
+
     counts: dict[str, int] = {}
     for path in sorted(folder.glob("*.safetensors")):
-        with open(path, "rb") as fh:
-            raw = fh.read(8)
-            if len(raw) != 8:
-                raise ValueError(f"{path.name} is not a safetensors file")
-            (size,) = struct.unpack("<Q", raw)
-            if size > MAX_HEADER_BYTES:
-                raise ValueError(f"{path.name} has an oversized header")
-            header = json.loads(fh.read(size))
-        if not isinstance(header, dict):
-            raise ValueError(f"{path.name} has no tensor table")
+        header = read_header(path)[0]
         for name, info in header.items():
             if name == "__metadata__":
                 continue

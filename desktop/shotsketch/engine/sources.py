@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shotsketch.core.safetensors_header import HeaderProblem, read_header
 from shotsketch.engine.demo import DEMO_MODEL_ID, DEMO_REVISION
 
 HUB_REPO_ID = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
@@ -89,7 +90,6 @@ class ModelSource:
 
 
 _MAX_JSON_BYTES = 16 * 1024 * 1024  # model_index.json, config.json, a shard index: far smaller in practice
-_MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit on a header
 
 
 def _read_json(path: Path) -> Any:
@@ -109,20 +109,17 @@ def safetensors_problem(path: Path, name: str) -> str | None:
     or ``None``. ``name`` is how the message names the file."""
     again = "download the model again"
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            length = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if size == 0:
+        header, length, size = read_header(path)
+    except HeaderProblem as problem:
+        match problem.kind:
+            case "short" if problem.size == 0:
                 return f"{name} is empty (0 bytes): {again}"
-            if length < 2 or length > _MAX_HEADER_BYTES or 8 + length > size:
+            case "short" | "damaged":
                 return f"{name} is not a safetensors file (its header is damaged or cut short): {again}"
-            header = json.loads(fh.read(length).decode("utf-8"))
-    except OSError as exc:
-        return f"{name} cannot be read ({exc.strerror or exc})"
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return f"{name} is not a safetensors file (its header is not readable): {again}"
-    if not isinstance(header, dict):
+            case "unreadable":
+                return f"{name} cannot be read ({problem.os_error.strerror or problem.os_error})"
+            case "not-json":
+                return f"{name} is not a safetensors file (its header is not readable): {again}"
         return f"{name} is not a safetensors file: {again}"
     end = 0
     for key, entry in header.items():
