@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from shotsketch.engine.generator import Generator
+from shotsketch.engine.generator import Generator, frames_as_uint8
 
 
 def halo_columns(vae: torch.nn.Module) -> int:
@@ -91,5 +91,4 @@ def decode_on_ranks(generator: Generator, latents: torch.Tensor) -> np.ndarray:
         video = _gather_columns(band, [(b[1] - b[0]) * scale for b in bands], torch.distributed.group.WORLD)
         if not ranks.is_first:
             return np.zeros((0, 0, 0, 3), dtype=np.uint8)
-        video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return video.permute(1, 2, 3, 0).cpu().numpy()
+        return frames_as_uint8(video)
