@@ -301,15 +301,12 @@ def bias_columns(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], out
 def build_bias(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outside: float, seq_len: int) -> torch.Tensor:
     """[N video tokens, L text tokens]: +1 inside a subject's box (by coverage) for its tokens,
     -outside where the token cell is outside the box; zero for every other text token."""
-    any_mask = next(iter(masks.values()))
-    n = any_mask.size
-    bias = torch.zeros(n, seq_len, dtype=torch.float32)
-    for name, idx in tokens.items():
-        cov = torch.from_numpy(masks[name].reshape(-1))
-        column = cov - outside * (1.0 - cov)
+    columns = bias_columns(tokens, masks, outside)
+    bias = torch.zeros(columns.shape[0], seq_len, dtype=torch.float32)
+    for s, idx in enumerate(tokens.values()):
         for j in idx:
             if j < seq_len:
-                bias[:, j] += column
+                bias[:, j] += columns[:, s]
     return bias
 
 
