@@ -33,10 +33,14 @@ from typing import Any
 
 import torch
 
+from shotsketch.engine.memory import TEXT_KV_MAX_TOKENS
+
 log = logging.getLogger(__name__)
 
 ENV = "SHOTSKETCH_TEXT_KV"
-MIN_TOKENS = 8192  # jobs of at most this many video tokens (the 480x832x17 preview has 1,950) use the cache
+# jobs of at most this many video tokens (the 480x832x17 preview has 1,950) use the cache; the memory
+# planner counts the cache for the same jobs
+MIN_TOKENS = TEXT_KV_MAX_TOKENS
 
 
 class KVSlot:
