@@ -142,6 +142,24 @@ def test_list_edits(tmp_path):
     assert lora_list.describe(loras) == "a.safetensors x1, b.safetensors x0.5"
 
 
+def test_a_moved_lora_is_pointed_at_its_new_place_keeping_its_place_and_strength(tmp_path):
+    a, b = lora_file(tmp_path, "a.safetensors"), lora_file(tmp_path, "b.safetensors")
+    loras = (LoraChoice(a, 0.5), LoraChoice(b, -1.0))
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (tmp_path / "a.safetensors").rename(moved / "a2.safetensors")
+    assert lora_list.is_missing(loras[0]) and not lora_list.is_missing(loras[1])
+    after = lora_list.relocated(loras, 0, moved / "a2.safetensors")
+    assert after == (LoraChoice(str(moved / "a2.safetensors"), 0.5), LoraChoice(b, -1.0))
+    with pytest.raises(LoraError, match="b.safetensors is in the list already"):
+        lora_list.relocated(loras, 0, b)
+    (tmp_path / "model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(LoraError, match="holds no weights"):
+        lora_list.relocated(loras, 0, tmp_path / "model.safetensors")
+    with pytest.raises(LoraError, match="no longer in the list"):
+        lora_list.relocated(loras, 2, moved / "a2.safetensors")
+
+
 def test_the_window_model_and_the_cli_make_the_same_request_with_loras(session, tmp_path, monkeypatch):
     """The parity of tests/e2e/test_cli_parity.py, with LoRAs: the app's queued request and the
     CLI's (from --lora FILE:STRENGTH, a relative path) are equal."""

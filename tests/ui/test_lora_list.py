@@ -85,6 +85,30 @@ def test_a_lora_file_gone_since_it_was_added_stops_generate_with_one_sentence(ma
     assert "\n" not in message and fake_engine.requests == []
 
 
+def test_a_moved_lora_file_is_marked_and_located_as_one_undoable_edit(make_window, tmp_path, fake_engine):
+    window = make_window(engine=fake_engine)
+    panel = window.lora_panel
+    path = lora_file(tmp_path)
+    assert panel.add_files([path])
+    panel.strength_box(0).setValue(0.5)
+    assert panel.locate_button(0) is None  # the file is there: no Locate…
+    moved = tmp_path / "moved.safetensors"
+    (tmp_path / "style.safetensors").rename(moved)
+    assert not window.generate(1)  # refused; the row now says which file and offers Locate…
+    assert "Locate" in window.errors.history[-1].message
+    assert panel.table.item(0, 0).text() == "style.safetensors (not found)"
+    assert panel.locate_button(0) is not None and panel.remove_button(0) is not None
+
+    assert panel.relocate(0, moved)
+    assert window.shot.loras == (LoraChoice(str(moved), 0.5),)
+    assert panel.table.item(0, 0).text() == "moved.safetensors" and panel.locate_button(0) is None
+    window.undo_stack.undo()
+    assert window.shot.loras == (LoraChoice(path, 0.5),)
+    assert panel.table.item(0, 0).text() == "style.safetensors (not found)"
+    window.undo_stack.redo()
+    assert window.generate(1)  # taken now: the file is where the row says
+
+
 def test_branching_from_a_variant_puts_its_loras_back_as_one_undoable_edit(make_window, tmp_path, qtbot,
                                                                             queue_takes, fake_engine):
     window = make_window(engine=fake_engine)

@@ -62,6 +62,20 @@ def added(loras: tuple[LoraChoice, ...], path: str | os.PathLike[str], strength:
     return result
 
 
+def relocated(loras: tuple[LoraChoice, ...], index: int, path: str | os.PathLike[str]) -> tuple[LoraChoice, ...]:
+    """The list with one LoRA pointed at another file (moved or renamed since it was added), its
+    place and strength kept; LoraError (one sentence) when the new file cannot be used."""
+    if not 0 <= index < len(loras):
+        raise LoraError("that LoRA is no longer in the list")
+    problem = lora_file_problem(path)
+    if problem:
+        raise LoraError(problem)
+    new = LoraChoice(os.path.abspath(os.fspath(path)), loras[index].strength)
+    if any(i != index and os.path.normcase(c.path) == os.path.normcase(new.path) for i, c in enumerate(loras)):
+        raise LoraError(f"{new.name} is in the list already; remove this one instead")
+    return tuple(new if i == index else c for i, c in enumerate(loras))
+
+
 def removed(loras: tuple[LoraChoice, ...], index: int) -> tuple[LoraChoice, ...]:
     return tuple(c for i, c in enumerate(loras) if i != index)
 
@@ -86,4 +100,10 @@ def describe(loras: tuple[LoraChoice, ...]) -> str:
     return ", ".join(f"{c.name} x{c.strength:g}" for c in loras)
 
 
-__all__ = ["added", "describe", "lora_file_problem", "missing_files", "removed", "with_strength"]
+def is_missing(choice: LoraChoice) -> bool:
+    """The file is no longer where it was added (moved, renamed, deleted, or its drive is gone)."""
+    return not os.path.isfile(choice.path)
+
+
+__all__ = ["added", "describe", "is_missing", "lora_file_problem", "missing_files", "relocated", "removed",
+           "with_strength"]

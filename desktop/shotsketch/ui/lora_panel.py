@@ -6,6 +6,8 @@ sentence under the list: :func:`shotsketch.app.loras.lora_file_problem`); each r
 strength (-4 to 4; 1 is as trained) and a Remove button. Every change is one edit on the window's
 undo stack (Edit ▸ Undo, Ctrl+Z in the panel); spinning one strength is one edit. The LoRAs are
 saved with the shot, are part of its variant, and go into every request Generate queues.
+A file moved or deleted since it was added shows "not found" on its row with Locate…, which points
+the row at where the file is now (same place, same strength; one undoable edit).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 
 import shotsketch.ui.qt_fixes  # noqa: F401 - before any signal is emitted
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QBrush, QColor, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
     QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
@@ -40,7 +42,7 @@ class LoraPanel(QWidget, ShotView):
         super().__init__(parent)
         self.setObjectName("loraPanel")
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
-        self._paths: list[str] = []
+        self._rows: list[tuple[str, bool]] = []  # (path, missing) of each row as built
         self._shown: tuple[LoraChoice, ...] = ()  # the list as the undo stack last knew it
         self._applying = False
         self._last_folder = ""
@@ -96,10 +98,14 @@ class LoraPanel(QWidget, ShotView):
     def loras(self) -> tuple[LoraChoice, ...]:
         return self._model.loras if self._model is not None else ()
 
+    def refresh(self) -> None:
+        """Look again at which files are there (a file moved since it was added)."""
+        self.show_loras(self.loras())
+
     def show_loras(self, loras: tuple[LoraChoice, ...]) -> None:
-        paths = [c.path for c in loras]
-        if paths != self._paths:
-            self._rebuild(loras)
+        rows = [(c.path, lora_list.is_missing(c)) for c in loras]
+        if rows != self._rows:
+            self._rebuild(loras, rows)
         for row, choice in enumerate(loras):  # the same files: only the strengths, the boxes kept (focus, typing)
             spin = self.strength_box(row)
             if spin is not None and abs(spin.value() - choice.strength) > 1e-9:
@@ -111,12 +117,16 @@ class LoraPanel(QWidget, ShotView):
         self.add_button.setEnabled(self._model is not None and self._model.shot_id is not None and len(loras) < MAX_LORAS)
         self.lorasChanged.emit(len(loras))
 
-    def _rebuild(self, loras: tuple[LoraChoice, ...]) -> None:
-        self._paths = [c.path for c in loras]
+    def _rebuild(self, loras: tuple[LoraChoice, ...], rows: list[tuple[str, bool]]) -> None:
+        self._rows = rows
         self.table.setRowCount(len(loras))
-        for row, choice in enumerate(loras):
-            item = QTableWidgetItem(choice.name)
-            item.setToolTip(choice.path)
+        for row, (choice, (_path, missing)) in enumerate(zip(loras, rows)):
+            item = QTableWidgetItem(f"{choice.name} (not found)" if missing else choice.name)
+            if missing:
+                item.setForeground(QBrush(QColor("#d9534f")))
+                item.setToolTip(f"{choice.path} is not there any more: Locate… points this row at where it is now")
+            else:
+                item.setToolTip(choice.path)
             self.table.setItem(row, 0, item)
             spin = QDoubleSpinBox()
             spin.setObjectName("loraStrength")
@@ -128,20 +138,38 @@ class LoraPanel(QWidget, ShotView):
                             f"(-{MAX_LORA_STRENGTH:g} to {MAX_LORA_STRENGTH:g})")
             spin.valueChanged.connect(lambda value, path=choice.path: self._on_strength(path, value))
             self.table.setCellWidget(row, 1, spin)
+            cell = QWidget()
+            buttons = QHBoxLayout(cell)
+            buttons.setContentsMargins(0, 0, 0, 0)
+            if missing:
+                locate = QToolButton()
+                locate.setText("Locate…")
+                locate.setObjectName("locateLora")
+                locate.setToolTip(f"Point to where {choice.name} is now (its strength is kept)")
+                locate.clicked.connect(lambda _checked=False, path=choice.path: self._choose_location(path))
+                buttons.addWidget(locate)
             remove = QToolButton()
             remove.setText("Remove")
             remove.setObjectName("removeLora")
             remove.setToolTip(f"Generate without {choice.name}")
             remove.clicked.connect(lambda _checked=False, path=choice.path: self._remove_path(path))
-            self.table.setCellWidget(row, 2, remove)
+            buttons.addWidget(remove)
+            self.table.setCellWidget(row, 2, cell)
 
     def strength_box(self, row: int) -> QDoubleSpinBox | None:
         widget = self.table.cellWidget(row, 1)
         return widget if isinstance(widget, QDoubleSpinBox) else None
 
     def remove_button(self, row: int) -> QToolButton | None:
-        widget = self.table.cellWidget(row, 2)
-        return widget if isinstance(widget, QToolButton) else None
+        return self._button(row, "removeLora")
+
+    def locate_button(self, row: int) -> QToolButton | None:
+        """The row's Locate… button: only on a row whose file is not found."""
+        return self._button(row, "locateLora")
+
+    def _button(self, row: int, name: str) -> QToolButton | None:
+        cell = self.table.cellWidget(row, 2)
+        return cell.findChild(QToolButton, name) if cell is not None else None
 
     # -- the person's changes
     def choose_files(self) -> None:
@@ -179,6 +207,29 @@ class LoraPanel(QWidget, ShotView):
             return False
         return self._edit(lora_list.with_strength(loras, row, value), f"LoRA {loras[row].name} strength",
                           merge_key=("strength", loras[row].path))
+
+    def relocate(self, row: int, path: str | os.PathLike[str]) -> bool:
+        """Point one row at another file, as one undoable edit; a file that cannot be used is
+        refused with one sentence under the list. Returns whether the row changed."""
+        loras = self.loras()
+        try:
+            after = lora_list.relocated(loras, row, path)
+        except LoraError as exc:
+            self.set_problem(f"Not changed: {sentence(str(exc))}")
+            return False
+        self._last_folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+        self.set_problem(None)
+        return self._edit(after, f"Locate LoRA {loras[row].name}")
+
+    def _choose_location(self, path: str) -> None:
+        rows = [i for i, c in enumerate(self.loras()) if c.path == path]
+        if not rows:
+            return
+        folder = os.path.dirname(path)
+        start = folder if os.path.isdir(folder) else (self._last_folder or os.path.expanduser("~"))
+        found, _ = QFileDialog.getOpenFileName(self, f"Locate {os.path.basename(path)}", start, FILE_FILTER)
+        if found:
+            self.relocate(rows[0], found)
 
     def _remove_path(self, path: str) -> None:
         rows = [i for i, c in enumerate(self.loras()) if c.path == path]

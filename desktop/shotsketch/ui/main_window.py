@@ -261,7 +261,8 @@ class MainWindow(QMainWindow):
                 raise RequestError("open or create a shot first")
             gone = missing_files(shot.loras)  # moved or deleted since it was added: said now, not at the job
             if gone:
-                raise RequestError(f"{gone} (remove it from the LoRA list or put it back)")
+                self.lora_panel.refresh()  # the row says which one, with Locate…
+                raise RequestError(f"{gone} (in the LoRAs tab, Locate… where it is now, or remove it)")
         except RequestError as exc:
             self.errors.report(f"Cannot generate yet: {sentence(str(exc))}", title="Cannot generate")
             return False
