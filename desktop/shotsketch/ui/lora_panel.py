@@ -142,19 +142,19 @@ class LoraPanel(QWidget, ShotView):
             buttons = QHBoxLayout(cell)
             buttons.setContentsMargins(0, 0, 0, 0)
             if missing:
-                locate = QToolButton()
-                locate.setText("Locate…")
-                locate.setObjectName("locateLora")
-                locate.setToolTip(f"Point to where {choice.name} is now (its strength is kept)")
-                locate.clicked.connect(lambda _checked=False, path=choice.path: self._choose_location(path))
-                buttons.addWidget(locate)
-            remove = QToolButton()
-            remove.setText("Remove")
-            remove.setObjectName("removeLora")
-            remove.setToolTip(f"Generate without {choice.name}")
-            remove.clicked.connect(lambda _checked=False, path=choice.path: self._remove_path(path))
-            buttons.addWidget(remove)
+                buttons.addWidget(self._row_button("Locate…", "locateLora", f"Point to where {choice.name} is now "
+                                                   "(its strength is kept)", self._choose_location, choice.path))
+            buttons.addWidget(self._row_button("Remove", "removeLora", f"Generate without {choice.name}",
+                                               self._remove_path, choice.path))
             self.table.setCellWidget(row, 2, cell)
+
+    def _row_button(self, text: str, name: str, tip: str, action, path: str) -> QToolButton:  # noqa: ANN001
+        button = QToolButton()
+        button.setText(text)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.clicked.connect(lambda _checked=False: action(path))
+        return button
 
     def strength_box(self, row: int) -> QDoubleSpinBox | None:
         widget = self.table.cellWidget(row, 1)
