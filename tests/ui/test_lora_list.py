@@ -96,15 +96,17 @@ def test_a_moved_lora_file_is_marked_and_located_as_one_undoable_edit(make_windo
     (tmp_path / "style.safetensors").rename(moved)
     assert not window.generate(1)  # refused; the row now says which file and offers Locate…
     assert "Locate" in window.errors.history[-1].message
-    assert panel.table.item(0, 0).text() == "style.safetensors (not found)"
+    assert panel.problem.text() == ("style.safetensors is not where it was added: Locate… points the row at the "
+                                    "file's new place, or Remove it.")
     assert panel.locate_button(0) is not None and panel.remove_button(0) is not None
 
     assert panel.relocate(0, moved)
     assert window.shot.loras == (LoraChoice(str(moved), 0.5),)
     assert panel.table.item(0, 0).text() == "moved.safetensors" and panel.locate_button(0) is None
+    assert panel.problem.text() == ""
     window.undo_stack.undo()
     assert window.shot.loras == (LoraChoice(path, 0.5),)
-    assert panel.table.item(0, 0).text() == "style.safetensors (not found)"
+    assert panel.locate_button(0) is not None and "not where it was added" in panel.problem.text()
     window.undo_stack.redo()
     assert window.generate(1)  # taken now: the file is where the row says
 

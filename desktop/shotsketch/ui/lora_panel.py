@@ -45,6 +45,7 @@ class LoraPanel(QWidget, ShotView):
         self._rows: list[tuple[str, bool]] = []  # (path, missing) of each row as built
         self._shown: tuple[LoraChoice, ...] = ()  # the list as the undo stack last knew it
         self._applying = False
+        self._missing_said = False  # the line under the list is about files not found
         self._last_folder = ""
         self.table = QTableWidget(0, 3, self)
         self.table.setObjectName("loraTable")
@@ -106,6 +107,14 @@ class LoraPanel(QWidget, ShotView):
         rows = [(c.path, lora_list.is_missing(c)) for c in loras]
         if rows != self._rows:
             self._rebuild(loras, rows)
+            gone = [c.name for c, (_p, missing) in zip(loras, rows) if missing]
+            if gone:
+                self.set_problem(f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} not where "
+                                 f"{'it was' if len(gone) == 1 else 'they were'} added: Locate… points the row at "
+                                 "the file's new place, or Remove it.")
+                self._missing_said = True
+            elif self._missing_said:
+                self.set_problem(None)
         for row, choice in enumerate(loras):  # the same files: only the strengths, the boxes kept (focus, typing)
             spin = self.strength_box(row)
             if spin is not None and abs(spin.value() - choice.strength) > 1e-9:
@@ -121,7 +130,7 @@ class LoraPanel(QWidget, ShotView):
         self._rows = rows
         self.table.setRowCount(len(loras))
         for row, (choice, (_path, missing)) in enumerate(zip(loras, rows)):
-            item = QTableWidgetItem(f"{choice.name} (not found)" if missing else choice.name)
+            item = QTableWidgetItem(choice.name)
             if missing:
                 item.setForeground(QBrush(QColor("#d9534f")))
                 item.setToolTip(f"{choice.path} is not there any more: Locate… points this row at where it is now")
@@ -146,6 +155,7 @@ class LoraPanel(QWidget, ShotView):
                                                    "(its strength is kept)", self._choose_location, choice.path))
             buttons.addWidget(self._row_button("Remove", "removeLora", f"Generate without {choice.name}",
                                                self._remove_path, choice.path))
+            buttons.addStretch(1)
             self.table.setCellWidget(row, 2, cell)
 
     def _row_button(self, text: str, name: str, tip: str, action, path: str) -> QToolButton:  # noqa: ANN001
@@ -261,6 +271,7 @@ class LoraPanel(QWidget, ShotView):
         self._shown = self._model.loras
 
     def set_problem(self, text: str | None) -> None:
+        self._missing_said = False
         self.problem.setText(text or "")
         self.problem.setVisible(bool(text))
 
