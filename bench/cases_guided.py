@@ -27,31 +27,12 @@ import time
 import torch
 from run import _step_times, add  # noqa: I001
 
-from cases_more import _compiled, _fresh_compile_state, _graphs, _sizes, _sketch_requests, _stock_again
-from models import sync
-from shotsketch.engine.events import JobFinished
+from cases_more import _compiled, _fresh_compile_state, _graphs, _sizes, _sketch_requests, _sketch_rounds, _stock_again
+from models import seconds_per_call, sync
 from shotsketch.engine.guidance import FOLDED, MASK, GuidanceSettings
 
 PATHS = (MASK, FOLDED)
 PREVIEWS = ((MASK, False), (FOLDED, False), (FOLDED, True))  # (guidance path, text K/V cache)
-
-
-def _timer(args, fn, reps: int) -> float:
-    """Seconds per call of `fn` (CUDA events on the GPU)."""
-    fn()
-    if args.device == "cuda":
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        torch.cuda.synchronize()
-        return start.elapsed_time(end) / 1000 / reps
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps
 
 
 def _attention_calls(args) -> None:
@@ -113,7 +94,7 @@ def _attention_calls(args) -> None:
                      for slots in folded_inputs]
         for name, fn in variants:
             compiled = torch.compile(fn, fullgraph=True, backend=backend)
-            times[name] = _timer(args, compiled, 50 if dev == "cuda" else 3)
+            times[name] = seconds_per_call(compiled, 50 if dev == "cuda" else 3)
         for name, t in times.items():
             note = f"{t / times['stock (no layout)']:.2f}x the unguided call"
             if name.startswith("folded"):
@@ -126,8 +107,8 @@ def _attention_calls(args) -> None:
                                  ("memory-efficient", SDPBackend.EFFICIENT_ATTENTION)):
                 try:
                     with sdpa_kernel(kernel):
-                        t = _timer(args, folded_with(16), 50)
-                        t_stock = _timer(args, stock, 50)
+                        t = seconds_per_call(folded_with(16), 50)
+                        t_stock = seconds_per_call(stock, 50)
                     add(label, f"folded path (16 extra dims), eager, {name} kernel only", None, t * 1e6, unit="us",
                         note=f"head size {d + 16}; the unguided call on this kernel {t_stock * 1e6:.1f} us")
                 except RuntimeError as exc:
@@ -160,7 +141,7 @@ def _cross_attention_module(comps, args) -> None:
         times = {}
         for name, proc in (("diffusers' processor", stock), ("text keys and values cached", cached)):
             fn = torch.compile(lambda p=proc: p(attn, hidden, text), fullgraph=True, backend=backend)
-            times[name] = _timer(args, fn, 50 if args.device == "cuda" else 3)
+            times[name] = seconds_per_call(fn, 50 if args.device == "cuda" else 3)
     label = "guided: one block's cross-attention" + (" tiny" if args.tiny else f" (CFG batch, 2x{n} video tokens)")
     base = times["diffusers' processor"]
     for name, t in times.items():
@@ -210,17 +191,13 @@ def _preview(comps, args, path: str, kv: bool) -> None:
     label = f"guided: preview {w}x{h}x{f}x{steps}, {path} path" + (", text K/V cached" if kv else "")
     add(label, "warm_up() after loading (unguided forward + one guided preview step)", None, t_warm,
         note=f"{graphs_warm} graphs compiled")
-    results: dict[str, list[float]] = {}
     folded: dict[str, bool] = {}
-    for round_no in range(3):
-        for kind, req in _sketch_requests((h, w, f), steps, round_no + 20):
-            sync(); t0 = time.perf_counter()
-            final = gen.generate(req)
-            sync(); results.setdefault(kind, []).append(time.perf_counter() - t0)
-            if not isinstance(final, JobFinished):
-                raise RuntimeError(getattr(final, "message", str(final)))
-            if req.layout_json:
-                folded[kind] = gen.layout_guidance.last_state.folded
+
+    def note_path(kind, req) -> None:  # noqa: ANN001
+        if req.layout_json:
+            folded[kind] = gen.layout_guidance.last_state.folded
+
+    results = _sketch_rounds(gen, (h, w, f), steps, 20, note_path)
     plain = results["no layout"][0]
     for kind, ts in results.items():
         used = "" if kind not in folded else f"; path taken: {FOLDED if folded[kind] else MASK}"

@@ -119,6 +119,22 @@ def _stock_preview(comps, args, size, steps) -> float:
     return STOCK["preview"]
 
 
+def _sketch_rounds(gen, size, steps, first_seed: int, after=None) -> dict[str, list[float]]:  # noqa: ANN001
+    """Three rounds of the sketch kinds (no layout, guided, strength 0), each a whole call; seconds
+    per kind, in order. `after(kind, request)` runs after each job."""
+    results: dict[str, list[float]] = {}
+    for round_no in range(3):
+        for kind, req in _sketch_requests(size, steps, round_no + first_seed):
+            sync(); t0 = time.perf_counter()
+            final = gen.generate(req)
+            sync(); results.setdefault(kind, []).append(time.perf_counter() - t0)
+            if not isinstance(final, JobFinished):
+                raise RuntimeError(getattr(final, "message", str(final)))
+            if after is not None:
+                after(kind, req)
+    return results
+
+
 def _sketch_requests(size, steps, round_no: int, **fields) -> list[tuple[str, GenerationRequest]]:
     h, w, f = size
     shots = {s.id: s for s in example_shots()}
@@ -188,14 +204,7 @@ def case_sketch(comps, args) -> None:
     label = "sketch: preview 480x832x17x25" if not args.tiny else "sketch: preview tiny"
     add(label, "warm_up() after loading (unguided forward + one guided preview step)", None, t_warm,
         note=f"{graphs_warm} graphs compiled")
-    results: dict[str, list[float]] = {}
-    for round_no in range(3):
-        for kind, req in _sketch_requests((h, w, f), p_steps, round_no + 10):
-            sync(); t0 = time.perf_counter()
-            final = gen.generate(req)
-            sync(); results.setdefault(kind, []).append(time.perf_counter() - t0)
-            if not isinstance(final, JobFinished):
-                raise RuntimeError(getattr(final, "message", str(final)))
+    results = _sketch_rounds(gen, (h, w, f), p_steps, 10)
     for kind, ts in results.items():
         add(label, f"ours compiled, {kind}: first preview after the warm-up (new prompt)", s_prev, ts[0],
             note=f"later ones {[round(t, 3) for t in ts[1:]]}")

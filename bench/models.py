@@ -17,6 +17,24 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
+def seconds_per_call(fn, reps: int = 5) -> float:  # noqa: ANN001
+    """Seconds per call of `fn` after one call to warm it (CUDA events where a GPU is there)."""
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000 / reps
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
 def build_components(tiny: bool, device: str) -> dict:
     from shotsketch.engine.demo import build_components as demo_components
 

@@ -110,16 +110,7 @@ def case_floor(comps, args) -> None:
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    def events(fn, reps=5) -> float:
-        fn()
-        torch.cuda.synchronize()
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        for _ in range(reps):
-            fn()
-        e.record()
-        torch.cuda.synchronize()
-        return s.elapsed_time(e) / 1000 / reps
+    from models import seconds_per_call as events
 
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     t = events(lambda: a @ a)
