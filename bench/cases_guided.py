@@ -266,7 +266,7 @@ def case_guided(comps, args) -> None:
     _cross_attention_module(comps, args)
     for path, kv in PREVIEWS:
         _preview(comps, args, path, kv)
-    for path in PATHS:
+    for path in reversed(PATHS):  # the folded path first: the mask path's step was measured in run 24
         _full_step(comps, args, path)
     _stock_again(comps)
 
