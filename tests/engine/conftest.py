@@ -16,6 +16,24 @@ def demo_generator() -> Generator:
 
 
 @pytest.fixture
+def compiled_generator(monkeypatch):  # noqa: ANN001, ANN201
+    """The demo model compiled as on CUDA, through dynamo's "eager" backend (real graph counts on a
+    CPU), on the default guidance path; dynamo's caches reset before and after."""
+    import torch._dynamo
+
+    from shotsketch.engine import guidance
+    from shotsketch.engine.speed import SpeedOptions
+
+    monkeypatch.delenv(guidance.PATH_ENV, raising=False)
+    torch._dynamo.reset()
+    gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(compile=True, compile_backend="eager"))
+    gen.load()
+    assert gen.compiled
+    yield gen
+    torch._dynamo.reset()
+
+
+@pytest.fixture
 def make_request():
     return small_request
 

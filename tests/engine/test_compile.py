@@ -17,16 +17,6 @@ from shotsketch.engine.sources import ModelSource
 from shotsketch.engine.speed import SpeedOptions
 
 
-@pytest.fixture
-def compiled_generator():
-    torch._dynamo.reset()
-    gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(compile=True, compile_backend="eager"))
-    gen.load()
-    assert gen.compiled
-    yield gen
-    torch._dynamo.reset()
-
-
 def _jobs(make_request, shot, seed):
     sketch = dict(prompt=shot.prompt, layout_json=shot.layout.to_json(), steps=2, seed=seed)
     return [make_request(**sketch, guidance_strength=1.0),  # guided

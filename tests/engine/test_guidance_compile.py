@@ -15,21 +15,7 @@ from torch._dynamo.utils import counters
 from shotsketch.core.examples import example_shots
 from shotsketch.engine import guidance as g
 from shotsketch.engine.events import JobFinished
-from shotsketch.engine.generator import Generator
 from shotsketch.engine.guidance import FOLDED, MASK, GuidanceSettings
-from shotsketch.engine.sources import ModelSource
-from shotsketch.engine.speed import SpeedOptions
-
-
-@pytest.fixture
-def compiled_generator(monkeypatch):  # noqa: ANN001, ANN201
-    monkeypatch.delenv(g.PATH_ENV, raising=False)
-    torch._dynamo.reset()
-    gen = Generator(ModelSource.demo(), device="cpu", speed=SpeedOptions(compile=True, compile_backend="eager"))
-    gen.load()
-    assert gen.compiled
-    yield gen
-    torch._dynamo.reset()
 
 
 def _graphs() -> int:
