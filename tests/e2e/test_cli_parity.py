@@ -40,6 +40,16 @@ def _comparable(recipe):
     return out
 
 
+def _cli_clip(tmp_path, capsys, *options):  # noqa: ANN001, ANN202
+    """`shotsketch generate` of PROMPT on the demo model at SIZE, seed 7, on the CPU: its file and recipe."""
+    out = tmp_path / "cli.mp4"
+    code = main(["generate", PROMPT, "--model", "demo", "--seed", "7", *SIZE, "--device", "cpu", *options,
+                 "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    return out, json.loads((tmp_path / "cli.mp4.json").read_text())
+
+
 def test_the_cli_and_the_window_model_make_the_same_clip(tmp_path, capsys, demo_engine):
     from shotsketch.app.jobs import run_queued
     from shotsketch.app.session import AppSession
@@ -47,12 +57,7 @@ def test_the_cli_and_the_window_model_make_the_same_clip(tmp_path, capsys, demo_
     from shotsketch.core.library import Library
 
     layout_file = _layout_file(tmp_path)
-    out = tmp_path / "cli.mp4"
-    code = main(["generate", PROMPT, "--model", "demo", "--layout", str(layout_file), "--seed", "7", *SIZE,
-                 "--device", "cpu", "--out", str(out)])
-    _, err = capsys.readouterr()
-    assert code == 0, err
-    cli_recipe = json.loads((tmp_path / "cli.mp4.json").read_text())
+    out, cli_recipe = _cli_clip(tmp_path, capsys, "--layout", str(layout_file))
 
     with Library.open(tmp_path / "library.sqlite3") as library:
         session = AppSession(library, call_later=lambda delay, fn: None)
@@ -164,12 +169,7 @@ def test_the_cli_and_the_window_model_make_the_same_clip_with_loras(tmp_path, ca
                    "diffusion_model.blocks.0.self_attn.q.lora_up.weight": torch.randn(layer.out_features, 4, generator=gen),
                    "diffusion_model.blocks.0.self_attn.q.alpha": torch.tensor(4.0)}, str(path))
         loras.append(str(path))
-    out = tmp_path / "cli.mp4"
-    code = main(["generate", PROMPT, "--model", "demo", "--seed", "7", *SIZE, "--device", "cpu",
-                 "--lora", loras[0], "--lora", f"{loras[1]}:0.5", "--out", str(out)])
-    _, err = capsys.readouterr()
-    assert code == 0, err
-    cli_recipe = json.loads((tmp_path / "cli.mp4.json").read_text())
+    out, cli_recipe = _cli_clip(tmp_path, capsys, "--lora", loras[0], "--lora", f"{loras[1]}:0.5")
     with Library.open(tmp_path / "library.sqlite3") as library:
         session = AppSession(library, call_later=lambda delay, fn: None)
         session.new_project("Parity")
