@@ -13,7 +13,6 @@ object, written atomically; a damaged file is kept aside and the choices start e
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shotsketch.core.atomic import set_aside, write_json_atomic
+from shotsketch.core.atomic import read_json_file, write_json_atomic
 from shotsketch.core.settings import settings_path
 
 log = logging.getLogger(__name__)
@@ -69,10 +68,8 @@ class ModelOptions:
 def load_model_options(path: Path | None = None) -> ModelOptions:
     """The saved choices; none when there is no file. A damaged file is kept aside, never lost."""
     path = path or options_path()
-    if not path.exists():
-        return ModelOptions()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+    def parse(data: Any) -> ModelOptions:
         if not isinstance(data, dict) or not isinstance(data.get("distilled", {}), dict):
             raise ValueError("not a JSON object with a 'distilled' object")
         version = data.get("version", VERSION)
@@ -81,10 +78,8 @@ def load_model_options(path: Path | None = None) -> ModelOptions:
             return ModelOptions()
         choices = {k: v for k, v in data.get("distilled", {}).items() if isinstance(k, str) and isinstance(v, bool)}
         return ModelOptions(tuple(sorted(choices.items())))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        aside = set_aside(path)
-        log.warning("model options file %s is damaged (%s); kept as %s, using none", path, exc, aside)
-        return ModelOptions()
+
+    return read_json_file(path, parse, ModelOptions, "model options file", log, "using none")
 
 
 def save_model_options(options: ModelOptions, path: Path | None = None) -> Path:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def default_file_mode() -> int:
@@ -102,3 +105,18 @@ def set_aside(path: str | os.PathLike[str], suffix: str = ".damaged") -> Path:
     except OSError:
         pass
     return aside
+
+
+def read_json_file(path: Path, parse: Callable[[Any], T], default: Callable[[], T], what: str,
+                   log: logging.Logger, fallback: str = "using defaults") -> T:
+    """``parse`` of the JSON in ``path``; ``default()`` when there is no file. A file that cannot be
+    read, is not JSON or that ``parse`` refuses (ValueError) is set aside (:func:`set_aside`, never
+    lost) and logged as "<what> <path> is damaged (...); kept as <aside>, <fallback>"."""
+    if not path.exists():
+        return default()
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        aside = set_aside(path)
+        log.warning("%s %s is damaged (%s); kept as %s, %s", what, path, exc, aside, fallback)
+        return default()

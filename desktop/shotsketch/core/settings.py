@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Any
 
 import platformdirs
 
-from shotsketch.core.atomic import set_aside, write_json_atomic
+from shotsketch.core.atomic import read_json_file, write_json_atomic
 from shotsketch.core.ranges import RANGES, clamp
 
 log = logging.getLogger(__name__)
@@ -74,10 +73,8 @@ def clamped(s: AppSettings, where: str = "settings") -> AppSettings:
 def load_settings(path: Path | None = None) -> AppSettings:
     """The saved settings; defaults when there is no file. A damaged file is kept aside, never lost."""
     path = path or settings_path()
-    if not path.exists():
-        return AppSettings()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+    def parse(data: Any) -> AppSettings:
         if not isinstance(data, dict):
             raise SettingsError("not a JSON object")
         fields = {f.name: f for f in dataclasses.fields(AppSettings)}
@@ -92,10 +89,8 @@ def load_settings(path: Path | None = None) -> AppSettings:
                 raise SettingsError(f"'{key}' has the wrong type")
             kwargs[key] = float(value) if isinstance(default, float) else value
         return validate(clamped(AppSettings(**kwargs), where=f"settings file {path}"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        aside = set_aside(path)
-        log.warning("settings file %s is damaged (%s); kept as %s, using defaults", path, exc, aside)
-        return AppSettings()
+
+    return read_json_file(path, parse, AppSettings, "settings file", log)
 
 
 def save_settings(s: AppSettings, path: Path | None = None) -> Path:
