@@ -1,9 +1,7 @@
 """packaging/build.py refuses a Linux launcher frozen without Qt's xcb platform library, and the
 release workflow installs what the build machine needs for PyInstaller to collect it."""
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,12 +10,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def build():
-    spec = importlib.util.spec_from_file_location("_packaging_build", REPO / "packaging" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def build(packaging_script):
+    return packaging_script("build")
 
 
 def test_a_launcher_without_the_xcb_platform_library_stops_the_build(build, tmp_path):

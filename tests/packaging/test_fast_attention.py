@@ -3,8 +3,6 @@ Hopper (H100, H200: 9.0) and datacenter Blackwell (B200: 10.0) do; RTX 30/40/50 
 do not, because the app only uses FlashAttention-4 on 9.x/10.x."""
 
 import ast
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,19 +29,11 @@ CONSUMER = {
 }
 
 
-def make_locks():
-    spec = importlib.util.spec_from_file_location("_packaging_make_locks", REPO / "packaging" / "make_locks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
+def released(tmp_path_factory, packaging_script):
     """A locks folder with every name the release workflow's `python packaging/make_locks.py` makes
     (it reaches the PyTorch index; the CUDA 12.8 locks are not made here)."""
-    module = make_locks()
+    module = packaging_script("make_locks")
     folder = tmp_path_factory.mktemp("locks")
     for target in module.TARGETS:
         for python in module.PYTHONS:
@@ -84,10 +74,10 @@ def test_consumer_cards_get_the_plain_lock(name, released):
             assert "flash-attn-4" not in lock.path.read_text()
 
 
-def test_fast_attention_is_proposed_only_where_a_fast_attention_lock_is_made():
+def test_fast_attention_is_proposed_only_where_a_fast_attention_lock_is_made(packaging_script):
     """The window says "This GPU gets FlashAttention-4 too" whenever the proposal says so: a Hopper
     GPU on a 550 driver gets CUDA 12.6, for which no fast-attention lock is made."""
-    made = {(t.os, t.backend) for t in make_locks().TARGETS if t.fast_attention}
+    made = {(t.os, t.backend) for t in packaging_script("make_locks").TARGETS if t.fast_attention}
     h100_old = proposal_for("nvidia-smi-h100-550-driver.csv")
     assert h100_old.backend is Backend.CUDA126 and not h100_old.fast_attention
     for path in sorted(RECORDED.glob("nvidia-smi-*.csv")):

@@ -2,8 +2,6 @@
 the pinned libraries install on."""
 
 import importlib.metadata
-import importlib.util
-import sys
 import tomllib
 from pathlib import Path
 
@@ -26,21 +24,13 @@ def lowest_admitted(spec: SpecifierSet) -> str:
     return next(v for v in CANDIDATES if spec.contains(Version(v)))
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"_packaging_{name}", REPO / "packaging" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_requires_python_starts_at_the_oldest_python_the_locks_are_made_for():
+def test_requires_python_starts_at_the_oldest_python_the_locks_are_made_for(packaging_script):
     spec = requires_python()
     made_for = sorted({lock.python for lock in all_locks(REPO / "packaging" / "locks")}, key=Version)
     assert made_for and lowest_admitted(spec) == made_for[0]
     assert all(spec.contains(Version(v)) for v in made_for)
     assert spec.contains(Version(MANAGED_PYTHON)) and all(spec.contains(Version(v)) for v in PYTHON_VERSIONS)
-    assert set(load("make_locks").PYTHONS) == set(PYTHON_VERSIONS)
+    assert set(packaging_script("make_locks").PYTHONS) == set(PYTHON_VERSIONS)
 
 
 @pytest.mark.parametrize("name", ["diffusers", "transformers"])
@@ -56,6 +46,6 @@ def test_the_pinned_libraries_install_on_the_oldest_python_the_metadata_admits(n
         f"pyproject.toml admits Python {oldest} but {name} requires {theirs}"
 
 
-def test_the_deb_asks_for_the_same_python():
-    depends = ", ".join(load("build").DEB_DEPENDS)
+def test_the_deb_asks_for_the_same_python(packaging_script):
+    depends = ", ".join(packaging_script("build").DEB_DEPENDS)
     assert f"python3 (>= {lowest_admitted(requires_python())})" in depends
