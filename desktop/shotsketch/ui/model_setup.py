@@ -133,7 +133,8 @@ class ModelSetupDialog(QDialog):
         intro = QLabel(
             ("<b>Welcome to Shotsketch.</b> " if first_run else "")
             + "Shotsketch generates clips with <b>Wan2.2 TI2V-5B</b> on this computer. Choose where the model "
-            "comes from. It needs about 32 GB of disk space and, for good speed, a GPU with 12 GB or more."
+            "comes from. It needs about 32 GB of disk space and an NVIDIA GPU with 8 GB or more; a card with "
+            "more memory keeps more of the model on it and runs faster."
         )
         intro.setWordWrap(True)
         self.group = QButtonGroup(self)
