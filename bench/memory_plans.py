@@ -115,6 +115,7 @@ def session(args) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out: dict = {"card_gib": args.card, "taken_gib": args.taken, "steps": args.steps, "jobs": []}
     misses = Misses()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")  # to stderr: the card's log
     logging.getLogger("shotsketch").addHandler(misses)
     held = None
     if device == "cuda" and args.card > 0:
@@ -190,6 +191,7 @@ def scenario(args) -> dict:
     req = GenerationRequest(PROMPT, "blurry", width=w, height=h, frames=f, steps=args.steps, seed=0)
     out: dict = {"card_gib": args.card, "taken_gib": args.taken, "case": args.case, "size": [w, h, f], "steps": args.steps}
     misses = Misses()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")  # to stderr: the card's log
     logging.getLogger("shotsketch").addHandler(misses)
     source = ModelSource.parse(args.model_dir)
     held = None
@@ -320,6 +322,9 @@ def main() -> None:
             cmd += ["--tiny"] if args.tiny else []
             t0 = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True)
+            if args.json:  # the session's log (the engine's warnings: plan moves, misses, compile failures)
+                with open(f"{os.path.splitext(args.json)[0]}.card-{card}-{taken or '0'}.log", "w") as fh:
+                    fh.write(done.stderr)
             for line in done.stdout.splitlines():
                 if line.startswith("# "):
                     print(line, flush=True)

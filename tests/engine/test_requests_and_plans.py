@@ -55,11 +55,14 @@ def test_memory_plan_follows_free_vram():
     assert choose_plan(_cuda(23)) is MemoryPlan.TEXT_ENCODER_OFFLOAD
     assert choose_plan(_cuda(15)) is MemoryPlan.TEXT_ENCODER_OFFLOAD  # the encoder streams; the 720p decode in tiles
     assert choose_plan(_cuda(11.5)) is MemoryPlan.GROUP_OFFLOAD
-    assert choose_plan(_cuda(11.5), job=JobShape(832, 480, 17)) is MemoryPlan.MODEL_OFFLOAD
+    assert choose_plan(_cuda(11.5), job=JobShape(832, 480, 17)) is MemoryPlan.GROUP_OFFLOAD
     assert choose_plan(_cuda(7.5)) is MemoryPlan.GROUP_OFFLOAD
     assert choose_plan(_cuda(2), demo=True) is MemoryPlan.ALL_ON_GPU
     assert choose_plan(DeviceChoice("cpu", torch.float32, "CPU")) is MemoryPlan.CPU
     assert MemoryPlan.ALL_ON_GPU.leaner() is MemoryPlan.TEXT_ENCODER_OFFLOAD
     assert MemoryPlan.GROUP_OFFLOAD.leaner() is None
+    # one model at a time is a plan chosen by hand only: out of memory steps past it and from it
+    assert MemoryPlan.TEXT_ENCODER_OFFLOAD.leaner() is MemoryPlan.GROUP_OFFLOAD
+    assert MemoryPlan.MODEL_OFFLOAD.leaner() is MemoryPlan.GROUP_OFFLOAD
     assert MemoryPlan.MODEL_OFFLOAD.vae_tiling and not MemoryPlan.ALL_ON_GPU.vae_tiling
     assert not MemoryPlan.TEXT_ENCODER_OFFLOAD.vae_tiling  # 24 GiB cards decode untiled (bench run 8)

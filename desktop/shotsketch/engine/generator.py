@@ -169,8 +169,8 @@ class Generator:
         """Before a job: the fastest plan, and decode, whose predicted peak fits what is free now
         (untiled where that fits, else in tiles). The models move when the job needs another plan
         than the last one: a leaner one for a 720p clip, a faster one again for the next preview (a
-        12 GiB card streams the transformer's blocks for a 720p clip, but a preview would spend most
-        of its time copying them). A plan the user pinned is kept, as is its decode."""
+        16 GiB card keeps the transformer on the GPU and decodes a 720p clip in tiles, the next preview
+        decodes whole). A plan the user pinned is kept, as is its decode."""
         free = self._free_now()
         if self.footprint is None or self.device.device != "cuda" or free is None:
             return None
@@ -706,10 +706,14 @@ class Generator:
 
     def batches_cfg(self, request: GenerationRequest) -> bool:
         """CFG as one batch-2 forward: short forwards (previews), plans that keep the transformer on
-        the GPU. Layout guidance biases only the prompt's row of such a batch (engine/guidance.py)."""
+        the GPU, and, with SHOTSKETCH_STREAMED_CFG_BATCH=1 (not yet timed on a GPU), the plan that
+        streams the blocks, where it copies each block once a step instead of once a forward. Layout
+        guidance biases only the prompt's row of such a batch (engine/guidance.py)."""
         from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
+        from shotsketch.engine.speed import streamed_cfg_batch
 
-        if self.memory_plan not in (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.CPU):
+        plans = (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.CPU)
+        if self.memory_plan not in plans + ((MemoryPlan.GROUP_OFFLOAD,) if streamed_cfg_batch() else ()):
             return False
         if request.guidance <= 1.0:
             return False
@@ -826,7 +830,10 @@ def _remove_group_offloading(module: torch.nn.Module) -> None:
     for sub in module.modules():
         registry = getattr(sub, "_diffusers_hook", None)
         if registry is not None:
-            for name in ("lazy_prefetch_group_offloading", "group_offloading"):
+            # the layer execution trackers are put on every block when the offloading goes on with a
+            # CUDA stream and come off after its first forward: a plan changed before any forward
+            # (a job planned leaner than the load) leaves them, and offloading again then fails
+            for name in ("layer_execution_tracker", "lazy_prefetch_group_offloading", "group_offloading"):
                 registry.remove_hook(name, recurse=False)
 
 

@@ -51,10 +51,13 @@ class MemoryPlan(enum.Enum):
         return self in (MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
 
     def leaner(self) -> "MemoryPlan | None":
-        order = [MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD]
-        if self not in order or self is order[-1]:
+        """The plan an out-of-memory job steps down to (PLAN_ORDER; one model at a time, a plan only
+        chosen by hand, steps down to streaming the blocks)."""
+        if self is MemoryPlan.MODEL_OFFLOAD:
+            return MemoryPlan.GROUP_OFFLOAD
+        if self not in PLAN_ORDER or self is PLAN_ORDER[-1]:
             return None
-        return order[order.index(self) + 1]
+        return PLAN_ORDER[PLAN_ORDER.index(self) + 1]
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,11 @@ def pick_device(prefer: str | None = None) -> DeviceChoice:
 
 
 # ----------------------------------------------------------------------------- the planner
-PLAN_ORDER = (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+# The plans the planner chooses from, fastest first. One model at a time (diffusers' model CPU offload)
+# is left out: on an emulated 12 GiB card (bench/RESULTS.md, session 7) its preview and 480x832x81
+# jobs took 68 s and 62 s where streaming the blocks took 10 s and 9 s on an 8 GiB card; it stays a
+# plan a person can choose (--memory-plan, Settings).
+PLAN_ORDER = (MemoryPlan.ALL_ON_GPU, MemoryPlan.TEXT_ENCODER_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
 MARGIN_BYTES = GiB // 2  # allocator fragmentation and what the prediction leaves out, on top of...
 MARGIN_FRACTION = 0.04  # ...this share of the predicted peak
 TEXT_TOKENS = 512  # the prompt embeddings' length

@@ -60,6 +60,16 @@ class SpeedOptions:
 from shotsketch.engine.requests import FAST_MODE_STEPS  # noqa: E402,F401 - re-exported
 
 
+STREAMED_CFG_BATCH_ENV = "SHOTSKETCH_STREAMED_CFG_BATCH"
+
+
+def streamed_cfg_batch() -> bool:
+    """CFG as one batch-2 forward while the transformer's blocks stream from system RAM (8-12 GiB
+    cards): each block is copied to the GPU once a step instead of twice. Opt-in (=1) until a GPU run
+    has timed it (`bench/memory_plans.py`)."""
+    return os.environ.get(STREAMED_CFG_BATCH_ENV, "").strip() == "1"
+
+
 def compile_wanted(option: bool | None, device: str, backend: str = "inductor") -> bool:
     if device != "cuda":
         return option is True and backend == "eager"  # tests: dynamo's tracing and guards on a CPU
