@@ -154,7 +154,7 @@ def _text_kv(gen, on: bool) -> None:  # noqa: ANN001
     from shotsketch.engine import text_kv
 
     if on:
-        os.environ[text_kv.ENV] = "1"  # opt-in in the app until measured: this case measures it
+        os.environ[text_kv.ENV] = "1"  # whatever the environment says: this case measures it
         if text_kv.install_for(gen) is None:
             raise RuntimeError("the text K/V cache did not install (memory plan or SHOTSKETCH_TEXT_KV)")
     else:

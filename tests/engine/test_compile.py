@@ -83,3 +83,36 @@ def test_a_step_distilled_preview_compiles_nothing_after_the_warm_up(make_reques
     final = gen.generate(make_request(steps=2))
     assert isinstance(final, JobFinished) and final.recipe["speed"]["compiled"]
     assert counters["stats"]["unique_graphs"] == 0, dict(counters["stats"])
+
+
+def test_a_plan_that_moves_the_transformer_runs_its_blocks_uncompiled_without_trying(
+        compiled_generator, make_request, caplog):
+    """Bench session 7: with the blocks streamed, every job's compile failed (diffusers' group-offloading
+    copy is `torch.compiler.disable`d, which breaks the blocks' full graph) and the job ran again
+    uncompiled. Such a plan now runs them uncompiled from the start; back on a plan that keeps the
+    transformer, jobs compile again."""
+    import logging
+
+    from diffusers.hooks import apply_group_offloading
+
+    from shotsketch.engine.generator import _remove_group_offloading
+    from shotsketch.engine.memory import MemoryPlan
+
+    gen = compiled_generator
+    transformer = gen.pipeline.transformer
+    apply_group_offloading(transformer, onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                           offload_type="block_level", num_blocks_per_group=1)
+    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD  # as the planner leaves it on an 8-12 GiB card
+    assert not gen.needs_warm_up  # nothing compiled would run
+    counters.clear()
+    with caplog.at_level(logging.INFO, logger="shotsketch"):
+        final = gen.generate(make_request(steps=2))
+    assert isinstance(final, JobFinished), getattr(final, "message", final)
+    assert final.recipe["speed"]["compiled"] is False
+    assert not [r for r in caplog.records if "torch.compile failed" in r.getMessage()]
+    assert int(counters["stats"]["unique_graphs"]) == 0  # dynamo was not even asked
+    _remove_group_offloading(transformer)
+    gen.memory_plan = MemoryPlan.CPU  # the transformer stays where it is again
+    final = gen.generate(make_request(steps=2, seed=5))
+    assert isinstance(final, JobFinished) and final.recipe["speed"]["compiled"] is True
+    assert int(counters["stats"]["unique_graphs"]) > 0

@@ -246,10 +246,10 @@ def test_batched_cfg_runs_one_forward_per_step_with_the_same_latents(make_reques
         assert np.allclose(apart.extras["heatmaps"][name], together.extras["heatmaps"][name], atol=1e-5)
 
 
-def test_streamed_blocks_batch_cfg_when_asked_and_compute_the_same(make_request, monkeypatch):
-    """SHOTSKETCH_STREAMED_CFG_BATCH=1: with the transformer's blocks streamed (diffusers' group
-    offloading, here from the CPU to the CPU) the two CFG forwards run as one, through the offloading
-    hooks, and give the latents of the two forwards apart."""
+def test_streamed_blocks_batch_cfg_and_compute_the_same(make_request, monkeypatch):
+    """With the transformer's blocks streamed (diffusers' group offloading, here from the CPU to the
+    CPU) the two CFG forwards run as one by default, through the offloading hooks, and give the
+    latents of the two forwards apart (SHOTSKETCH_STREAMED_CFG_BATCH=0)."""
     from diffusers.hooks import apply_group_offloading
 
     gen = Generator(ModelSource.demo(), device="cpu")
@@ -258,9 +258,9 @@ def test_streamed_blocks_batch_cfg_when_asked_and_compute_the_same(make_request,
                            offload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
     gen.memory_plan = MemoryPlan.GROUP_OFFLOAD  # as on an 8-12 GiB card
     req = make_request(steps=3)
-    monkeypatch.delenv("SHOTSKETCH_STREAMED_CFG_BATCH", raising=False)
+    monkeypatch.setenv("SHOTSKETCH_STREAMED_CFG_BATCH", "0")
     apart = gen.generate(req)
-    monkeypatch.setenv("SHOTSKETCH_STREAMED_CFG_BATCH", "1")
+    monkeypatch.delenv("SHOTSKETCH_STREAMED_CFG_BATCH")
     together = gen.generate(req)
     assert apart.recipe["speed"]["batched_cfg_steps"] == 0
     assert together.recipe["speed"]["batched_cfg_steps"] == 3

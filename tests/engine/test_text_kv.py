@@ -21,20 +21,20 @@ from shotsketch.engine.speed import SpeedOptions
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cache_asked_for():  # noqa: ANN202 - the cache is opt-in (SHOTSKETCH_TEXT_KV=1) until timed on a GPU
+def _cache_asked_for():  # noqa: ANN202 - on by default; whatever the environment running the tests says
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(text_kv.ENV, "1")
         yield
 
 
-def test_the_cache_is_off_unless_asked_for(monkeypatch):
+def test_the_cache_is_on_by_default(monkeypatch):
     monkeypatch.delenv(text_kv.ENV, raising=False)
-    assert not text_kv.wanted()
+    assert text_kv.wanted()
     gen = Generator(ModelSource.demo(), device="cpu")
     gen.load()
-    assert not any(isinstance(h, text_kv.TextKV) for h in gen.attention_hooks)
-    monkeypatch.setenv(text_kv.ENV, "1")
-    assert text_kv.wanted()
+    assert any(isinstance(h, text_kv.TextKV) for h in gen.attention_hooks)
+    monkeypatch.setenv(text_kv.ENV, "0")
+    assert not text_kv.wanted()
 
 
 def _generator(**speed) -> Generator:

@@ -386,7 +386,7 @@ class Generator:
     @property
     def needs_warm_up(self) -> bool:
         """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size)."""
-        return (self.compiled or self.attention == "flash4") and not self._warmed
+        return (self.compiled or self.attention == "flash4") and not self._warmed and not self.memory_plan.moves_transformer
 
     def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
         """Compile the preview-size forward now (the app calls this on its worker thread right after
@@ -566,6 +566,10 @@ class Generator:
             try:
                 with eager_blocks(self._pipe.transformer) if self._eager_job else _null_context():
                     return self._generate(request, emit, cancel, job_id)
+            except _RunUncompiled:
+                log.info("plan %s moves the transformer's weights during the job: its blocks run uncompiled",
+                         self.memory_plan.value)
+                self._eager_job = True
             except torch.cuda.OutOfMemoryError:
                 nxt = self.memory_plan.leaner()
                 if self._prediction is not None:  # the planner missed: say by how much it thought it fit
@@ -627,6 +631,8 @@ class Generator:
 
         loras = self._apply_loras(loras_of(request))
         self._prediction = self._fit_plan(request)
+        if self.compiled and not self._eager_job and self.memory_plan.moves_transformer:
+            raise _RunUncompiled  # before any work: the blocks run uncompiled under this plan
         if self._prediction is not None:
             torch.cuda.reset_peak_memory_stats()
         emit(JobStarted(job_id, request, request.steps))
@@ -706,8 +712,8 @@ class Generator:
 
     def batches_cfg(self, request: GenerationRequest) -> bool:
         """CFG as one batch-2 forward: short forwards (previews), plans that keep the transformer on
-        the GPU, and, with SHOTSKETCH_STREAMED_CFG_BATCH=1 (not yet timed on a GPU), the plan that
-        streams the blocks, where it copies each block once a step instead of once a forward. Layout
+        the GPU, and the plan that streams the blocks, where it copies each block once a step instead
+        of once a forward (SHOTSKETCH_STREAMED_CFG_BATCH=0 turns that off). Layout
         guidance biases only the prompt's row of such a batch (engine/guidance.py)."""
         from shotsketch.engine.guidance import TOKEN_STRIDE, latent_frame_count
         from shotsketch.engine.speed import streamed_cfg_batch
@@ -823,6 +829,10 @@ class Generator:
             torch.cuda.empty_cache()
             video = _tiled_decode(vae, lat)
         return frames_as_uint8(video)
+
+
+class _RunUncompiled(Exception):  # noqa: N818 - a signal inside the engine, never seen outside it
+    """The job's plan moves the transformer's weights: run it again with the blocks uncompiled."""
 
 
 def _remove_group_offloading(module: torch.nn.Module) -> None:

@@ -10,7 +10,7 @@ The same processor records "where it landed": each subject's tokens' share of th
 every video token, averaged over heads, layers and steps, and an adherence score per subject (the
 share of that map inside the subject's box).
 
-Both in one attention call without a mask (the "folded" path, opt-in until timed on a GPU): the bias is low rank,
+Both in one attention call without a mask (the "folded" path, the default): the bias is low rank,
 bias[n, j] = sum_s column_s[n] * [j in tokens_s], so it rides in a few extra head dims of the query
 (the columns) and key (the subjects' token indicators), and the recording in the same extra dims of
 the values; a maskless call keeps PyTorch's fast attention kernels. The earlier "mask" path (an
@@ -48,11 +48,11 @@ TOKEN_STRIDE = 32  # pixels per token side: 16x VAE x 2x2 patch
 TEMPORAL_STRIDE = 4
 FOLDED, MASK = "folded", "mask"
 PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
-# The default stays the path measured on a GPU (bench/RESULTS.md session 4: a guided 720p step 1.020x
-# the unguided one). The folded path computes the same (tests/engine/test_guidance_folded.py) but has
-# not been timed on a GPU yet, nor has the attention kernel PyTorch picks for its wider heads been
-# seen there: `bench/run.py --cases guided` measures both, and then this default follows the faster.
-DEFAULT_PATH = "mask"
+# The folded path computes what the mask path does (tests/engine/test_guidance_folded.py) and is the
+# faster of the two on a GPU (bench/RESULTS.md session 7, H100: a guided preview's cross-attention call
+# 160 us against 1,329 us, the guided preview 2.08 s against 2.11 s). Its 720p step has not been timed
+# yet (the mask path's: 1.020x the unguided step, session 4).
+DEFAULT_PATH = "folded"
 
 
 @dataclass(frozen=True)

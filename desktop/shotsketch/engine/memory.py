@@ -45,6 +45,13 @@ class MemoryPlan(enum.Enum):
         return self in (MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
 
     @property
+    def moves_transformer(self) -> bool:
+        """The transformer's weights move on and off the GPU during a job, through diffusers' hooks.
+        Its blocks run uncompiled there: the group-offloading hook's copy is `torch.compiler.disable`d,
+        which breaks the blocks' full graph (bench/RESULTS.md session 7: every job's compile failed)."""
+        return self in (MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+
+    @property
     def streams_text_encoder(self) -> bool:
         """The UMT5 encoder (11 GiB) stays in system RAM and its blocks stream to the GPU as it
         encodes a new prompt: two blocks on the GPU instead of the whole encoder."""
@@ -112,6 +119,11 @@ DECODE_BYTES_PER_FRAME_PIXEL = 7550
 # The decoded clip in the VAE's dtype (bf16: 3 channels x 2 bytes) while it is turned into 8-bit
 # frames a few at a time (Generator.decode), with room for one chunk's float32 copy.
 DECODE_BYTES_PER_CLIP_PIXEL = 8
+# Streaming the blocks holds more than two blocks and the eager activations count: the copies in
+# flight on the offloading stream and the uncompiled block's temporaries. Measured on the 5B (bench/
+# RESULTS.md session 7, 1280x704x121 on 8 and 12 GiB cards): peaks of 4.63-5.17 GiB where the count
+# without this gave 4.48-4.57.
+STREAMED_BLOCKS_EXTRA_BYTES = 7 * GiB // 10
 TILED_DECODE_BYTES = GiB // 2  # diffusers' tiled decode: one 256x256 tile's working set...
 TILED_DECODE_BYTES_PER_CLIP_PIXEL = 20  # ...the decoded tiles of a row, the blended rows and their concatenation
 
@@ -276,7 +288,8 @@ def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tile
     the transformer, tiled for the offloading plans)."""
     t, e, v = model.transformer, model.text_encoder, model.vae
     rows = 2 if job.batched_cfg else 1
-    per_token = model.token_bytes_compiled if job.compiled else model.token_bytes_eager
+    # the plans that move the transformer run its blocks uncompiled (MemoryPlan.moves_transformer)
+    per_token = model.token_bytes_compiled if job.compiled and not plan.moves_transformer else model.token_bytes_eager
     steps = job.tokens * rows * per_token
     if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
         steps += job.tokens * 512 * 2 * 3 + job.tokens * 128 * 4
@@ -302,7 +315,8 @@ def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tile
     elif plan is MemoryPlan.MODEL_OFFLOAD:  # one model at a time
         phases = {"encode": streamed, "denoise": t + steps, "decode": v + decode}
     elif plan is MemoryPlan.GROUP_OFFLOAD:  # blocks stream; the VAE stays
-        phases = {"encode": v + streamed, "denoise": v + model.transformer_streamed + steps, "decode": v + decode}
+        denoise = v + model.transformer_streamed + STREAMED_BLOCKS_EXTRA_BYTES + steps
+        phases = {"encode": v + streamed, "denoise": denoise, "decode": v + decode}
     else:
         phases = {}
     return PeakPrediction(plan, phases, tiled)

@@ -65,9 +65,10 @@ STREAMED_CFG_BATCH_ENV = "SHOTSKETCH_STREAMED_CFG_BATCH"
 
 def streamed_cfg_batch() -> bool:
     """CFG as one batch-2 forward while the transformer's blocks stream from system RAM (8-12 GiB
-    cards): each block is copied to the GPU once a step instead of twice. Opt-in (=1) until a GPU run
-    has timed it (`bench/memory_plans.py`)."""
-    return os.environ.get(STREAMED_CFG_BATCH_ENV, "").strip() == "1"
+    cards): each block is copied to the GPU once a step instead of twice. On an H100 a streamed
+    preview step took 0.31 s against 0.66 s (bench/RESULTS.md session 7). SHOTSKETCH_STREAMED_CFG_BATCH=0
+    turns it off."""
+    return os.environ.get(STREAMED_CFG_BATCH_ENV, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 def compile_wanted(option: bool | None, device: str, backend: str = "inductor") -> bool:

@@ -18,8 +18,8 @@ from shotsketch.ui.ranged import spin_box
 PLAN_LABELS = {
     "auto": "Automatic (chosen from free GPU memory)",
     "gpu": "Everything on the GPU (fastest, ~32 GB+)",
-    "text-encoder-offload": "Text encoder off the GPU after encoding (~24 GB)",
-    "model-offload": "One model on the GPU at a time (~16 GB)",
+    "text-encoder-offload": "Text encoder streamed from system RAM (16–24 GB)",
+    "model-offload": "One model on the GPU at a time (~12 GB, slower than streaming blocks)",
     "group-offload": "Stream transformer blocks from system RAM (leanest, 8–12 GB)",
 }
 
