@@ -111,6 +111,25 @@ def test_a_lora_changes_the_weights_by_its_strength_and_a_switch_restores_them(l
     assert torch.equal(again.latents, plain.latents)
 
 
+def test_the_original_weights_are_kept_in_a_few_shared_buffers(lora_generator, files, make_request):
+    """The originals go straight into a few CPU buffers (pinned on a GPU), not one (pinned, rounded
+    up to a power of two) per layer; they are the weights as they were, and they come back exactly."""
+    gen = lora_generator
+    tr = gen.pipeline.transformer
+    original = _weights(tr)
+    gen.generate(make_request(steps=1, extra=(("loras", ((files["diffusers"], 1.0),)),)))
+    kept = gen._loras._originals
+    assert len(kept) > 4
+    tensors = [t for pair in kept.values() for t in pair if t is not None]
+    assert len({t.untyped_storage().data_ptr() for t in tensors}) == 1  # the demo model's all fit one buffer
+    for name, (weight, bias) in kept.items():
+        assert torch.equal(weight, original[f"{name}.weight"]), name
+        assert bias is None or torch.equal(bias, original[f"{name}.bias"]), name
+    gen.generate(make_request(steps=1))
+    for name, value in original.items():
+        assert torch.equal(tr.state_dict()[name], value), name
+
+
 def test_the_same_loras_again_are_not_fused_twice(lora_generator, files, make_request, monkeypatch):
     gen = lora_generator
     req = make_request(steps=1, extra=(("loras", ((files["wan"], 1.0),)),))
