@@ -116,3 +116,36 @@ def test_a_plan_that_moves_the_transformer_runs_its_blocks_uncompiled_without_tr
     final = gen.generate(make_request(steps=2, seed=5))
     assert isinstance(final, JobFinished) and final.recipe["speed"]["compiled"] is True
     assert int(counters["stats"]["unique_graphs"]) > 0
+
+
+def test_streamed_blocks_compile_around_the_offloading_hooks_when_asked(compiled_generator, make_request,
+                                                                      monkeypatch, caplog):
+    """SHOTSKETCH_STREAMED_COMPILE=1: with the blocks streamed, they compile with graph breaks allowed
+    (the hook's copy eager, the block's forward compiled), compute what the uncompiled blocks compute,
+    and a second job compiles nothing new."""
+    import logging
+
+    from diffusers.hooks import apply_group_offloading
+
+    from shotsketch.engine.memory import MemoryPlan
+
+    gen = compiled_generator
+    apply_group_offloading(gen.pipeline.transformer, onload_device=torch.device("cpu"),
+                           offload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
+    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
+    request = make_request(steps=2)
+    eager = gen.generate(request)  # the default: uncompiled
+    assert eager.recipe["speed"]["compiled"] is False
+    monkeypatch.setenv("SHOTSKETCH_STREAMED_COMPILE", "1")
+    counters.clear()
+    with caplog.at_level(logging.INFO, logger="shotsketch"):
+        first = gen.generate(request)
+    assert isinstance(first, JobFinished), getattr(first, "message", first)
+    assert first.recipe["speed"]["compiled"] is True
+    assert not [r for r in caplog.records if "torch.compile failed" in r.getMessage()]
+    assert int(counters["stats"]["unique_graphs"]) > 0  # the blocks' own forward was compiled
+    torch.testing.assert_close(first.latents, eager.latents, rtol=1e-4, atol=1e-4)
+    counters.clear()
+    second = gen.generate(make_request(steps=2, seed=9))
+    assert isinstance(second, JobFinished) and second.recipe["speed"]["compiled"] is True
+    assert int(counters["stats"]["unique_graphs"]) == 0

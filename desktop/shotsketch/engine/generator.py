@@ -93,6 +93,7 @@ class Generator:
         self.speed = speed or SpeedOptions()
         self.compiled = False  # the transformer blocks run through torch.compile
         self._eager_job = False  # this job runs uncompiled after its compile failed (later jobs compile again)
+        self._loose_job = False  # this job's blocks compile with graph breaks allowed (offloading hooks on them)
         self.attention = "sdpa"  # self-attention kernel: "sdpa" (PyTorch) or "flash4" (engine/attention.py)
         self._warmed = False
         self.device: DeviceChoice = pick_device(device)
@@ -561,15 +562,24 @@ class Generator:
         A failed compile runs this job again uncompiled; the next job compiles again."""
         from shotsketch.engine.speed import eager_blocks
 
-        self._eager_job = False
+        from shotsketch.engine.speed import blocks_compiled_through_hooks, streamed_compile
+
+        self._eager_job = self._loose_job = False
         while True:
             try:
-                with eager_blocks(self._pipe.transformer) if self._eager_job else _null_context():
+                if self._eager_job:
+                    context = eager_blocks(self._pipe.transformer)
+                elif self._loose_job:
+                    context = blocks_compiled_through_hooks(self._pipe.transformer, self.speed.compile_backend)
+                else:
+                    context = _null_context()
+                with context:
                     return self._generate(request, emit, cancel, job_id)
             except _RunUncompiled:
-                log.info("plan %s moves the transformer's weights during the job: its blocks run uncompiled",
-                         self.memory_plan.value)
-                self._eager_job = True
+                self._loose_job = streamed_compile()
+                self._eager_job = not self._loose_job
+                log.info("plan %s moves the transformer's weights during the job: its blocks run %s",
+                         self.memory_plan.value, "compiled around the offloading hooks" if self._loose_job else "uncompiled")
             except torch.cuda.OutOfMemoryError:
                 nxt = self.memory_plan.leaner()
                 if self._prediction is not None:  # the planner missed: say by how much it thought it fit
@@ -599,7 +609,7 @@ class Generator:
                             exc_info=True)
                 if is_recompile_limit(exc):
                     torch._dynamo.reset()  # the next job compiles afresh instead of meeting the limit again
-                self._eager_job = True
+                self._eager_job, self._loose_job = True, False
 
     def replan(self, plan: MemoryPlan) -> None:
         """Move the loaded models to another memory plan (used on out-of-memory)."""
@@ -631,7 +641,7 @@ class Generator:
 
         loras = self._apply_loras(loras_of(request))
         self._prediction = self._fit_plan(request)
-        if self.compiled and not self._eager_job and self.memory_plan.moves_transformer:
+        if self.compiled and not (self._eager_job or self._loose_job) and self.memory_plan.moves_transformer:
             raise _RunUncompiled  # before any work: the blocks run uncompiled under this plan
         if self._prediction is not None:
             torch.cuda.reset_peak_memory_stats()

@@ -118,6 +118,35 @@ def eager_blocks(transformer: torch.nn.Module) -> Iterator[None]:
             block._compiled_call_impl = impl
 
 
+STREAMED_COMPILE_ENV = "SHOTSKETCH_STREAMED_COMPILE"
+
+
+def streamed_compile() -> bool:
+    """Plans that move the transformer's weights (diffusers' offloading hooks on the blocks) compile
+    the blocks with graph breaks allowed: the hook's copy runs eagerly, the block's own forward is
+    compiled. Opt-in (=1) until a GPU run has timed it; otherwise those plans run the blocks uncompiled."""
+    return os.environ.get(STREAMED_COMPILE_ENV, "").strip() == "1"
+
+
+@contextlib.contextmanager
+def blocks_compiled_through_hooks(transformer: torch.nn.Module, backend: str) -> Iterator[None]:
+    """Inside, each block runs through a compile that allows graph breaks (kept on the block for the
+    next such job); the full-graph compile is back after."""
+    blocks = list(getattr(transformer, "blocks", []))
+    saved = [block._compiled_call_impl for block in blocks]
+    for block in blocks:
+        loose = getattr(block, "_shotsketch_loose_compile", None)
+        if loose is None:
+            loose = torch.compile(block._call_impl, fullgraph=False, backend=backend)
+            block._shotsketch_loose_compile = loose
+        block._compiled_call_impl = loose
+    try:
+        yield
+    finally:
+        for block, impl in zip(blocks, saved):
+            block._compiled_call_impl = impl
+
+
 def is_recompile_limit(exc: BaseException) -> bool:
     """The compiled blocks met more distinct inputs than dynamo keeps compiled versions of."""
     return any("recompile" in type(e).__name__.lower() or "recompile limit" in str(e).lower()[:500]
