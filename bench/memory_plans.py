@@ -92,9 +92,13 @@ def run_job(gen: Generator, req: GenerationRequest) -> dict:
     sync(); t0 = time.perf_counter()
     final = gen.generate(req, on_event)
     sync()
+    end = time.perf_counter()
     steps = [b - a for a, b in zip(marks, marks[1:])]
-    out = {"result": type(final).__name__, "total_s": time.perf_counter() - t0, "step_s": min(steps) if steps else None,
+    out = {"result": type(final).__name__, "total_s": end - t0, "step_s": min(steps) if steps else None,
            "steps_done": len(marks)}
+    if marks:  # where a job's time goes besides its steps: before the first (plan, moves, encode, compile)...
+        out["until_first_step_s"] = marks[0] - t0
+        out["after_last_step_s"] = end - marks[-1]  # ...and after the last (the decode, the frames)
     if isinstance(final, JobFinished):
         out["plan_used"] = final.recipe["device"]["memory_plan"]
         out["memory"] = final.recipe.get("memory", {})
@@ -142,7 +146,9 @@ def session(args) -> dict:
         job.update(case=case, size=[w, h, f], sketch=sketch, misses=misses.lines[before:])
         out["jobs"].append(job)
         print(f"# card {args.card}-{args.taken} {case}{' sketch' if sketch else ''}: {job.get('plan_used')} "
-              f"{job.get('memory')} step {job.get('step_s')} total {job['total_s']:.1f} s misses {job['misses']}",
+              f"{job.get('memory')} step {job.get('step_s')} total {job['total_s']:.1f} s (until the first step "
+              f"{job.get('until_first_step_s', 0):.1f} s, after the last {job.get('after_last_step_s', 0):.1f} s) "
+              f"misses {job['misses']}",
               flush=True)
     del held
     return out
