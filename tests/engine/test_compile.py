@@ -85,12 +85,12 @@ def test_a_step_distilled_preview_compiles_nothing_after_the_warm_up(make_reques
     assert counters["stats"]["unique_graphs"] == 0, dict(counters["stats"])
 
 
-def test_a_plan_that_moves_the_transformer_runs_its_blocks_uncompiled_without_trying(
-        compiled_generator, make_request, caplog):
+def test_streamed_blocks_run_uncompiled_without_trying(compiled_generator, make_request, caplog):
     """Bench session 7: with the blocks streamed, every job's compile failed (diffusers' group-offloading
     copy is `torch.compiler.disable`d, which breaks the blocks' full graph) and the job ran again
-    uncompiled. Such a plan now runs them uncompiled from the start; back on a plan that keeps the
-    transformer, jobs compile again."""
+    uncompiled. That plan now runs them uncompiled from the start; back on a plan that keeps the
+    transformer, jobs compile again, and so do they with one model at a time (its hooks sit on the
+    whole transformer, outside the compiled blocks)."""
     import logging
 
     from diffusers.hooks import apply_group_offloading
@@ -116,6 +116,12 @@ def test_a_plan_that_moves_the_transformer_runs_its_blocks_uncompiled_without_tr
     final = gen.generate(make_request(steps=2, seed=5))
     assert isinstance(final, JobFinished) and final.recipe["speed"]["compiled"] is True
     assert int(counters["stats"]["unique_graphs"]) > 0
+    gen.pipeline.enable_model_cpu_offload(device="cpu")
+    gen.memory_plan = MemoryPlan.MODEL_OFFLOAD
+    caplog.clear()
+    final = gen.generate(make_request(steps=2, seed=6))
+    assert isinstance(final, JobFinished) and final.recipe["speed"]["compiled"] is True
+    assert not [r for r in caplog.records if "torch.compile failed" in r.getMessage()]
 
 
 def test_streamed_blocks_compile_around_the_offloading_hooks_when_asked(compiled_generator, make_request,

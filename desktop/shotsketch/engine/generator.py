@@ -387,7 +387,7 @@ class Generator:
     @property
     def needs_warm_up(self) -> bool:
         """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size)."""
-        return (self.compiled or self.attention == "flash4") and not self._warmed and not self.memory_plan.moves_transformer
+        return (self.compiled or self.attention == "flash4") and not self._warmed and not self.memory_plan.streams_blocks
 
     def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
         """Compile the preview-size forward now (the app calls this on its worker thread right after
@@ -578,7 +578,7 @@ class Generator:
             except _RunUncompiled:
                 self._loose_job = streamed_compile()
                 self._eager_job = not self._loose_job
-                log.info("plan %s moves the transformer's weights during the job: its blocks run %s",
+                log.info("plan %s streams the transformer's blocks: they run %s",
                          self.memory_plan.value, "compiled around the offloading hooks" if self._loose_job else "uncompiled")
             except torch.cuda.OutOfMemoryError:
                 nxt = self.memory_plan.leaner()
@@ -641,7 +641,7 @@ class Generator:
 
         loras = self._apply_loras(loras_of(request))
         self._prediction = self._fit_plan(request)
-        if self.compiled and not (self._eager_job or self._loose_job) and self.memory_plan.moves_transformer:
+        if self.compiled and not (self._eager_job or self._loose_job) and self.memory_plan.streams_blocks:
             raise _RunUncompiled  # before any work: the blocks run uncompiled under this plan
         if self._prediction is not None:
             torch.cuda.reset_peak_memory_stats()
@@ -842,7 +842,7 @@ class Generator:
 
 
 class _RunUncompiled(Exception):  # noqa: N818 - a signal inside the engine, never seen outside it
-    """The job's plan moves the transformer's weights: run it again with the blocks uncompiled."""
+    """The job's plan streams the transformer's blocks: run it again with them uncompiled."""
 
 
 def _remove_group_offloading(module: torch.nn.Module) -> None:

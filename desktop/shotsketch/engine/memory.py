@@ -45,11 +45,12 @@ class MemoryPlan(enum.Enum):
         return self in (MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
 
     @property
-    def moves_transformer(self) -> bool:
-        """The transformer's weights move on and off the GPU during a job, through diffusers' hooks.
-        Its blocks run uncompiled there: the group-offloading hook's copy is `torch.compiler.disable`d,
-        which breaks the blocks' full graph (bench/RESULTS.md session 7: every job's compile failed)."""
-        return self in (MemoryPlan.MODEL_OFFLOAD, MemoryPlan.GROUP_OFFLOAD)
+    def streams_blocks(self) -> bool:
+        """diffusers' group-offloading hooks sit on the transformer's blocks and copy each one in as it
+        runs. The blocks run uncompiled there: the hook's copy is `torch.compiler.disable`d, which breaks
+        the blocks' full graph (bench/RESULTS.md session 7: every such job's compile failed). One model
+        at a time hooks the whole transformer, outside the compiled blocks, and compiles as before."""
+        return self is MemoryPlan.GROUP_OFFLOAD
 
     @property
     def streams_text_encoder(self) -> bool:
@@ -288,8 +289,8 @@ def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tile
     the transformer, tiled for the offloading plans)."""
     t, e, v = model.transformer, model.text_encoder, model.vae
     rows = 2 if job.batched_cfg else 1
-    # the plans that move the transformer run its blocks uncompiled (MemoryPlan.moves_transformer)
-    per_token = model.token_bytes_compiled if job.compiled and not plan.moves_transformer else model.token_bytes_eager
+    # streamed blocks run uncompiled (MemoryPlan.streams_blocks)
+    per_token = model.token_bytes_compiled if job.compiled and not plan.streams_blocks else model.token_bytes_eager
     steps = job.tokens * rows * per_token
     if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
         steps += job.tokens * 512 * 2 * 3 + job.tokens * 128 * 4

@@ -122,9 +122,9 @@ STREAMED_COMPILE_ENV = "SHOTSKETCH_STREAMED_COMPILE"
 
 
 def streamed_compile() -> bool:
-    """Plans that move the transformer's weights (diffusers' offloading hooks on the blocks) compile
-    the blocks with graph breaks allowed: the hook's copy runs eagerly, the block's own forward is
-    compiled. Opt-in (=1) until a GPU run has timed it; otherwise those plans run the blocks uncompiled."""
+    """The plan that streams the blocks (diffusers' offloading hooks on them) compiles them with graph
+    breaks allowed: the hook's copy runs eagerly, the block's own forward is
+    compiled. Opt-in (=1) until a GPU run has timed it; otherwise that plan runs the blocks uncompiled."""
     return os.environ.get(STREAMED_COMPILE_ENV, "").strip() == "1"
 
 
