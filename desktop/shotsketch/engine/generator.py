@@ -560,9 +560,7 @@ class Generator:
         """Run the job; on CUDA out-of-memory move to the next leaner memory plan and run it again
         (when `auto_fallback` is on and the user did not pin a plan), instead of failing the job.
         A failed compile runs this job again uncompiled; the next job compiles again."""
-        from shotsketch.engine.speed import eager_blocks
-
-        from shotsketch.engine.speed import blocks_compiled_through_hooks, streamed_compile
+        from shotsketch.engine.speed import blocks_compiled_through_hooks, eager_blocks, streamed_compile
 
         self._eager_job = self._loose_job = False
         while True:
