@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,12 +64,17 @@ from shotsketch.engine.requests import FAST_MODE_STEPS  # noqa: E402,F401 - re-e
 STREAMED_CFG_BATCH_ENV = "SHOTSKETCH_STREAMED_CFG_BATCH"
 
 
+def switched_off(env: str) -> bool:
+    """A speed lever that is on by default, turned off with ENV=0 (or false, no, off)."""
+    return os.environ.get(env, "").strip().lower() in ("0", "false", "no", "off")
+
+
 def streamed_cfg_batch() -> bool:
     """CFG as one batch-2 forward while the transformer's blocks stream from system RAM (8-12 GiB
     cards): each block is copied to the GPU once a step instead of twice. On an H100 a streamed
     preview step took 0.31 s against 0.66 s (bench/RESULTS.md session 7). SHOTSKETCH_STREAMED_CFG_BATCH=0
     turns it off."""
-    return os.environ.get(STREAMED_CFG_BATCH_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+    return not switched_off(STREAMED_CFG_BATCH_ENV)
 
 
 def compile_wanted(option: bool | None, device: str, backend: str = "inductor") -> bool:
@@ -100,22 +106,24 @@ def is_compile_error(exc: BaseException) -> bool:
                or "triton" in str(e).lower()[:2000] for e in exception_chain(exc))
 
 
-def uncompile_blocks(transformer: torch.nn.Module) -> None:
-    for block in getattr(transformer, "blocks", []):
-        block._compiled_call_impl = None
-
-
 @contextlib.contextmanager
-def eager_blocks(transformer: torch.nn.Module) -> Iterator[None]:
-    """The transformer blocks run uncompiled inside, compiled again after (one job's fallback)."""
+def _blocks_calling(transformer: torch.nn.Module, impl_of: Callable[[torch.nn.Module], Any]) -> Iterator[None]:
+    """Inside, each transformer block is called through `impl_of(block)` (None: uncompiled); its
+    full-graph compile is back after."""
     blocks = list(getattr(transformer, "blocks", []))
     saved = [block._compiled_call_impl for block in blocks]
-    uncompile_blocks(transformer)
+    for block in blocks:
+        block._compiled_call_impl = impl_of(block)
     try:
         yield
     finally:
         for block, impl in zip(blocks, saved):
             block._compiled_call_impl = impl
+
+
+def eager_blocks(transformer: torch.nn.Module) -> contextlib.AbstractContextManager[None]:
+    """The transformer blocks run uncompiled inside, compiled again after (one job's fallback)."""
+    return _blocks_calling(transformer, lambda _block: None)
 
 
 STREAMED_COMPILE_ENV = "SHOTSKETCH_STREAMED_COMPILE"
@@ -128,23 +136,15 @@ def streamed_compile() -> bool:
     return os.environ.get(STREAMED_COMPILE_ENV, "").strip() == "1"
 
 
-@contextlib.contextmanager
-def blocks_compiled_through_hooks(transformer: torch.nn.Module, backend: str) -> Iterator[None]:
+def blocks_compiled_through_hooks(transformer: torch.nn.Module, backend: str) -> contextlib.AbstractContextManager[None]:
     """Inside, each block runs through a compile that allows graph breaks (kept on the block for the
     next such job); the full-graph compile is back after."""
-    blocks = list(getattr(transformer, "blocks", []))
-    saved = [block._compiled_call_impl for block in blocks]
-    for block in blocks:
-        loose = getattr(block, "_shotsketch_loose_compile", None)
-        if loose is None:
-            loose = torch.compile(block._call_impl, fullgraph=False, backend=backend)
-            block._shotsketch_loose_compile = loose
-        block._compiled_call_impl = loose
-    try:
-        yield
-    finally:
-        for block, impl in zip(blocks, saved):
-            block._compiled_call_impl = impl
+    def loose(block: torch.nn.Module) -> Any:
+        if getattr(block, "_shotsketch_loose_compile", None) is None:
+            block._shotsketch_loose_compile = torch.compile(block._call_impl, fullgraph=False, backend=backend)
+        return block._shotsketch_loose_compile
+
+    return _blocks_calling(transformer, loose)
 
 
 def is_recompile_limit(exc: BaseException) -> bool:

@@ -153,7 +153,9 @@ def video_tokens(request: Any) -> int:
 def wanted() -> bool:
     """On unless SHOTSKETCH_TEXT_KV=0: the same outputs (tests), and on an H100 a preview took 0.97x
     the time without it, guided or not (bench/RESULTS.md session 7, `bench/run.py --cases guided_preview`)."""
-    return os.environ.get(ENV, "").strip().lower() not in ("0", "false", "no", "off")
+    from shotsketch.engine.speed import switched_off
+
+    return not switched_off(ENV)
 
 
 def install(transformer: torch.nn.Module) -> TextKV | None:
