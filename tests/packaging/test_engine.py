@@ -213,3 +213,14 @@ def test_a_pre_release_python_is_passed_over_and_named(tmp_path, payload):
         installer.find_python(InstallPlan(Backend.CPU, wheelhouse=tmp_path))
     answering_python(tmp_path, "final", 0)  # the same path, now a final release
     assert installer.find_python(InstallPlan(Backend.CPU, wheelhouse=tmp_path)) == FoundPython(rc1, "3.11")
+
+
+@pytest.mark.parametrize("backend, device", [(Backend.CPU, "CPU"), (Backend.CUDA128, "GPU")])
+def test_the_check_step_names_the_device_it_computes_on(tmp_path, payload, backend, device):
+    (payload.locks / f"linux-{backend.value}-py311.txt").write_text(LOCK)
+    steps = []
+    installer = BuildsWithoutUv(EngineFolder(tmp_path / "engine"), payload, on_step=steps.append,
+                                run_self_test=lambda python, backend: "all passed")
+    installer.install(InstallPlan(backend, wheelhouse=tmp_path))
+    check = next(step for step in steps if step.phase == "Checking the new engine")
+    assert check.detail.endswith(f"a small computation on the {device}")

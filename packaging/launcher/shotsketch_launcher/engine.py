@@ -170,6 +170,11 @@ class EngineFolder:
             shutil.rmtree(self.root)
 
 
+def check_device(backend: Backend) -> str:
+    """What the self-test computes on, in the words the launcher shows."""
+    return "CPU" if backend is Backend.CPU else "GPU"
+
+
 @dataclass(frozen=True)
 class InstallPlan:
     backend: Backend
@@ -201,7 +206,8 @@ class Installer:
                 self.fetch_large_wheels(lock, python)
             self.create_environment(env_dir, python.path)
             self.install_packages(env_dir, lock, plan)
-            self.step(Step("Checking the new engine", detail="imports, the window, ffmpeg, a small computation on the GPU"))
+            self.step(Step("Checking the new engine",
+                           detail=f"imports, the window, ffmpeg, a small computation on the {check_device(plan.backend)}"))
             summary = self.run_self_test(env_python(env_dir), plan.backend)
         except BaseException:
             shutil.rmtree(env_dir, ignore_errors=True)
