@@ -281,4 +281,73 @@ def case_guided(comps, args) -> None:
     case_guided_step(comps, args)
 
 
-CASES = {"guided": case_guided, "guided_preview": case_guided_preview, "guided_step": case_guided_step}
+def case_kernels(comps, args) -> None:
+    """Which of PyTorch's attention kernels the compiled blocks get at each of the model's attention
+    shapes (preview and 720p, self and cross, CFG batch of 2), against cuDNN's and flash's kernels
+    called directly on the same strided [B, S, H, D] views, compiled; and cuDNN with its log-sum-exp."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    aten = torch.ops.aten
+    shapes = [("preview self-attention", 1950, 1950), ("preview cross-attention", 1950, 512),
+              ("720p self-attention", 27280, 27280), ("720p cross-attention", 27280, 512)]
+    if args.tiny:
+        shapes = [("tiny self-attention", 60, 60), ("tiny cross-attention", 60, 16)]
+    heads, d = (2, 16) if args.tiny else (24, 128)
+    dev = args.device
+    dtype = torch.bfloat16 if dev == "cuda" else torch.float32
+
+    def views(q, k, v):  # noqa: ANN001, ANN202
+        return (t.transpose(1, 2) for t in (q, k, v))
+
+    def default(q, k, v):  # noqa: ANN001, ANN202 - as diffusers' native backend calls it
+        return torch.nn.functional.scaled_dot_product_attention(*views(q, k, v)).transpose(1, 2)
+
+    def cudnn(q, k, v):  # noqa: ANN001, ANN202
+        return aten._scaled_dot_product_cudnn_attention(*views(q, k, v), None, False, 0.0, False, False)[0].transpose(1, 2)
+
+    def cudnn_lse(q, k, v):  # noqa: ANN001, ANN202
+        out, lse = aten._scaled_dot_product_cudnn_attention(*views(q, k, v), None, True, 0.0, False, False)[:2]
+        return out.transpose(1, 2), lse
+
+    def flash(q, k, v):  # noqa: ANN001, ANN202
+        return aten._scaled_dot_product_flash_attention(*views(q, k, v))[0].transpose(1, 2)
+
+    backend = "inductor" if dev == "cuda" else "eager"
+    for label, n, length in shapes:
+        torch.manual_seed(0)
+        q = torch.randn(2, n, heads, d, device=dev, dtype=dtype)
+        k, v = (torch.randn(2, length, heads, d, device=dev, dtype=dtype) for _ in range(2))
+        ref = default(q, k, v).float()
+        reps = 20 if dev == "cuda" else 2
+        t_default = None
+        for name, fn in (("PyTorch's choice (as diffusers calls it)", default), ("cuDNN, called directly", cudnn),
+                         ("cuDNN with log-sum-exp", cudnn_lse), ("flash, called directly", flash)):
+            try:
+                compiled = torch.compile(fn, fullgraph=True, backend=backend)
+                with torch.inference_mode():
+                    got = compiled(q, k, v)
+                    err = float(((got[0] if isinstance(got, tuple) else got).float() - ref).abs().max())
+                    t = seconds_per_call(lambda: compiled(q, k, v), reps)
+            except Exception as exc:  # noqa: BLE001 - a kernel this GPU or size lacks: say so and go on
+                add(f"kernels: {label}", name, None, None, note=f"not available: {str(exc)[:120]}")
+                continue
+            t_default = t_default or t
+            add(f"kernels: {label}", f"{name}, compiled", t_default, t, unit="s",
+                note=f"{t * 1e6:.1f} us; max abs diff vs PyTorch's choice {err:.4f}")
+        if dev == "cuda":  # which kernel PyTorch's choice is: eager, one kernel allowed at a time
+            for name, kernel in (("cuDNN", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION),
+                                 ("memory-efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                try:
+                    with sdpa_kernel(kernel), torch.inference_mode():
+                        t = seconds_per_call(lambda: default(q, k, v), reps)
+                    add(f"kernels: {label}", f"eager, {name} kernel only", t_default, t, note=f"{t * 1e6:.1f} us")
+                except RuntimeError as exc:
+                    add(f"kernels: {label}", f"eager, {name} kernel only", None, None, note=f"not available: {str(exc)[:100]}")
+        del q, k, v, ref
+        gc.collect()
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+
+
+CASES = {"guided": case_guided, "guided_preview": case_guided_preview, "guided_step": case_guided_step,
+         "kernels": case_kernels}
