@@ -75,6 +75,11 @@ def test_choose_attention_keeps_pytorch_attention_off_cuda(monkeypatch) -> None:
     monkeypatch.setattr(attn_mod.torch.cuda, "get_device_capability", lambda *a: (9, 0))
     monkeypatch.setattr(attn_mod, "flash4_installed", lambda: False)
     assert choose_attention("flash4", "cuda") == "sdpa"
+    assert choose_attention("cudnn", "cuda") == "cudnn"  # asked for by name only
+    monkeypatch.setattr(attn_mod.torch.cuda, "get_device_capability", lambda *a: (7, 5))  # a Turing card
+    assert choose_attention("cudnn", "cuda") == "sdpa"
+    assert choose_attention("cudnn", "cpu") == "sdpa"
+    assert attn_mod.kernel_for("cudnn") is attn_mod.cudnn_bshd and attn_mod.kernel_for("sdpa") is attn_mod.sdpa_bshd
 
 
 def _raiser_in(path: str):  # noqa: ANN202

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # [B, S, H, D] -> [B, S, H, D]
 FLASH4 = "flash4"
 SDPA = "sdpa"
+CUDNN = "cudnn"  # PyTorch's cuDNN kernel called directly (opt-in: SHOTSKETCH_ATTENTION=cudnn)
 FLASH4_ARCHES = (9, 10)  # Hopper, Blackwell datacenter parts: the kernels FlashAttention-4 ships
 
 
@@ -47,10 +48,15 @@ def choose_attention(option: str | None, device: str) -> str:
     """`flash4` or `sdpa` for this device: the env var, then the option, then FlashAttention-4 on a
     GPU it supports where the package is installed."""
     want = os.environ.get("SHOTSKETCH_ATTENTION", "").strip().lower() or (option or "auto")
-    if want not in (FLASH4, SDPA, "auto"):
+    if want not in (FLASH4, SDPA, CUDNN, "auto"):
         log.warning("unknown attention choice %r; using the default", want)
         want = "auto"
     if want == SDPA or device != "cuda" or not torch.cuda.is_available():
+        return SDPA
+    if want == CUDNN:
+        if torch.cuda.get_device_capability()[0] >= 8:
+            return CUDNN
+        log.warning("cuDNN's attention asked for but this GPU is older than Ampere; using PyTorch's choice")
         return SDPA
     supported = torch.cuda.get_device_capability()[0] in FLASH4_ARCHES
     if not (supported and flash4_installed()):
@@ -119,6 +125,18 @@ def sdpa_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> to
     called as diffusers calls it."""
     out = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (query, key, value)))
     return out.transpose(1, 2)
+
+
+def cudnn_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """cuDNN's attention kernel over the [batch, tokens, heads, head_dim] layout (strided views, no
+    copies), whatever PyTorch's own choice among its kernels would be for the shape."""
+    out = torch.ops.aten._scaled_dot_product_cudnn_attention(*(t.transpose(1, 2) for t in (query, key, value)),
+                                                             None, False)[0]
+    return out.transpose(1, 2)
+
+
+def kernel_for(choice: str) -> AttentionFn:
+    return {FLASH4: flash4_attention, CUDNN: cudnn_bshd}.get(choice, sdpa_bshd)
 
 
 def install(transformer: torch.nn.Module, attention: AttentionFn) -> int:

@@ -94,7 +94,7 @@ class Generator:
         self.compiled = False  # the transformer blocks run through torch.compile
         self._eager_job = False  # this job runs uncompiled after its compile failed (later jobs compile again)
         self._loose_job = False  # this job's blocks compile with graph breaks allowed (offloading hooks on them)
-        self.attention = "sdpa"  # self-attention kernel: "sdpa" (PyTorch) or "flash4" (engine/attention.py)
+        self.attention = "sdpa"  # self-attention kernel: "sdpa" (PyTorch's choice), "cudnn" or "flash4" (engine/attention.py)
         self._warmed = False
         self.device: DeviceChoice = pick_device(device)
         # GPU memory held outside this process's PyTorch allocator at start (a display, other apps, our
@@ -344,17 +344,17 @@ class Generator:
             from shotsketch.engine.fused import fuse_feed_forward
 
             fuse_feed_forward(self._pipe.transformer)
-        from shotsketch.engine.attention import FLASH4, choose_attention
+        from shotsketch.engine.attention import FLASH4, SDPA, choose_attention
 
         choice = choose_attention(self.speed.attention, self.device.device)
-        if choice == FLASH4 or self.speed.fused_rope:
+        if choice != SDPA or self.speed.fused_rope:
             # our self-attention processor: the fused norm + rotary pass, then FlashAttention-4 or
             # PyTorch's attention
-            from shotsketch.engine.attention import enable_kernel_cache, flash4_attention, install, sdpa_bshd
+            from shotsketch.engine.attention import enable_kernel_cache, install, kernel_for
 
             if choice == FLASH4:
                 enable_kernel_cache()
-            install(self._pipe.transformer, flash4_attention if choice == FLASH4 else sdpa_bshd)
+            install(self._pipe.transformer, kernel_for(choice))
             self.attention = choice
         self._apply_text_kv()
         self._apply_compile()
