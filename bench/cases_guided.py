@@ -3,12 +3,13 @@ no slower than the first unguided one). `--tiny` runs the same code on the demo 
 (compile through dynamo's "eager" backend there, so the graph counts are real).
 
     guided      per path ("mask": additive mask + a second attention call for the maps; "folded":
-                one maskless call, engine/guidance.py `folded_attention`):
+                one maskless call, engine/guidance.py `folded_attention`; "lse": the unguided call with
+                its log-sum-exp and an exact correction of the prompt's row, `lse_attention`):
                 - the cross-attention call alone at the preview's shape (CFG batch of 2 x 1,950 video
                   tokens against 512 text tokens, 24 heads of 128), compiled, beside the unguided call,
                   and which of PyTorch's kernels take the folded call's head size;
                 - 480x832x17, 25 steps, whole call, compiled, after the app's warm-up (mask; folded;
-                  folded with the text K/V cache, engine/text_kv.py): first and later
+                  folded with the text K/V cache, engine/text_kv.py; lse; lse with the cache): first and later
                   previews with no layout / layout guidance 1.0 / strength 0, the first guided and the
                   first strength-0 preview against the first unguided one (target <= 1.0x), graphs
                   compiled after the warm-up (target 0);
@@ -29,19 +30,20 @@ from run import _step_times, add  # noqa: I001
 
 from cases_more import _compiled, _fresh_compile_state, _graphs, _sizes, _sketch_requests, _sketch_rounds, _stock_again
 from models import seconds_per_call, sync
-from shotsketch.engine.guidance import FOLDED, MASK, GuidanceSettings
+from shotsketch.engine.guidance import FOLDED, LSE, MASK, GuidanceSettings
 
-PATHS = (MASK, FOLDED)
-PREVIEWS = ((MASK, False), (FOLDED, False), (FOLDED, True))  # (guidance path, text K/V cache)
+PATHS = (MASK, FOLDED, LSE)
+# (guidance path, text K/V cache)
+PREVIEWS = ((MASK, False), (FOLDED, False), (FOLDED, True), (LSE, False), (LSE, True))
 
 
 def _attention_calls(args) -> None:
     """The cross-attention's attention part (after the projections and norms) per path, compiled as
     the blocks are: stock (no mask), mask path (masked call + recording call + sums), folded (with
-    8 and 16 extra head dims)."""
+    8 and 16 extra head dims), lse (the unguided call with its log-sum-exp, 64 token slots)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from shotsketch.engine.guidance import folded_attention, record_shares
+    from shotsketch.engine.guidance import cudnn_lse_works, folded_attention, lse_attention, record_shares
 
     b, n, heads, d, length = (2, 30, 2, 16, 512) if args.tiny else (2, 1950, 24, 128, 512)
     dev = args.device
@@ -67,6 +69,15 @@ def _attention_calls(args) -> None:
                 ind[:, :slots].to(dtype)[None, :, None, :], torch.zeros(slots, n, device=dev))
 
     folded_inputs = {slots: extras(slots) for slots in (16, 8)}
+    lse_slots = 64  # GuidanceSettings.lse_slots: the distinct subject tokens, padded with token 0
+    used = torch.nonzero(ind[:, :subjects].sum(1) > 0).flatten()
+    lse_index = torch.zeros(lse_slots, dtype=torch.long, device=dev)
+    lse_index[:len(used)] = used
+    lse_ind = torch.zeros(lse_slots, lse_slots, device=dev)
+    lse_ind[:len(used), :subjects] = ind[used, :subjects]
+    lse_c = columns @ lse_ind[:, :subjects].T * 4.0  # [N, slots] float32
+    lse_sums = torch.zeros(lse_slots, n, device=dev)
+    cudnn = dev == "cuda" and cudnn_lse_works(torch.device(dev), dtype, heads, n, length, d)
 
     def sdpa(qq, kk, vv, m=None, scale=None):  # noqa: ANN001, ANN202 - as diffusers' native backend calls it
         out = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (qq, kk, vv)),
@@ -83,23 +94,31 @@ def _attention_calls(args) -> None:
     def folded_with(slots: int):  # noqa: ANN202
         return lambda: folded_attention(q, k, v, *folded_inputs[slots]).flatten(2, 3)
 
+    def lse():  # noqa: ANN202
+        return lse_attention(q, k, v, lse_index, lse_ind, lse_c, lse_sums, cudnn).flatten(2, 3)
+
+    kernel = "cuDNN" if cudnn else "flash" if dev == "cuda" else "CPU flash"
+    lse_name = f"lse path, {lse_slots} token slots ({kernel} with log-sum-exp, head size {d})"
+
     backend = "inductor" if dev == "cuda" else "eager"
     label = "guided: cross-attention call" + (" tiny" if args.tiny else f" (2x{n} video x {length} text tokens)")
     with torch.inference_mode():
         ref = masked().float()
         err = {slots: float((folded_with(slots)().float() - ref).abs().max()) for slots in folded_inputs}
+        err[LSE] = float((lse().float() - ref).abs().max())
         times = {}
         variants = [("stock (no layout)", stock), ("mask path", masked)]
         variants += [(f"folded path, {slots} extra dims (head size {d + slots})", folded_with(slots))
                      for slots in folded_inputs]
+        variants += [(lse_name, lse)]
         for name, fn in variants:
             compiled = torch.compile(fn, fullgraph=True, backend=backend)
             times[name] = seconds_per_call(compiled, 50 if dev == "cuda" else 3)
         for name, t in times.items():
             note = f"{t / times['stock (no layout)']:.2f}x the unguided call"
-            if name.startswith("folded"):
-                slots = int(name.split(", ")[1].split(" ")[0])
-                note += (f"; max abs diff vs the mask path's output {err[slots]:.4f} "
+            if name.startswith(("folded", "lse")):
+                key = LSE if name.startswith("lse") else int(name.split(", ")[1].split(" ")[0])
+                note += (f"; max abs diff vs the mask path's output {err[key]:.4f} "
                          f"({str(dtype).removeprefix('torch.')})")
             add(label, f"{name}: attention + recording, compiled", None, t * 1e6, unit="us", note=note)
         if dev == "cuda":  # which of PyTorch's kernels take the folded call (head size d + slots)
@@ -191,16 +210,16 @@ def _preview(comps, args, path: str, kv: bool) -> None:
     label = f"guided: preview {w}x{h}x{f}x{steps}, {path} path" + (", text K/V cached" if kv else "")
     add(label, "warm_up() after loading (unguided forward + one guided preview step)", None, t_warm,
         note=f"{graphs_warm} graphs compiled")
-    folded: dict[str, bool] = {}
+    taken: dict[str, str] = {}
 
     def note_path(kind, req) -> None:  # noqa: ANN001
         if req.layout_json:
-            folded[kind] = gen.layout_guidance.last_state.folded
+            taken[kind] = gen.layout_guidance.last_state.path
 
     results = _sketch_rounds(gen, (h, w, f), steps, 20, note_path)
     plain = results["no layout"][0]
     for kind, ts in results.items():
-        used = "" if kind not in folded else f"; path taken: {FOLDED if folded[kind] else MASK}"
+        used = "" if kind not in taken else f"; path taken: {taken[kind]}"
         add(label, f"{kind}: first preview after the warm-up (new prompt)", plain if kind != "no layout" else None,
             ts[0], note=f"later ones {[round(t, 3) for t in ts[1:]]}{used}")
     add(label, "first guided preview / first unguided preview", plain, results["layout, guidance 1.0"][0],
@@ -263,12 +282,23 @@ def case_guided_preview(comps, args) -> None:
     """The attention call per path and the preview after the warm-up (also with the text K/V cache)."""
     _attention_calls(args)
     _cross_attention_module(comps, args)
-    for path, kv in PREVIEWS:
+    for path, kv in _previews():
         _preview(comps, args, path, kv)
 
 
+def _previews() -> tuple:
+    """PREVIEWS, or those named in BENCH_PREVIEWS ("folded+kv,lse+kv": a path, +kv with the text K/V cache)."""
+    wanted = [w.strip() for w in os.environ.get("BENCH_PREVIEWS", "").split(",") if w.strip()]
+    return tuple((p, kv) for p, kv in PREVIEWS if not wanted or f"{p}{'+kv' if kv else ''}" in wanted)
+
+
+def case_guided_calls(comps, args) -> None:
+    """The guided cross-attention call per path alone (no previews)."""
+    _attention_calls(args)
+
+
 def case_guided_step(comps, args) -> None:
-    """The 720p step per path, the folded path first (the mask path's was measured in run 24)."""
+    """The 720p step per path: lse, folded, then mask (the mask path's was measured in run 24)."""
     for path in reversed(PATHS):
         _full_step(comps, args, path)
     _stock_again(comps)
@@ -349,5 +379,5 @@ def case_kernels(comps, args) -> None:
             torch.cuda.empty_cache()
 
 
-CASES = {"guided": case_guided, "guided_preview": case_guided_preview, "guided_step": case_guided_step,
+CASES = {"guided": case_guided, "guided_preview": case_guided_preview, "guided_step": case_guided_step, "guided_calls": case_guided_calls,
          "kernels": case_kernels}

@@ -13,11 +13,14 @@ share of that map inside the subject's box).
 Both in one attention call without a mask (the "folded" path, the default): the bias is low rank,
 bias[n, j] = sum_s column_s[n] * [j in tokens_s], so it rides in a few extra head dims of the query
 (the columns) and key (the subjects' token indicators), and the recording in the same extra dims of
-the values; a maskless call keeps PyTorch's fast attention kernels. The earlier "mask" path (an
-additive [batch, 1, N, L] mask and a second attention call for the recording) stays selectable
-(`GuidanceSettings.path`, SHOTSKETCH_GUIDANCE_PATH=mask|folded) and takes sketches with more
-subjects than the folded dims hold. Either way a guided, a strength-0 (recorded only) and a partly
-guided job run one compiled graph of the blocks.
+the values; a maskless call keeps PyTorch's fast attention kernels, but at head size 128 + 16.
+The "lse" path keeps the unguided call (head size 128) and asks it for its log-sum-exp, then
+corrects the prompt's row exactly from the few subject tokens alone (`lse_attention`). The earlier
+"mask" path (an additive [batch, 1, N, L] mask and a second attention call for the recording)
+stays selectable and takes sketches with more subjects (folded) or subject tokens (lse) than the
+other paths' fixed slots hold. The path: `GuidanceSettings.path`, SHOTSKETCH_GUIDANCE_PATH=
+mask|folded|lse. All three compute the same thing, and on each a guided, a strength-0 (recorded
+only) and a partly guided job run one compiled graph of the blocks.
 
 Geometry (the real TI2V-5B mapping, which the demo model keeps): latent frame 0 is pixel frame 0;
 latent frame f>0 covers pixel frames 4f-3..4f; the token grid is height/32 x width/32 (16x VAE
@@ -46,12 +49,14 @@ log = logging.getLogger(__name__)
 
 TOKEN_STRIDE = 32  # pixels per token side: 16x VAE x 2x2 patch
 TEMPORAL_STRIDE = 4
-FOLDED, MASK = "folded", "mask"
+FOLDED, MASK, LSE = "folded", "mask", "lse"
+PATHS = (FOLDED, MASK, LSE)
 PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
 # The folded path computes what the mask path does (tests/engine/test_guidance_folded.py) and is the
 # faster of the two on a GPU (bench/RESULTS.md session 7, H100: a guided preview's cross-attention call
 # 160 us against 1,329 us, the guided preview 2.08 s against 2.11 s). Its 720p step has not been timed
-# yet (the mask path's: 1.020x the unguided step, session 4).
+# yet (the mask path's: 1.020x the unguided step, session 4). The lse path computes the same
+# (tests/engine/test_guidance_lse.py, to rounding); it has not been timed on a GPU yet.
 DEFAULT_PATH = "folded"
 
 
@@ -66,15 +71,18 @@ class GuidanceSettings:
     end: float = 1.0  # steps from `end` on run unbiased
     record: bool = True  # record attention maps and adherence
     # How the bias reaches the attention: "folded" (one maskless attention call, the bias and the
-    # recording folded into extra head dims: `LayoutAttnProcessor`), "mask" (an additive mask and a
-    # second attention call for the recording: the earlier path). None: SHOTSKETCH_GUIDANCE_PATH,
-    # else DEFAULT_PATH. A sketch with more subjects than `fold_slots` takes the mask path.
+    # recording folded into extra head dims: `folded_attention`), "lse" (the unguided call and its
+    # log-sum-exp, the prompt's row corrected from the subject tokens: `lse_attention`), "mask" (an
+    # additive mask and a second attention call for the recording: the earlier path). None:
+    # SHOTSKETCH_GUIDANCE_PATH, else DEFAULT_PATH. A sketch with more subjects than `fold_slots`
+    # (folded) or more distinct subject tokens than `lse_slots` (lse) takes the mask path.
     path: str | None = None
     fold_slots: int = 16  # extra head dims of the folded path (a fixed multiple of 8: shapes never change)
+    lse_slots: int = 64  # subject tokens the lse path corrects for (fixed: shapes never change)
 
     def resolved_path(self) -> str:
         want = (self.path or os.environ.get(PATH_ENV, "").strip().lower() or DEFAULT_PATH)
-        if want not in (FOLDED, MASK):
+        if want not in PATHS:
             log.warning("unknown guidance path %r; using %r", want, DEFAULT_PATH)
             want = DEFAULT_PATH
         return want
@@ -174,13 +182,15 @@ class GuidanceState:
     map_counts: int = 0  # conditional forwards recorded
     bias_log: list[tuple[int, float]] = field(default_factory=list)  # (step, max |bias|) per conditional forward
     log_bias: bool = False
-    # This job's path (set by the hook, fixed for the job): True = `folded_attention`, False = the
-    # additive mask and `record_shares`.
+    # This job's path (set by the hook, fixed for the job, at most one True): `folded` =
+    # `folded_attention`, `lse` = `lse_attention`, neither = the additive mask and `record_shares`.
     folded: bool = False
+    lse: bool = False
+    lse_cudnn: bool = True  # the lse path's call on CUDA: cuDNN, else flash (`prepare` tries cuDNN)
 
     # Set once per transformer forward by the pre-hook, read by the processor in every block: plain
     # bools, so a compiled block sees at most a few distinct values (no recompiles per step). The
-    # processor reads only `active` (and `folded`): a guided forward, a recorded-only one (strength 0,
+    # processor reads only `active` (and the path's bools): a guided forward, a recorded-only one (strength 0,
     # or a step outside the guided window) and a guided unrecorded one run the same graph, on
     # different tensors (`_select`).
     guiding: bool = False
@@ -194,7 +204,11 @@ class GuidanceState:
     # Folded path: `q_extra` [2, N, 1, P] is `fold_q` (each subject's bias column times the strength,
     # prompt's row only) or `fold_q_zero`; `fold_k` [1, L, 1, P] is sqrt(head_dim) and `fold_v` 1 at
     # subject s's tokens in column s; P = settings.fold_slots.
-    # Both: `record_sums` is `map_sums` ([slots, N] float32, the per-subject sums of attention share)
+    # Lse path: `lse_index` [T] the distinct subject tokens (pad slots: token 0), `lse_ind` [T, T]
+    # 1 where slot t's token belongs to subject s; `lse_bias` [N, T] is `lse_c` (the prompt row's bias
+    # of each slot: the sum of its subjects' columns times the strength; 0 at pad slots) or
+    # `lse_c_zero`; T = settings.lse_slots.
+    # All: `record_sums` is `map_sums` ([slots, N] float32, the per-subject sums of attention share)
     # when recording, else `scratch_sums` (same shape, never read).
     bias: torch.Tensor | None = None
     zero_mask: torch.Tensor | None = None
@@ -205,6 +219,11 @@ class GuidanceState:
     q_extra: torch.Tensor | None = None
     fold_k: torch.Tensor | None = None
     fold_v: torch.Tensor | None = None
+    lse_index: torch.Tensor | None = None
+    lse_ind: torch.Tensor | None = None
+    lse_c: torch.Tensor | None = None
+    lse_c_zero: torch.Tensor | None = None
+    lse_bias: torch.Tensor | None = None
     map_sums: torch.Tensor | None = None
     scratch_sums: torch.Tensor | None = None
     record_sums: torch.Tensor | None = None
@@ -226,10 +245,16 @@ class GuidanceState:
         if self.active:
             self._select()
 
+    @property
+    def path(self) -> str:
+        return FOLDED if self.folded else LSE if self.lse else MASK
+
     def _select(self) -> None:
         """The tensors this forward's blocks read: biased or not, recorded or not."""
         if self.folded:
             self.q_extra = self.fold_q if self.guiding else self.fold_q_zero
+        elif self.lse:
+            self.lse_bias = self.lse_c if self.guiding else self.lse_c_zero
         else:
             self.mask = self.bias if self.guiding else self.zero_mask
         self.record_sums = self.map_sums if self.recording else self.scratch_sums
@@ -260,6 +285,20 @@ class GuidanceState:
             ind = torch.nn.functional.pad(indicator, (0, slots - len(names)))[None, :, None, :]
             self.fold_k = (ind * math.sqrt(head_dim)).to(device=device, dtype=dtype)
             self.fold_v = ind.to(device=device, dtype=dtype)
+        elif self.lse:
+            slots = self.settings.lse_slots
+            columns = self.columns if self.rows is None else self.columns[self.rows[0]:self.rows[1]]
+            used = torch.nonzero(indicator.sum(1) > 0).flatten()  # the distinct subject tokens
+            index = torch.zeros(slots, dtype=torch.long)
+            index[:len(used)] = used
+            ind = torch.zeros(slots, slots, dtype=torch.float32)
+            ind[:len(used), :len(names)] = indicator[used]
+            c = columns @ ind[:, :len(names)].T * strength  # [N, T]: zero at pad slots
+            self.bias_peak = float(c.abs().max()) if len(used) else 0.0
+            self.lse_index, self.lse_ind = index.to(device), ind.to(device)
+            self.lse_c = c.to(device)
+            self.lse_c_zero = torch.zeros_like(self.lse_c)
+            self.lse_cudnn = device.type == "cuda" and cudnn_lse_works(device, dtype, heads, n, seq_len, head_dim)
         else:
             base = self.bias_base if self.rows is None else self.bias_base[self.rows[0]:self.rows[1]]
             if base.shape[1] < seq_len:
@@ -308,6 +347,71 @@ def build_bias(tokens: dict[str, list[int]], masks: dict[str, np.ndarray], outsi
             if j < seq_len:
                 bias[:, j] += columns[:, s]
     return bias
+
+
+_CUDNN_LSE: dict[tuple, bool] = {}  # (device, dtype, heads, n, length, head_dim) -> cuDNN takes it
+
+
+def cudnn_lse_works(device: torch.device, dtype: torch.dtype, heads: int, n: int, length: int, head_dim: int) -> bool:
+    """Whether cuDNN's attention returns the log-sum-exp at this shape (a call on zeros, outside the
+    compiled blocks; an error there is no error inside them), once per shape."""
+    key = (str(device), dtype, heads, n, length, head_dim)
+    if key not in _CUDNN_LSE:
+        q = torch.zeros(2, n, heads, head_dim, device=device, dtype=dtype).transpose(1, 2)
+        kv = torch.zeros(2, length, heads, head_dim, device=device, dtype=dtype).transpose(1, 2)
+        try:
+            torch.ops.aten._scaled_dot_product_cudnn_attention(q, kv, kv, None, True, 0.0, False, False)
+            _CUDNN_LSE[key] = True
+        except RuntimeError as exc:
+            log.info("cuDNN attention with log-sum-exp unavailable (%s); the lse path uses flash", str(exc)[:120])
+            _CUDNN_LSE[key] = False
+    return _CUDNN_LSE[key]
+
+
+def attention_with_lse(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float,
+                       cudnn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain attention and its log-sum-exp: query [B, N, H, D], key and value [B, L, H, D] ->
+    (out [B, N, H, D], lse [B, H, N] float32). On CUDA cuDNN's kernel (else flash's), on the CPU
+    PyTorch's flash kernel for the CPU; all on the [B, H, S, D] views, no copies."""
+    q, k, v = (t.transpose(1, 2) for t in (query, key, value))
+    aten = torch.ops.aten
+    if q.device.type == "cuda" and cudnn:
+        out, lse = aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, False, False, scale=scale)[:2]
+    elif q.device.type == "cuda":
+        out, lse = aten._scaled_dot_product_flash_attention(q, k, v, 0.0, False, False, scale=scale)[:2]
+    else:
+        out, lse = aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=None, scale=scale)
+    b, h, n = q.shape[:3]
+    return out.transpose(1, 2), lse.reshape(b, h, n).float()
+
+
+def lse_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, index: torch.Tensor,
+                  ind: torch.Tensor, bias: torch.Tensor, sums: torch.Tensor, cudnn: bool = True) -> torch.Tensor:
+    """Biased cross-attention and the recording from the unbiased call and its log-sum-exp.
+
+    The bias of the prompt's row (batch row 0) touches only the subjects' tokens (slots t, token
+    index[t]; bias[n, t] per slot, summed over the subjects sharing the token), so with the unbiased
+    probabilities p of those tokens (exp(logit - lse)) and e = exp(bias), w = p * (e - 1):
+    out' = (out + sum_t w v_t) / (1 + sum_t w), and the biased share of slot t is p * e / (1 + sum_t w).
+    Each subject's share (the slots' shares through `ind` [T, S]), mean over heads, is added to
+    `sums` [S, N]. Exactly what the additive mask gives; the other rows are the unbiased call's.
+
+    query [B, N, H, D], key and value [B, L, H, D]; index [T] (long), ind [T, S], bias [N, T] float32.
+    Returns the attention output [B, N, H, D]."""
+    d = query.shape[-1]
+    scale = 1.0 / math.sqrt(d)
+    out, lse = attention_with_lse(query, key, value, scale, cudnn)
+    q0 = query[0].float()  # [N, H, D]
+    k0 = key[0].index_select(0, index).float()  # [T, H, D]
+    v0 = value[0].index_select(0, index).float()
+    p = torch.exp(torch.einsum("nhd,thd->hnt", q0, k0) * scale - lse[0, :, :, None])  # [H, N, T]
+    e = torch.exp(bias)[None]  # [1, N, T]
+    w = p * (e - 1.0)
+    r = 1.0 + w.sum(-1)  # [H, N]
+    out0 = (out[0].float() + torch.einsum("hnt,thd->nhd", w, v0)) / r.transpose(0, 1)[..., None]
+    shares = torch.einsum("hnt,ts->sn", p * e / r[..., None], ind) / p.shape[0]
+    sums.add_(shares)
+    return torch.cat([out0[None].to(out.dtype), out[1:]])
 
 
 def record_shares(query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None, values: torch.Tensor,
@@ -387,6 +491,9 @@ class LayoutAttnProcessor(WanAttnProcessor):
         elif state.folded:
             out = folded_attention(query, key, value, state.q_extra, state.fold_k, state.fold_v, state.record_sums,
                                    self._attention_backend)
+        elif state.lse:
+            out = lse_attention(query, key, value, state.lse_index, state.lse_ind, state.lse_bias, state.record_sums,
+                                state.lse_cudnn)
         else:
             mask = state.mask[:query.shape[0]]
             record_shares(query, key, mask, state.record_values, state.record_sums)
@@ -461,9 +568,14 @@ class LayoutGuidance:
         settings = self.settings
         state = GuidanceState(settings=settings, total_steps=request.steps, tokens=tokens, masks=masks,
                               scale=float(request.guidance_strength))
-        state.folded = settings.resolved_path() == FOLDED and len(tokens) <= settings.fold_slots
+        path = settings.resolved_path()
+        distinct = {j for idx in tokens.values() for j in idx if j < 512}
+        if path == FOLDED and len(tokens) > settings.fold_slots or (
+                path == LSE and max(len(distinct), len(tokens)) > settings.lse_slots):
+            path = MASK  # more subjects (tokens) than the path's fixed slots hold
+        state.folded, state.lse = path == FOLDED, path == LSE
         if tokens:
-            if state.folded:
+            if path != MASK:
                 state.columns = bias_columns(tokens, masks, settings.outside)
             else:
                 state.bias_base = build_bias(tokens, masks, settings.outside, 512)
@@ -518,7 +630,7 @@ class LayoutGuidance:
             state.collect_maps()
         grid = (latent_frame_count(request.frames), request.height // TOKEN_STRIDE, request.width // TOKEN_STRIDE)
         info: dict[str, Any] = {
-            "enabled": state.scale > 0 and bool(tokens),
+            "enabled": state.scale > 0 and bool(tokens), "path": state.path,
             "strength": state.scale, "bias": settings.strength, "outside": settings.outside,
             "steps": [settings.active_steps(request.steps).start, settings.active_steps(request.steps).stop],
             "subjects": {name: len(idx) for name, idx in tokens.items()},
