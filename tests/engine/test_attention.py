@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from shotsketch.engine import attention as attn_mod
+from shotsketch.engine import text_kv
 from shotsketch.engine.attention import FusedSelfAttnProcessor, choose_attention, install, is_kernel_error, uninstall
 from shotsketch.engine.demo import build_components
 from shotsketch.engine.events import JobFinished
@@ -137,3 +138,46 @@ def test_describe_says_what_would_run_and_how_to_get_the_faster_kernel(monkeypat
     assert attn_mod.describe("cuda") == "FlashAttention-4"
     monkeypatch.setattr(attn_mod.torch.cuda, "get_device_capability", lambda *a: (8, 6))
     assert "Hopper or Blackwell" in attn_mod.describe("cuda")
+
+
+def test_the_cross_attention_kernel_is_used_on_every_block_and_removed_with_the_rest() -> None:
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    transformer = gen.pipeline.transformer
+    plain = _forward(transformer)
+    lengths = []
+
+    def counting(q, k, v):  # noqa: ANN001, ANN202
+        lengths.append(k.shape[1])
+        return sdpa_bshd(q, k, v)
+
+    assert attn_mod.set_cross_kernel(transformer, counting) == len(transformer.blocks)
+    torch.testing.assert_close(_forward(transformer), plain)
+    assert lengths == [16] * len(transformer.blocks)  # the text's 16 tokens, once per block
+    attn_mod.set_cross_kernel(transformer, lambda q, k, v: torch.zeros_like(q))
+    assert not torch.allclose(_forward(transformer), plain)  # the kernel's output is what the block uses
+    text_kv.uninstall(transformer)  # a job the text K/V cache is not worth (720p): the blocks project the text
+    lengths.clear()
+    attn_mod.set_cross_kernel(transformer, counting)
+    torch.testing.assert_close(_forward(transformer), plain)
+    assert lengths == [16] * len(transformer.blocks)
+    uninstall(transformer)
+    lengths.clear()
+    torch.testing.assert_close(_forward(transformer), plain)
+    assert lengths == []
+
+
+def test_a_cudnn_attention_error_falls_back_to_pytorch_attention(make_request) -> None:
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    transformer = gen.pipeline.transformer
+
+    def no_plan(q, k, v):  # noqa: ANN001, ANN202
+        raise RuntimeError("cuDNN Frontend error: No valid execution plans built for the attention graph")
+
+    attn_mod.set_cross_kernel(transformer, no_plan)
+    gen.attention = "cudnn"  # as _apply_speed_options sets it with SHOTSKETCH_ATTENTION=cudnn
+    final = gen.generate(make_request(steps=2))
+    assert isinstance(final, JobFinished)
+    assert gen.attention == "sdpa" and final.recipe["speed"]["attention"] == "sdpa"
+    assert all(getattr(b.attn2.processor, "kernel", None) is None for b in transformer.blocks)

@@ -154,11 +154,24 @@ def install(transformer: torch.nn.Module, attention: AttentionFn) -> int:
     return count
 
 
+def set_cross_kernel(transformer: torch.nn.Module, kernel: AttentionFn | None) -> int:
+    """The unguided cross-attention call of every block whose processor takes a kernel (the layout
+    processor engine/text_kv.py puts on each block) through `kernel` (None: diffusers' dispatch)."""
+    count = 0
+    for block in getattr(transformer, "blocks", []):
+        proc = getattr(getattr(block, "attn2", None), "processor", None)
+        if proc is not None and hasattr(proc, "kernel"):
+            proc.kernel = kernel
+            count += 1
+    return count
+
+
 def uninstall(transformer: torch.nn.Module) -> None:
     for block in getattr(transformer, "blocks", []):
         module = getattr(block, "attn1", None)
         if module is not None and isinstance(getattr(module, "processor", None), FusedSelfAttnProcessor):
             module.set_processor(module.processor.fallback)
+    set_cross_kernel(transformer, None)
 
 
 def enable_kernel_cache() -> None:
@@ -173,7 +186,8 @@ def enable_kernel_cache() -> None:
 
 def is_kernel_error(exc: BaseException) -> bool:
     """An error raised inside FlashAttention-4 or the CuTe DSL (no kernel for this GPU, a failed
-    build), seen anywhere in the exception's chain: the job can run again with PyTorch's attention."""
+    build), or by cuDNN's attention, seen anywhere in the exception's chain: the job can run again
+    with PyTorch's attention."""
     import traceback
 
     from shotsketch.engine.speed import exception_chain
@@ -181,6 +195,8 @@ def is_kernel_error(exc: BaseException) -> bool:
     for e in exception_chain(exc):
         if (type(e).__module__ or "").startswith(("flash_attn", "cutlass", "tvm_ffi")):
             return True
+        if isinstance(e, RuntimeError) and "cudnn" in str(e).lower() and "attention" in str(e).lower():
+            return True  # cuDNN's attention has no plan for this shape or GPU
         for frame in traceback.extract_tb(e.__traceback__):
             path = frame.filename.replace("\\", "/")
             if "/flash_attn/" in path or "/cutlass/" in path or "/nvidia_cutlass_dsl/" in path:

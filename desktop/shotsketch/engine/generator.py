@@ -344,7 +344,7 @@ class Generator:
             from shotsketch.engine.fused import fuse_feed_forward
 
             fuse_feed_forward(self._pipe.transformer)
-        from shotsketch.engine.attention import FLASH4, SDPA, choose_attention
+        from shotsketch.engine.attention import CUDNN, FLASH4, SDPA, choose_attention
 
         choice = choose_attention(self.speed.attention, self.device.device)
         if choice != SDPA or self.speed.fused_rope:
@@ -357,6 +357,10 @@ class Generator:
             install(self._pipe.transformer, kernel_for(choice))
             self.attention = choice
         self._apply_text_kv()
+        if choice == CUDNN:
+            from shotsketch.engine.attention import cudnn_bshd, set_cross_kernel
+
+            set_cross_kernel(self._pipe.transformer, cudnn_bshd)
         self._apply_compile()
 
     def _apply_text_kv(self) -> None:
@@ -592,10 +596,11 @@ class Generator:
                 from shotsketch.engine.attention import is_kernel_error, uninstall
                 from shotsketch.engine.speed import is_compile_error, is_recompile_limit
 
-                if self.attention == "flash4" and is_kernel_error(exc) and not cancel.cancelled:
-                    # FlashAttention-4 could not build or run its kernel here: PyTorch's attention from now on
-                    log.warning("FlashAttention-4 failed (%s); using PyTorch's attention from now on",
-                                exc.__class__.__name__, exc_info=True)
+                if self.attention in ("flash4", "cudnn") and is_kernel_error(exc) and not cancel.cancelled:
+                    # FlashAttention-4 (or cuDNN's attention) could not build or run its kernel here:
+                    # PyTorch's choice of attention from now on
+                    log.warning("%s attention failed (%s); using PyTorch's attention from now on",
+                                self.attention, exc.__class__.__name__, exc_info=True)
                     uninstall(self._pipe.transformer)
                     self.attention = "sdpa"
                     continue

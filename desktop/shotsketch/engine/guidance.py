@@ -468,6 +468,9 @@ class LayoutAttnProcessor(WanAttnProcessor):
         super().__init__()
         self.state = state
         self.kv = kv
+        # the unguided maskless call's kernel ([B, S, H, D] in and out: engine/attention.py), else
+        # diffusers' dispatch with the module's backend
+        self.kernel = None
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
         state, kv = self.state, self.kv
@@ -475,7 +478,7 @@ class LayoutAttnProcessor(WanAttnProcessor):
         cached = (cross and kv is not None and kv.key is not None
                   and kv.key.shape[0] == hidden_states.shape[0] and kv.key.shape[1] == encoder_hidden_states.shape[1])
         guided = cross and state is not None and state.active
-        if not (cached or guided):
+        if not (cached or guided or (cross and self.kernel is not None and attention_mask is None)):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         if cached:
             query = attn.to_q(hidden_states)
@@ -485,7 +488,9 @@ class LayoutAttnProcessor(WanAttnProcessor):
             key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
             value = value.unflatten(2, (attn.heads, -1))
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
-        if not guided:
+        if not guided and self.kernel is not None and attention_mask is None:
+            out = self.kernel(query, key, value)
+        elif not guided:
             out = dispatch_attention_fn(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
                                         backend=self._attention_backend, parallel_config=None)
         elif state.folded:
