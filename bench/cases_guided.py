@@ -280,8 +280,9 @@ def _full_step(comps, args, path: str) -> None:
 
 def case_guided_preview(comps, args) -> None:
     """The attention call per path and the preview after the warm-up (also with the text K/V cache)."""
-    _attention_calls(args)
-    _cross_attention_module(comps, args)
+    if not os.environ.get("BENCH_PREVIEWS"):  # (a chosen few previews: the calls are in guided_calls)
+        _attention_calls(args)
+        _cross_attention_module(comps, args)
     for path, kv in _previews():
         _preview(comps, args, path, kv)
 
@@ -293,8 +294,9 @@ def _previews() -> tuple:
 
 
 def case_guided_calls(comps, args) -> None:
-    """The guided cross-attention call per path alone (no previews)."""
+    """The guided cross-attention call per path and one block's cross-attention (no previews)."""
     _attention_calls(args)
+    _cross_attention_module(comps, args)
 
 
 def case_guided_step(comps, args) -> None:
