@@ -268,6 +268,27 @@ def test_streamed_blocks_batch_cfg_and_compute_the_same(make_request, monkeypatc
     assert torch.allclose(apart.latents, together.latents, atol=1e-4, rtol=1e-4)
 
 
+def test_batched_cfg_keeps_the_forward_a_hook_set_on_the_transformer(make_request):
+    """diffusers' group offloading puts the onload of the modules outside the blocks (the patch
+    embedding, the condition embedder) in a forward on the transformer instance. A batched-CFG job
+    must leave it there: without it the next job's patch embedding stays offloaded (on a GPU:
+    "Input type (CUDABFloat16Type) and weight type (CPUBFloat16Type) should be the same")."""
+    from diffusers.hooks import apply_group_offloading
+
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    transformer = gen.pipeline.transformer
+    apply_group_offloading(transformer, onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                           offload_type="block_level", num_blocks_per_group=1)
+    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
+    hooked = transformer.__dict__.get("forward")
+    assert hooked is not None  # diffusers' hook registry wraps the instance's forward
+    for _ in range(2):
+        final = gen.generate(make_request(steps=2))
+        assert isinstance(final, JobFinished) and final.recipe["speed"]["batched_cfg_steps"] == 2
+        assert transformer.__dict__.get("forward") is hooked
+
+
 def test_a_failed_compile_reruns_the_job_uncompiled(make_request, monkeypatch):
     import torch._dynamo.exc
 

@@ -202,6 +202,9 @@ def batched_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.
     forwards are short (previews: fewer launches, fuller kernels); at 720p it gains nothing and
     doubles the activations. Yields counters {"batched": n} for tests and benchmarks."""
     original = transformer.forward
+    # a forward set on the instance (diffusers' hooks: group offloading's onload of the modules
+    # outside the blocks) goes back when this ends; deleting it would leave those weights offloaded
+    own = transformer.__dict__.get("forward")
     both = torch.cat([cond, uncond])
     pending: dict = {}
     stats = {"batched": 0}
@@ -240,5 +243,8 @@ def batched_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.
     try:
         yield stats
     finally:
-        del transformer.forward  # the class's forward again
+        if own is not None:
+            transformer.forward = own
+        else:
+            del transformer.forward  # the class's forward again
 
