@@ -17,8 +17,9 @@ reference on the uncapped card, the same jobs pinned to that plan:
 
     PYTHONPATH=desktop python bench/memory_plans.py --model-dir /tmp/wan5b --cards 8,12,16,24,24-1.5,32,48 --json mem.json
 
-`--taken` holds that many GiB on the card before anything else (a display's share); the engine is
-told the card's size (SHOTSKETCH_GPU_MEMORY_GIB) and plans for what is left. Printed per scenario:
+`--taken` is that many GiB of the card in use by another process (a display's share): this process
+is capped at what is left, and the engine plans for it (SHOTSKETCH_GPU_MEMORY_GIB), as it would see
+such a card. Printed per scenario:
 the plan chosen, its predicted peak (and the phase) beside the measured peak, whether any job ran
 out of memory and was retried (the fallback: it should not happen), the step time, and the
 all-on-GPU step time on the uncapped card for the 1.3x target (`--reference`). Stock's recipe for
@@ -63,6 +64,15 @@ class Misses(logging.Handler):
         text = record.getMessage()
         if "out of GPU memory" in text or "prediction missed" in text:
             self.lines.append(text.splitlines()[0][:200])
+
+
+def cap_gib(usable: float) -> None:
+    """This process may use `usable` GiB of the GPU, and the engine plans for that much: a card of
+    CARD GiB of which another process (a display) holds TAKEN looks the same from in here. (Holding the
+    TAKEN GiB as a tensor of this process would put it in the engine's own peak readings.)"""
+    total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
+    torch.cuda.set_per_process_memory_fraction(min(1.0, usable / total_gib))
+    os.environ["SHOTSKETCH_GPU_MEMORY_GIB"] = str(usable)
 
 
 def write_folder(folder: str, tiny: bool) -> float:
@@ -121,13 +131,8 @@ def session(args) -> dict:
     misses = Misses()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")  # to stderr: the card's log
     logging.getLogger("shotsketch").addHandler(misses)
-    held = None
     if device == "cuda" and args.card > 0:
-        total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
-        torch.cuda.set_per_process_memory_fraction(min(1.0, args.card / total_gib))
-        if args.taken:
-            held = torch.empty(int(args.taken * GiB), dtype=torch.uint8, device="cuda")  # a display's share
-        os.environ["SHOTSKETCH_GPU_MEMORY_GIB"] = str(args.card)
+        cap_gib(args.card - args.taken)
     plan = MemoryPlan(args.plan) if args.plan else None
     t0 = time.perf_counter()
     gen = Generator(ModelSource.parse(args.model_dir), device=device, memory_plan=plan)
@@ -150,7 +155,6 @@ def session(args) -> dict:
               f"{job.get('until_first_step_s', 0):.1f} s, after the last {job.get('after_last_step_s', 0):.1f} s) "
               f"misses {job['misses']}",
               flush=True)
-    del held
     return out
 
 
@@ -200,13 +204,8 @@ def scenario(args) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")  # to stderr: the card's log
     logging.getLogger("shotsketch").addHandler(misses)
     source = ModelSource.parse(args.model_dir)
-    held = None
     if device == "cuda" and args.card > 0:  # --card 0: the whole card, no cap (the all-on-GPU reference)
-        total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
-        torch.cuda.set_per_process_memory_fraction(min(1.0, args.card / total_gib))
-        if args.taken:
-            held = torch.empty(int(args.taken * GiB), dtype=torch.uint8, device="cuda")  # a display's share
-        os.environ["SHOTSKETCH_GPU_MEMORY_GIB"] = str(args.card)
+        cap_gib(args.card - args.taken)
     if not args.no_stock and device == "cuda":
         from diffusers import WanPipeline
 
@@ -246,7 +245,6 @@ def scenario(args) -> dict:
     out["ours_again"] = run_job(gen, GenerationRequest(PROMPT + " again", "blurry", width=w, height=h, frames=f,
                                                        steps=args.steps, seed=1))
     out["misses"] = misses.lines  # out-of-memory retries and prediction misses, in the engine's words
-    del held
     return out
 
 
