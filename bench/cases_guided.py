@@ -341,6 +341,11 @@ def case_kernels(comps, args) -> None:
         out, lse = aten._scaled_dot_product_cudnn_attention(*views(q, k, v), None, True, 0.0, False, False)[:2]
         return out.transpose(1, 2), lse
 
+    def opaque(q, k, v):  # noqa: ANN001, ANN202 - SHOTSKETCH_ATTENTION=cudnn's kernel
+        from shotsketch.engine.attention import cudnn_bshd
+
+        return cudnn_bshd(q, k, v)
+
     def flash(q, k, v):  # noqa: ANN001, ANN202
         return aten._scaled_dot_product_flash_attention(*views(q, k, v))[0].transpose(1, 2)
 
@@ -353,7 +358,8 @@ def case_kernels(comps, args) -> None:
         reps = 20 if dev == "cuda" else 2
         t_default = None
         for name, fn in (("PyTorch's choice (as diffusers calls it)", default), ("cuDNN, called directly", cudnn),
-                         ("cuDNN with log-sum-exp", cudnn_lse), ("flash, called directly", flash)):
+                         ("cuDNN with log-sum-exp", cudnn_lse), ("flash, called directly", flash),
+                         ("cuDNN first, one opaque op (SHOTSKETCH_ATTENTION=cudnn)", opaque)):
             try:
                 compiled = torch.compile(fn, fullgraph=True, backend=backend)
                 with torch.inference_mode():

@@ -181,3 +181,18 @@ def test_a_cudnn_attention_error_falls_back_to_pytorch_attention(make_request) -
     assert isinstance(final, JobFinished)
     assert gen.attention == "sdpa" and final.recipe["speed"]["attention"] == "sdpa"
     assert all(getattr(b.attn2.processor, "kernel", None) is None for b in transformer.blocks)
+
+
+def test_the_opaque_attention_op_computes_attention_and_compiles_whole() -> None:
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 30, 2, 16, generator=gen)
+    k, v = (torch.randn(2, 7, 2, 16, generator=gen) for _ in range(2))
+    torch.testing.assert_close(attn_mod.cudnn_bshd(q, k, v), sdpa_bshd(q, k, v))
+    scaled = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)), scale=0.5).transpose(1, 2)
+    assert not torch.allclose(scaled, sdpa_bshd(q, k, v))
+    torch._dynamo.reset()
+    counts = torch._dynamo.utils.counters
+    counts.clear()
+    compiled = torch.compile(lambda a, b, c: attn_mod.cudnn_bshd(a, b, c, 0.5), fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(q, k, v), scaled)
+    assert sum(counts["graph_break"].values()) == 0

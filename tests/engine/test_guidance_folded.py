@@ -202,3 +202,31 @@ def test_a_ranks_rows_give_that_slice_of_the_whole(demo_generator):
     torch.testing.assert_close(folded_whole, whole, **TOL)
     torch.testing.assert_close(folded_sums, whole_sums, **TOL)
     assert math.isfinite(float(whole_sums.sum())) and whole_sums.sum() > 0
+
+
+def test_a_cross_attention_kernel_takes_the_folded_call_and_gives_the_same_job(demo_generator, make_request):
+    """With SHOTSKETCH_ATTENTION=cudnn the blocks' cross-attention (guided on the folded path too) goes
+    through the opaque attention op (engine/attention.py); the job is the one diffusers' dispatch gives."""
+    from shotsketch.engine import attention
+
+    shot = _shot("red_car_house")
+    request = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0,
+                           width=192, height=128, frames=9, steps=3)
+    plain, _ = _job(demo_generator, request, GuidanceSettings(path=FOLDED))
+    scales = []
+
+    def kernel(q, k, v, scale=None):  # noqa: ANN001, ANN202
+        scales.append(scale)
+        return attention.cudnn_bshd(q, k, v, scale)
+
+    transformer = demo_generator.pipeline.transformer
+    assert attention.set_cross_kernel(transformer, kernel) == len(transformer.blocks)
+    try:
+        through, state = _job(demo_generator, request, GuidanceSettings(path=FOLDED))
+    finally:
+        attention.set_cross_kernel(transformer, None)
+    head_dim = transformer.config.attention_head_dim
+    assert state.folded and pytest.approx(head_dim ** -0.5) in scales  # the folded call, at the real head size's scale
+    torch.testing.assert_close(through.latents, plain.latents, **TOL)
+    for name, heat in plain.heatmaps.items():
+        np.testing.assert_allclose(through.heatmaps[name], heat, rtol=1e-5, atol=1e-6)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # [B, S, H, D] -> [B, S, H, D]
 FLASH4 = "flash4"
 SDPA = "sdpa"
-CUDNN = "cudnn"  # PyTorch's cuDNN kernel called directly (opt-in: SHOTSKETCH_ATTENTION=cudnn)
+CUDNN = "cudnn"  # PyTorch's attention, cuDNN first, as one opaque call (opt-in: SHOTSKETCH_ATTENTION=cudnn)
 FLASH4_ARCHES = (9, 10)  # Hopper, Blackwell datacenter parts: the kernels FlashAttention-4 ships
 
 
@@ -127,12 +127,29 @@ def sdpa_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> to
     return out.transpose(1, 2)
 
 
-def cudnn_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """cuDNN's attention kernel over the [batch, tokens, heads, head_dim] layout (strided views, no
-    copies), whatever PyTorch's own choice among its kernels would be for the shape."""
-    out = torch.ops.aten._scaled_dot_product_cudnn_attention(*(t.transpose(1, 2) for t in (query, key, value)),
-                                                             None, False)[0]
-    return out.transpose(1, 2)
+@torch.library.custom_op("shotsketch::sdpa_cudnn_first", mutates_args=())
+def sdpa_cudnn_first(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """softmax(QK^T * scale) V over [batch, tokens, heads, head_dim] tensors: PyTorch's attention with
+    cuDNN's kernel first, called on the strided views as one opaque call in a compiled graph. Compiled
+    in the open, the preview's cross-attention took 110 us against 53.8 us for cuDNN's kernel on its
+    own (bench/RESULTS.md session 8, H100): inductor lays the inputs out again around it."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    with sdpa_kernel(order, set_priority=True):
+        out = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (query, key, value)),
+                                                               scale=scale)
+    return out.transpose(1, 2).contiguous()
+
+
+@sdpa_cudnn_first.register_fake
+def _(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    return query.new_empty((*query.shape[:-1], value.shape[-1]))
+
+
+def cudnn_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """The attention kernel of SHOTSKETCH_ATTENTION=cudnn (opt-in until a GPU run has timed it)."""
+    return sdpa_cudnn_first(query, key, value, scale)
 
 
 def kernel_for(choice: str) -> AttentionFn:
@@ -154,9 +171,10 @@ def install(transformer: torch.nn.Module, attention: AttentionFn) -> int:
     return count
 
 
-def set_cross_kernel(transformer: torch.nn.Module, kernel: AttentionFn | None) -> int:
-    """The unguided cross-attention call of every block whose processor takes a kernel (the layout
-    processor engine/text_kv.py puts on each block) through `kernel` (None: diffusers' dispatch)."""
+def set_cross_kernel(transformer: torch.nn.Module, kernel: Callable | None) -> int:
+    """The cross-attention call of every block whose processor takes a kernel (the layout processor
+    engine/text_kv.py puts on each block) through `kernel(query, key, value, scale)` (None: diffusers'
+    dispatch): the unguided call and the folded path's guided one."""
     count = 0
     for block in getattr(transformer, "blocks", []):
         proc = getattr(getattr(block, "attn2", None), "processor", None)

@@ -429,7 +429,8 @@ def record_shares(query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | N
 
 
 def folded_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, q_extra: torch.Tensor,
-                     k_extra: torch.Tensor, v_extra: torch.Tensor, sums: torch.Tensor, backend=None) -> torch.Tensor:  # noqa: ANN001
+                     k_extra: torch.Tensor, v_extra: torch.Tensor, sums: torch.Tensor, backend=None,  # noqa: ANN001
+                     kernel=None) -> torch.Tensor:  # noqa: ANN001
     """Biased cross-attention and the recording in one attention call without a mask.
 
     The bias is low rank: bias[n, j] = sum_s column_s[n] * [j in tokens_s] (`build_bias`), so it is
@@ -448,8 +449,11 @@ def folded_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
     q = torch.cat([query, q_extra[:b].to(query.dtype).expand(b, n, h, p)], dim=-1)
     k = torch.cat([key, k_extra.to(key.dtype).expand(b, length, h, p)], dim=-1)
     v = torch.cat([value, v_extra.to(value.dtype).expand(b, length, h, p)], dim=-1)
-    out = dispatch_attention_fn(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=1.0 / math.sqrt(d),
-                                backend=backend, parallel_config=None)
+    if kernel is not None:  # `kernel(query, key, value, scale)`: engine/attention.py set_cross_kernel
+        out = kernel(q, k, v, 1.0 / math.sqrt(d))
+    else:
+        out = dispatch_attention_fn(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=1.0 / math.sqrt(d),
+                                    backend=backend, parallel_config=None)
     sums.add_(out[0, :, :, d:].float().mean(1).transpose(0, 1))
     return out[..., :d]
 
@@ -468,8 +472,8 @@ class LayoutAttnProcessor(WanAttnProcessor):
         super().__init__()
         self.state = state
         self.kv = kv
-        # the unguided maskless call's kernel ([B, S, H, D] in and out: engine/attention.py), else
-        # diffusers' dispatch with the module's backend
+        # the maskless calls' kernel (the unguided one and the folded path's: `kernel(q, k, v, scale)`,
+        # [B, S, H, D] in and out, engine/attention.py set_cross_kernel), else diffusers' dispatch
         self.kernel = None
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):  # noqa: ANN001, ANN204
@@ -495,7 +499,7 @@ class LayoutAttnProcessor(WanAttnProcessor):
                                         backend=self._attention_backend, parallel_config=None)
         elif state.folded:
             out = folded_attention(query, key, value, state.q_extra, state.fold_k, state.fold_v, state.record_sums,
-                                   self._attention_backend)
+                                   self._attention_backend, self.kernel)
         elif state.lse:
             out = lse_attention(query, key, value, state.lse_index, state.lse_ind, state.lse_bias, state.record_sums,
                                 state.lse_cudnn)
