@@ -17,9 +17,8 @@ import torch
 from shotsketch.core.examples import example_shots
 from shotsketch.core.layout import Box, Layout, Subject
 from shotsketch.engine import guidance as g
-from shotsketch.engine.events import JobFinished
 from shotsketch.engine.guidance import (
-    FOLDED, MASK, GuidanceSettings, GuidanceState, LayoutAttnProcessor, bias_columns, build_bias, folded_attention,
+    FOLDED, LSE, MASK, GuidanceSettings, GuidanceState, LayoutAttnProcessor, bias_columns, build_bias, folded_attention,
     record_shares, subject_masks,
 )
 
@@ -41,39 +40,25 @@ def _sdpa_masks(monkeypatch) -> list:  # noqa: ANN001
 
 # ----------------------------------------------------------------------------- the attention call
 @pytest.mark.parametrize("batch", [1, 2])
-def test_folded_attention_is_the_masked_attention_and_the_recording(batch):
-    torch.manual_seed(0)
-    n, heads, d, length, slots = 40, 3, 16, 64, 8
-    q, k, v = torch.randn(batch, n, heads, d), torch.randn(batch, length, heads, d), torch.randn(batch, length, heads, d)
-    tokens = {"a": [3, 4, 5], "b": [5, 9], "c": [63]}  # "a" and "b" share token 5: their columns add up there
-    masks = {name: np.random.default_rng(s).random((1, 5, 8)).astype(np.float32) for s, name in enumerate(tokens)}
-    strength = 2.5
-    bias = build_bias(tokens, masks, 0.5, length) * strength  # [N, L]
-    mask = torch.stack([bias, torch.zeros_like(bias)])[:batch, None]  # the negative's row unbiased
-    ref = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)),
-                                                           attn_mask=mask).transpose(1, 2)
-    values = torch.zeros(1, heads, length, d)
-    for s, idx in enumerate(tokens.values()):
-        values[0, :, idx, s] = 1.0
-    ref_sums = torch.zeros(d, n)
-    record_shares(q, k, mask, values, ref_sums)
-
-    state = GuidanceState(GuidanceSettings(strength=strength, path=FOLDED, fold_slots=slots), 1, tokens, masks, 1.0)
+def test_folded_attention_is_the_masked_attention_and_the_recording(batch, masked_case):
+    c = masked_case(batch)
+    q, k, v, n, heads, d, slots = c.q, c.k, c.v, c.n, c.heads, c.d, 8
+    state = GuidanceState(GuidanceSettings(strength=c.strength, path=FOLDED, fold_slots=slots), 1, c.tokens, c.masks, 1.0)
     state.folded = True
-    state.columns = bias_columns(tokens, masks, 0.5)
-    state.prepare(torch.device("cpu"), torch.float32, length, heads, d)
+    state.columns = bias_columns(c.tokens, c.masks, 0.5)
+    state.prepare(torch.device("cpu"), torch.float32, c.length, heads, d)
     state.update(True)  # step 0 of 1: guided and recorded
     assert state.guiding and state.recording and state.q_extra is state.fold_q
     out = folded_attention(q, k, v, state.q_extra, state.fold_k, state.fold_v, state.record_sums)
-    torch.testing.assert_close(out, ref, **TOL)
+    torch.testing.assert_close(out, c.ref, **TOL)
     assert state.map_sums.shape == (slots, n)
-    torch.testing.assert_close(state.map_sums[:3], ref_sums[:3], **TOL)
+    torch.testing.assert_close(state.map_sums[:3], c.ref_sums[:3], **TOL)
     assert state.map_sums[3:].abs().max() == 0  # the unused folded dims record nothing
     # the biased logits moved the shares: a bias that does not reach the logits fails here
     plain = torch.zeros(d, n)
-    record_shares(q, k, None, values, plain)
-    assert not torch.allclose(plain[:3], ref_sums[:3], atol=1e-3)
-    assert state.bias_peak == pytest.approx(float(bias.abs().max()), rel=1e-6)
+    record_shares(q, k, None, c.values, plain)
+    assert not torch.allclose(plain[:3], c.ref_sums[:3], atol=1e-3)
+    assert state.bias_peak == pytest.approx(float(c.bias.abs().max()), rel=1e-6)
 
 
 def test_folded_attention_without_bias_is_the_plain_attention():
@@ -99,29 +84,18 @@ def _shot(shot_id: str):
     return next(s for s in example_shots() if s.id == shot_id)
 
 
-def _job(gen, request, settings):  # noqa: ANN001, ANN202
-    saved = gen.layout_guidance.settings
-    gen.layout_guidance.settings = settings
-    try:
-        final = gen.generate(request)
-    finally:
-        gen.layout_guidance.settings = saved
-    assert isinstance(final, JobFinished), getattr(final, "message", final)
-    return final, gen.layout_guidance.last_state
-
-
 @pytest.mark.parametrize("strength,window", [(1.0, (0.0, 1.0)), (0.0, (0.0, 1.0)), (1.0, (0.25, 0.75))],
                          ids=["guided", "strength-0", "guided-window"])
-def test_folded_and_mask_paths_give_the_same_job(demo_generator, make_request, monkeypatch, strength, window):
+def test_folded_and_mask_paths_give_the_same_job(demo_generator, make_request, monkeypatch, strength, window, guided_job):
     shot = _shot("red_car_house")  # two subjects
     request = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=strength,
                            width=192, height=128, frames=9, steps=4)
     start, end = window
     masks = _sdpa_masks(monkeypatch)
-    mask_job, mask_state = _job(demo_generator, request, GuidanceSettings(start=start, end=end, path=MASK))
+    mask_job, mask_state = guided_job(demo_generator, request, GuidanceSettings(start=start, end=end, path=MASK))
     masked_calls = sum(m is not None for m in masks)
     masks.clear()
-    fold_job, fold_state = _job(demo_generator, request, GuidanceSettings(start=start, end=end, path=FOLDED))
+    fold_job, fold_state = guided_job(demo_generator, request, GuidanceSettings(start=start, end=end, path=FOLDED))
     assert not mask_state.folded and masked_calls > 0
     assert fold_state.folded and masks and all(m is None for m in masks)  # no masked attention at all
     torch.testing.assert_close(fold_job.latents, mask_job.latents, **TOL)
@@ -133,23 +107,24 @@ def test_folded_and_mask_paths_give_the_same_job(demo_generator, make_request, m
     assert [s for s, b in fold_state.bias_log] == [s for s, b in mask_state.bias_log]
 
 
-def test_the_folded_bias_steers_like_the_mask_bias(demo_generator, make_request):
-    """Guidance on and off differ on the folded path as much as on the mask path (a bias that never
-    reaches the logits would give the unguided adherence)."""
+@pytest.mark.parametrize("path", [FOLDED, LSE])
+def test_the_bias_steers_like_the_mask_bias(demo_generator, make_request, guided_job, path):
+    """Guidance on and off differ on the folded and lse paths as much as on the mask path (a bias
+    that never reaches the logits, or a correction never applied, would give the unguided adherence)."""
     shot = _shot("yellow_ball")
     on, off = (make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=s,
                             width=192, height=128, frames=9, steps=4) for s in (1.0, 0.0))
-    folded = GuidanceSettings(path=FOLDED)
-    guided, _ = _job(demo_generator, on, folded)
-    plain, _ = _job(demo_generator, off, folded)
+    settings = GuidanceSettings(path=path)
+    guided, _ = guided_job(demo_generator, on, settings)
+    plain, _ = guided_job(demo_generator, off, settings)
     assert np.mean(list(guided.adherence.values())) > np.mean(list(plain.adherence.values())) + 0.2
 
 
-def test_more_subjects_than_folded_dims_take_the_mask_path(demo_generator, make_request):
+def test_more_subjects_than_folded_dims_take_the_mask_path(demo_generator, make_request, guided_job):
     shot = _shot("red_car_house")
     request = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0, steps=2)
-    few, few_state = _job(demo_generator, request, GuidanceSettings(path=FOLDED, fold_slots=8))
-    many, many_state = _job(demo_generator, request, GuidanceSettings(path=FOLDED, fold_slots=1))
+    few, few_state = guided_job(demo_generator, request, GuidanceSettings(path=FOLDED, fold_slots=8))
+    many, many_state = guided_job(demo_generator, request, GuidanceSettings(path=FOLDED, fold_slots=1))
     assert few_state.folded and not many_state.folded
     torch.testing.assert_close(many.latents, few.latents, **TOL)
     assert many.adherence == pytest.approx(few.adherence, abs=1e-6)
@@ -168,13 +143,14 @@ def test_the_path_comes_from_the_settings_then_the_environment(monkeypatch):
 # ----------------------------------------------------------------------------- sequence split
 def test_a_ranks_rows_give_that_slice_of_the_whole(demo_generator):
     """Under the sequence split each rank's cross-attention sees its own video tokens (state.rows):
-    the processor on a slice of the rows gives that slice of the whole, on both paths."""
+    the processor on a slice of the rows gives that slice of the whole, on every path, and every
+    path's whole is the mask path's (a text token shared by two subjects included)."""
     attn = demo_generator.pipeline.transformer.blocks[0].attn2
     frames, height, width = 9, 128, 192
     layout = Layout(subjects=(Subject.static("ball", Box(0.1, 0.2, 0.5, 0.8)), Subject.static("cube", Box(0.5, 0.1, 0.9, 0.6))))
     masks = subject_masks(layout, frames, height, width)
     n = next(iter(masks.values())).size
-    tokens = {"ball": [2, 3], "cube": [5, 6, 7]}
+    tokens = {"ball": [2, 3], "cube": [3, 6, 7]}
     torch.manual_seed(2)
     hidden = torch.randn(2, n, attn.inner_dim)
     text = torch.randn(2, 24, attn.inner_dim)
@@ -182,7 +158,7 @@ def test_a_ranks_rows_give_that_slice_of_the_whole(demo_generator):
 
     def run(path: str, rows):  # noqa: ANN001, ANN202
         state = GuidanceState(GuidanceSettings(path=path), 1, tokens, masks, 1.0, rows=rows)
-        state.folded = path == FOLDED
+        state.folded, state.lse = path == FOLDED, path == LSE
         state.columns = bias_columns(tokens, masks, 0.5)
         state.bias_base = build_bias(tokens, masks, 0.5, 512)
         state.prepare(torch.device("cpu"), torch.float32, text.shape[1], attn.heads, dim)
@@ -194,7 +170,12 @@ def test_a_ranks_rows_give_that_slice_of_the_whole(demo_generator):
 
     rows = (n // 3 + 5, n // 3 + 22)  # not on a frame boundary: a slice from the wrong rows differs
     whole, whole_sums = run(MASK, None)
-    for path in (MASK, FOLDED):
+    assert whole_sums.sum() > 0
+    for path in (FOLDED, LSE):
+        path_whole, path_sums = run(path, None)
+        torch.testing.assert_close(path_whole, whole, **TOL)
+        torch.testing.assert_close(path_sums, whole_sums, **TOL)
+    for path in (MASK, FOLDED, LSE):
         part, part_sums = run(path, rows)
         torch.testing.assert_close(part, whole[:, rows[0]:rows[1]], **TOL)
         torch.testing.assert_close(part_sums, whole_sums[:, rows[0]:rows[1]], **TOL)
@@ -204,7 +185,7 @@ def test_a_ranks_rows_give_that_slice_of_the_whole(demo_generator):
     assert math.isfinite(float(whole_sums.sum())) and whole_sums.sum() > 0
 
 
-def test_a_cross_attention_kernel_takes_the_folded_call_and_gives_the_same_job(demo_generator, make_request):
+def test_a_cross_attention_kernel_takes_the_folded_call_and_gives_the_same_job(demo_generator, make_request, guided_job):
     """With SHOTSKETCH_ATTENTION=cudnn the blocks' cross-attention (guided on the folded path too) goes
     through the opaque attention op (engine/attention.py); the job is the one diffusers' dispatch gives."""
     from shotsketch.engine import attention
@@ -212,7 +193,7 @@ def test_a_cross_attention_kernel_takes_the_folded_call_and_gives_the_same_job(d
     shot = _shot("red_car_house")
     request = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0,
                            width=192, height=128, frames=9, steps=3)
-    plain, _ = _job(demo_generator, request, GuidanceSettings(path=FOLDED))
+    plain, _ = guided_job(demo_generator, request, GuidanceSettings(path=FOLDED))
     scales = []
 
     def kernel(q, k, v, scale=None):  # noqa: ANN001, ANN202
@@ -222,7 +203,7 @@ def test_a_cross_attention_kernel_takes_the_folded_call_and_gives_the_same_job(d
     transformer = demo_generator.pipeline.transformer
     assert attention.set_cross_kernel(transformer, kernel) == len(transformer.blocks)
     try:
-        through, state = _job(demo_generator, request, GuidanceSettings(path=FOLDED))
+        through, state = guided_job(demo_generator, request, GuidanceSettings(path=FOLDED))
     finally:
         attention.set_cross_kernel(transformer, None)
     head_dim = transformer.config.attention_head_dim

@@ -52,43 +52,30 @@ def test_attention_with_lse_is_the_attention_and_its_log_sum_exp():
 
 
 @pytest.mark.parametrize("batch", [1, 2])
-def test_lse_attention_is_the_masked_attention_and_the_recording(batch):
-    torch.manual_seed(0)
-    n, heads, d, length, slots = 40, 3, 16, 64, 8
-    q, k, v = torch.randn(batch, n, heads, d), torch.randn(batch, length, heads, d), torch.randn(batch, length, heads, d)
-    tokens = {"a": [3, 4, 5], "b": [5, 9], "c": [63]}  # "a" and "b" share token 5: their columns add up there
-    masks = {name: np.random.default_rng(s).random((1, 5, 8)).astype(np.float32) for s, name in enumerate(tokens)}
-    strength = 2.5
-    bias = build_bias(tokens, masks, 0.5, length) * strength  # [N, L]
-    mask = torch.stack([bias, torch.zeros_like(bias)])[:batch, None]  # the negative's row unbiased
-    ref = torch.nn.functional.scaled_dot_product_attention(*_views(q, k, v), attn_mask=mask).transpose(1, 2)
-    values = torch.zeros(1, heads, length, d)
-    for s, idx in enumerate(tokens.values()):
-        values[0, :, idx, s] = 1.0
-    ref_sums = torch.zeros(d, n)
-    record_shares(q, k, mask, values, ref_sums)
-
-    state = _lse_state(tokens, masks, strength, slots=slots)
-    state.prepare(torch.device("cpu"), torch.float32, length, heads, d)
+def test_lse_attention_is_the_masked_attention_and_the_recording(batch, masked_case):
+    c = masked_case(batch)
+    q, k, v, n, d, slots = c.q, c.k, c.v, c.n, c.d, 8
+    state = _lse_state(c.tokens, c.masks, c.strength, slots=slots)
+    state.prepare(torch.device("cpu"), torch.float32, c.length, c.heads, d)
     state.update(True)  # step 0 of 1: guided and recorded
     assert state.guiding and state.recording and state.lse_bias is state.lse_c
     # 5 distinct tokens in 8 slots: the pad slots point at token 0 with no bias and no subject
     assert state.lse_index.tolist() == [3, 4, 5, 9, 63, 0, 0, 0]
     assert state.lse_c[:, 5:].abs().max() == 0 and state.lse_ind[5:].abs().max() == 0
     out = lse_attention(q, k, v, state.lse_index, state.lse_ind, state.lse_bias, state.record_sums)
-    torch.testing.assert_close(out, ref, **TOL)
+    torch.testing.assert_close(out, c.ref, **TOL)
     assert state.map_sums.shape == (slots, n)
-    torch.testing.assert_close(state.map_sums[:3], ref_sums[:3], **TOL)
+    torch.testing.assert_close(state.map_sums[:3], c.ref_sums[:3], **TOL)
     assert state.map_sums[3:].abs().max() == 0  # the unused slots record nothing
     # the correction moved the output and the shares: skipping it fails here
     plain = torch.nn.functional.scaled_dot_product_attention(*_views(q, k, v)).transpose(1, 2)
-    assert not torch.allclose(plain[0], ref[0], atol=1e-3)
+    assert not torch.allclose(plain[0], c.ref[0], atol=1e-3)
     unbiased = torch.zeros(d, n)
-    record_shares(q, k, None, values, unbiased)
-    assert not torch.allclose(unbiased[:3], ref_sums[:3], atol=1e-3)
+    record_shares(q, k, None, c.values, unbiased)
+    assert not torch.allclose(unbiased[:3], c.ref_sums[:3], atol=1e-3)
     if batch == 2:
         torch.testing.assert_close(out[1], plain[1], **TOL)  # the negative's row untouched
-    assert state.bias_peak == pytest.approx(float(bias.abs().max()), rel=1e-6)
+    assert state.bias_peak == pytest.approx(float(c.bias.abs().max()), rel=1e-6)
 
 
 def test_lse_attention_without_bias_is_the_plain_attention():
@@ -114,23 +101,12 @@ def _shot(shot_id: str):
     return next(s for s in example_shots() if s.id == shot_id)
 
 
-def _job(gen, request, settings):  # noqa: ANN001, ANN202
-    saved = gen.layout_guidance.settings
-    gen.layout_guidance.settings = settings
-    try:
-        final = gen.generate(request)
-    finally:
-        gen.layout_guidance.settings = saved
-    assert isinstance(final, JobFinished), getattr(final, "message", final)
-    return final, gen.layout_guidance.last_state
-
-
 @pytest.mark.parametrize("strength", [1.0, 0.0], ids=["guided", "strength-0"])
-def test_lse_and_mask_paths_give_the_same_job(demo_generator, make_request, monkeypatch, strength):
+def test_lse_and_mask_paths_give_the_same_job(demo_generator, make_request, monkeypatch, strength, guided_job):
     shot = _shot("red_car_house")  # two subjects
     request = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=strength,
                            width=192, height=128, frames=9, steps=4)
-    mask_job, mask_state = _job(demo_generator, request, GuidanceSettings(path=MASK))
+    mask_job, mask_state = guided_job(demo_generator, request, GuidanceSettings(path=MASK))
     calls = []
     original = g.lse_attention
 
@@ -140,7 +116,7 @@ def test_lse_and_mask_paths_give_the_same_job(demo_generator, make_request, monk
 
     monkeypatch.setattr(g, "lse_attention", spy)
     monkeypatch.setenv(g.PATH_ENV, LSE)  # the path from the environment, as the app leaves it
-    lse_job, lse_state = _job(demo_generator, request, GuidanceSettings())
+    lse_job, lse_state = guided_job(demo_generator, request, GuidanceSettings())
     assert mask_state.path == MASK and lse_state.path == LSE and lse_state.lse and not lse_state.folded
     assert lse_job.extras["guidance"]["path"] == LSE and mask_job.extras["guidance"]["path"] == MASK
     assert calls  # the processor took the lse branch
@@ -152,24 +128,13 @@ def test_lse_and_mask_paths_give_the_same_job(demo_generator, make_request, monk
     assert lse_state.map_counts == mask_state.map_counts == 4
 
 
-def test_the_lse_bias_steers_like_the_mask_bias(demo_generator, make_request):
-    """Guidance on and off differ on the lse path (a correction never applied gives the unguided adherence)."""
-    shot = _shot("yellow_ball")
-    on, off = (make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=s,
-                            width=192, height=128, frames=9, steps=4) for s in (1.0, 0.0))
-    lse = GuidanceSettings(path=LSE)
-    guided, _ = _job(demo_generator, on, lse)
-    plain, _ = _job(demo_generator, off, lse)
-    assert np.mean(list(guided.adherence.values())) > np.mean(list(plain.adherence.values())) + 0.2
-
-
-def test_more_subject_tokens_than_lse_slots_take_the_mask_path(demo_generator, make_request):
+def test_more_subject_tokens_than_lse_slots_take_the_mask_path(demo_generator, make_request, guided_job):
     shot = _shot("red_car_house")
     request = make_request(prompt=shot.prompt, layout_json=shot.layout.to_json(), guidance_strength=1.0, steps=2)
-    few, few_state = _job(demo_generator, request, GuidanceSettings(path=LSE))
+    few, few_state = guided_job(demo_generator, request, GuidanceSettings(path=LSE))
     distinct = {j for idx in few_state.tokens.values() for j in idx}
     assert len(distinct) >= 2
-    many, many_state = _job(demo_generator, request, GuidanceSettings(path=LSE, lse_slots=len(distinct) - 1))
+    many, many_state = guided_job(demo_generator, request, GuidanceSettings(path=LSE, lse_slots=len(distinct) - 1))
     assert few_state.path == LSE and many_state.path == MASK and many_state.lse_c is None
     assert many.extras["guidance"]["path"] == MASK
     torch.testing.assert_close(many.latents, few.latents, **JOB_TOL)
@@ -181,42 +146,6 @@ def test_the_path_lse_comes_from_the_settings_or_the_environment(monkeypatch):
     assert GuidanceSettings().resolved_path() == LSE
     monkeypatch.setenv(g.PATH_ENV, "mask")
     assert GuidanceSettings(path=LSE).resolved_path() == LSE
-
-
-# ----------------------------------------------------------------------------- sequence split
-def test_a_ranks_rows_give_that_slice_of_the_whole(demo_generator):
-    attn = demo_generator.pipeline.transformer.blocks[0].attn2
-    frames, height, width = 9, 128, 192
-    layout = Layout(subjects=(Subject.static("ball", Box(0.1, 0.2, 0.5, 0.8)), Subject.static("cube", Box(0.5, 0.1, 0.9, 0.6))))
-    masks = subject_masks(layout, frames, height, width)
-    n = next(iter(masks.values())).size
-    tokens = {"ball": [2, 3], "cube": [3, 6, 7]}
-    torch.manual_seed(2)
-    hidden = torch.randn(2, n, attn.inner_dim)
-    text = torch.randn(2, 24, attn.inner_dim)
-    dim = attn.inner_dim // attn.heads
-
-    def run(path: str, rows):  # noqa: ANN001, ANN202
-        state = GuidanceState(GuidanceSettings(path=path), 1, tokens, masks, 1.0, rows=rows)
-        state.lse = path == LSE
-        state.columns = bias_columns(tokens, masks, 0.5)
-        state.bias_base = build_bias(tokens, masks, 0.5, 512)
-        state.prepare(torch.device("cpu"), torch.float32, text.shape[1], attn.heads, dim)
-        state.update(True)
-        lo, hi = rows or (0, n)
-        with torch.inference_mode():
-            out = LayoutAttnProcessor(state)(attn, hidden[:, lo:hi], text)
-        return out, state.map_sums[:2]
-
-    rows = (n // 3 + 5, n // 3 + 22)  # not on a frame boundary: a slice from the wrong rows differs
-    whole, whole_sums = run(MASK, None)
-    lse_whole, lse_sums = run(LSE, None)
-    torch.testing.assert_close(lse_whole, whole, **TOL)
-    torch.testing.assert_close(lse_sums, whole_sums, **TOL)
-    part, part_sums = run(LSE, rows)
-    torch.testing.assert_close(part, whole[:, rows[0]:rows[1]], **TOL)
-    torch.testing.assert_close(part_sums, whole_sums[:, rows[0]:rows[1]], **TOL)
-    assert whole_sums.sum() > 0
 
 
 # ----------------------------------------------------------------------------- compiled
