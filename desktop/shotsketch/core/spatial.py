@@ -577,6 +577,9 @@ def _tag(prompt: str, mentions: list[_Mention], regions: list[tuple[tuple[int, i
             origin.append(a)
         text.append(label)
         origin[-1] = b - 1
+        if b < len(low) and low[b].isdigit():  # "b0b1": a digit right after the mark would read as its number
+            text.append(" ")
+            origin.append(b)
         pos = b
     for c in range(pos, len(low)):
         text.append(low[c])
