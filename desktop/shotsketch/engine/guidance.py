@@ -53,10 +53,10 @@ FOLDED, MASK, LSE = "folded", "mask", "lse"
 PATHS = (FOLDED, MASK, LSE)
 PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
 # The folded path computes what the mask path does (tests/engine/test_guidance_folded.py) and is the
-# faster of the two on a GPU (bench/RESULTS.md session 7, H100: a guided preview's cross-attention call
-# 160 us against 1,329 us, the guided preview 2.08 s against 2.11 s). Its 720p step has not been timed
-# yet (the mask path's: 1.020x the unguided step, session 4). The lse path computes the same
-# (tests/engine/test_guidance_lse.py, to rounding); it has not been timed on a GPU yet.
+# fastest of the three on a GPU (bench/RESULTS.md sessions 7 and 8, H100: the guided cross-attention
+# call 169 us, against 280-1,329 us masked and 323 us lse; a first guided preview 1.006x the first
+# unguided one; a guided 720p step 1.001x the unguided one). The lse path computes the same
+# (tests/engine/test_guidance_lse.py, to rounding): its float32 correction costs more than 16 extra dims.
 DEFAULT_PATH = "folded"
 
 
