@@ -147,9 +147,7 @@ def _(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float 
     return query.new_empty((*query.shape[:-1], value.shape[-1]))
 
 
-def cudnn_bshd(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None = None) -> torch.Tensor:
-    """The attention kernel of SHOTSKETCH_ATTENTION=cudnn (opt-in until a GPU run has timed it)."""
-    return sdpa_cudnn_first(query, key, value, scale)
+cudnn_bshd = sdpa_cudnn_first  # the kernel of SHOTSKETCH_ATTENTION=cudnn (opt-in until a GPU run has timed it)
 
 
 def kernel_for(choice: str) -> AttentionFn:

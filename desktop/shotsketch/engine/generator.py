@@ -358,9 +358,9 @@ class Generator:
             self.attention = choice
         self._apply_text_kv()
         if choice == CUDNN:
-            from shotsketch.engine.attention import cudnn_bshd, set_cross_kernel
+            from shotsketch.engine.attention import kernel_for, set_cross_kernel
 
-            set_cross_kernel(self._pipe.transformer, cudnn_bshd)
+            set_cross_kernel(self._pipe.transformer, kernel_for(choice))
         self._apply_compile()
 
     def _apply_text_kv(self) -> None:

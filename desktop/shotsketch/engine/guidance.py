@@ -482,7 +482,8 @@ class LayoutAttnProcessor(WanAttnProcessor):
         cached = (cross and kv is not None and kv.key is not None
                   and kv.key.shape[0] == hidden_states.shape[0] and kv.key.shape[1] == encoder_hidden_states.shape[1])
         guided = cross and state is not None and state.active
-        if not (cached or guided or (cross and self.kernel is not None and attention_mask is None)):
+        direct = cross and self.kernel is not None and attention_mask is None  # the maskless call through `kernel`
+        if not (cached or guided or direct):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         if cached:
             query = attn.to_q(hidden_states)
@@ -492,7 +493,7 @@ class LayoutAttnProcessor(WanAttnProcessor):
             key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
             value = value.unflatten(2, (attn.heads, -1))
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
-        if not guided and self.kernel is not None and attention_mask is None:
+        if not guided and direct:
             out = self.kernel(query, key, value)
         elif not guided:
             out = dispatch_attention_fn(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,

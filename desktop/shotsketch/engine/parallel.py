@@ -414,19 +414,6 @@ def split_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Te
             del transformer.forward
 
 
-@contextlib.contextmanager
-def _keeping_forward(module: torch.nn.Module, inner: Any) -> Iterator[Any]:
-    """`inner` (speed.batched_cfg) restores the class's forward when it ends; a forward diffusers'
-    context-parallel hook set on the instance (the per-token timestep split) must stay."""
-    saved = module.__dict__.get("forward")
-    try:
-        with inner as value:
-            yield value
-    finally:
-        if saved is not None:
-            module.forward = saved
-
-
 # ----------------------------------------------------------------------------- cancel
 class CollectiveCancel(CancelToken):
     """A cancel every rank decides at the same point: `decide()` (called by every rank at the end of
@@ -568,7 +555,7 @@ class RankGenerator(Generator):
     def _batched_cfg(self, request: GenerationRequest, cond: torch.Tensor, uncond: torch.Tensor):  # noqa: ANN202
         if self.mode == CFG_SPLIT and request.guidance > 1.0 and self.sharding is not None:
             return split_cfg(self._pipe.transformer, cond, uncond, self.sharding)
-        return _keeping_forward(self._pipe.transformer, super()._batched_cfg(request, cond, uncond))
+        return super()._batched_cfg(request, cond, uncond)  # puts back the forward a hook set (speed.batched_cfg)
 
     def decode(self, latents: torch.Tensor):  # noqa: ANN201 - uint8 frames on rank 0, an empty array elsewhere
         from shotsketch.engine.parallel_decode import decode_on_ranks
