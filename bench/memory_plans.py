@@ -105,13 +105,14 @@ def run_job(gen: Generator, req: GenerationRequest) -> dict:
     end = time.perf_counter()
     steps = [b - a for a, b in zip(marks, marks[1:])]
     out = {"result": type(final).__name__, "total_s": end - t0, "step_s": min(steps) if steps else None,
-           "steps_done": len(marks)}
+           "steps_s": steps, "steps_done": len(marks)}
     if marks:  # where a job's time goes besides its steps: before the first (plan, moves, encode, compile)...
         out["until_first_step_s"] = marks[0] - t0
         out["after_last_step_s"] = end - marks[-1]  # ...and after the last (the decode, the frames)
     if isinstance(final, JobFinished):
         out["plan_used"] = final.recipe["device"]["memory_plan"]
         out["memory"] = final.recipe.get("memory", {})
+        out["speed"] = final.recipe.get("speed", {})  # compiled, attention, CFG batched steps
     else:
         out["message"] = getattr(final, "message", None)
     if torch.cuda.is_available():
@@ -153,7 +154,7 @@ def session(args) -> dict:
         print(f"# card {args.card}-{args.taken} {case}{' sketch' if sketch else ''}: {job.get('plan_used')} "
               f"{job.get('memory')} step {job.get('step_s')} total {job['total_s']:.1f} s (until the first step "
               f"{job.get('until_first_step_s', 0):.1f} s, after the last {job.get('after_last_step_s', 0):.1f} s) "
-              f"misses {job['misses']}",
+              f"steps {[round(s, 3) for s in job.get('steps_s', [])]} speed {job.get('speed')} misses {job['misses']}",
               flush=True)
     return out
 
