@@ -85,13 +85,16 @@ def test_a_step_distilled_preview_compiles_nothing_after_the_warm_up(make_reques
     assert counters["stats"]["unique_graphs"] == 0, dict(counters["stats"])
 
 
-def test_streamed_blocks_run_uncompiled_without_trying(compiled_generator, make_request, caplog):
+def test_streamed_blocks_run_uncompiled_without_trying(compiled_generator, make_request, caplog, monkeypatch):
     """Bench session 7: with the blocks streamed, every job's compile failed (diffusers' group-offloading
     copy is `torch.compiler.disable`d, which breaks the blocks' full graph) and the job ran again
-    uncompiled. That plan now runs them uncompiled from the start; back on a plan that keeps the
-    transformer, jobs compile again, and so do they with one model at a time (its hooks sit on the
-    whole transformer, outside the compiled blocks)."""
+    uncompiled. With the compile around the hooks switched off (SHOTSKETCH_STREAMED_COMPILE=0) that
+    plan runs them uncompiled from the start; back on a plan that keeps the transformer, jobs compile
+    again, and so do they with one model at a time (its hooks sit on the whole transformer, outside
+    the compiled blocks)."""
     import logging
+
+    monkeypatch.setenv("SHOTSKETCH_STREAMED_COMPILE", "0")
 
     from diffusers.hooks import apply_group_offloading
 
@@ -124,11 +127,10 @@ def test_streamed_blocks_run_uncompiled_without_trying(compiled_generator, make_
     assert not [r for r in caplog.records if "torch.compile failed" in r.getMessage()]
 
 
-def test_streamed_blocks_compile_around_the_offloading_hooks_when_asked(compiled_generator, make_request,
-                                                                      monkeypatch, caplog):
-    """SHOTSKETCH_STREAMED_COMPILE=1: with the blocks streamed, they compile with graph breaks allowed
-    (the hook's copy eager, the block's forward compiled), compute what the uncompiled blocks compute,
-    and a second job compiles nothing new."""
+def test_streamed_blocks_compile_around_the_offloading_hooks(compiled_generator, make_request, monkeypatch, caplog):
+    """By default, with the blocks streamed, they compile with graph breaks allowed (the hook's copy
+    eager, the block's forward compiled), compute what the uncompiled blocks compute
+    (SHOTSKETCH_STREAMED_COMPILE=0), and a second job compiles nothing new."""
     import logging
 
     from diffusers.hooks import apply_group_offloading
@@ -140,9 +142,10 @@ def test_streamed_blocks_compile_around_the_offloading_hooks_when_asked(compiled
                            offload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
     gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
     request = make_request(steps=2)
-    eager = gen.generate(request)  # the default: uncompiled
+    monkeypatch.setenv("SHOTSKETCH_STREAMED_COMPILE", "0")
+    eager = gen.generate(request)
     assert eager.recipe["speed"]["compiled"] is False
-    monkeypatch.setenv("SHOTSKETCH_STREAMED_COMPILE", "1")
+    monkeypatch.delenv("SHOTSKETCH_STREAMED_COMPILE")  # the default
     counters.clear()
     with caplog.at_level(logging.INFO, logger="shotsketch"):
         first = gen.generate(request)

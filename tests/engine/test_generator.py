@@ -289,6 +289,37 @@ def test_batched_cfg_keeps_the_forward_a_hook_set_on_the_transformer(make_reques
         assert transformer.__dict__.get("forward") is hooked
 
 
+def test_batched_cfg_batches_every_step_when_a_hook_takes_itself_out_mid_job(make_request):
+    """With the blocks streamed on a GPU, diffusers adds a lazy-prefetch hook to the transformer that
+    learns the blocks' order in the first forward and then takes itself out of the hook chain, setting
+    the rest of the chain as the instance's forward: over the batched-CFG wrapper, which then ran only
+    the first step as one batch (bench/RESULTS.md session 9: a 12 GiB preview step of 0.73 s, two
+    forwards, each streaming every block). The wrapper goes back on over the new chain, every step is
+    batched, the latents are the unbatched ones, and the next job starts from the chain left."""
+    from diffusers.hooks import apply_group_offloading
+    from diffusers.hooks.group_offloading import LazyPrefetchGroupOffloadingHook
+    from diffusers.hooks.hooks import HookRegistry
+
+    gen = Generator(ModelSource.demo(), device="cpu")
+    gen.load()
+    transformer = gen.pipeline.transformer
+    apply_group_offloading(transformer, onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                           offload_type="block_level", num_blocks_per_group=1)
+    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
+    reference = gen.generate(make_request(steps=3), lambda ev: None)
+    registry = HookRegistry.check_if_exists_or_initialize(transformer)
+    registry.register_hook(LazyPrefetchGroupOffloadingHook(), "lazy_prefetch_group_offloading")  # what use_stream=True adds
+    lazy = transformer.__dict__["forward"]
+    first = gen.generate(make_request(steps=3), lambda ev: None)
+    assert "lazy_prefetch_group_offloading" not in registry.hooks  # it took itself out in the first forward
+    assert isinstance(first, JobFinished) and first.recipe["speed"]["batched_cfg_steps"] == 3
+    assert torch.allclose(first.latents, reference.latents, atol=1e-4, rtol=1e-4)
+    left = transformer.__dict__.get("forward")
+    assert left is not None and left is not lazy  # the chain as the hook left it, not the one from before
+    second = gen.generate(make_request(steps=3), lambda ev: None)
+    assert second.recipe["speed"]["batched_cfg_steps"] == 3 and transformer.__dict__.get("forward") is left
+
+
 def test_a_failed_compile_reruns_the_job_uncompiled(make_request, monkeypatch):
     import torch._dynamo.exc
 

@@ -45,6 +45,7 @@ from shotsketch.engine.memory import MemoryPlan
 from shotsketch.engine.parallel_wire import WORKERS_LOST
 from shotsketch.engine.requests import GenerationRequest
 from shotsketch.engine.sources import ModelError, ModelSource
+from shotsketch.engine.speed import wrapping_forward
 
 log = logging.getLogger(__name__)
 
@@ -370,15 +371,13 @@ def split_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Te
     with the negative's. While this is active the first call runs this rank's branch (the prompt's
     on branch 0, the negative's on branch 1) and swaps the result with the other half; the second
     call returns the stored negative prediction. Yields counters {"batched": 0, "split": n}."""
-    original = transformer.forward  # diffusers' context-parallel hook may have wrapped it: keep it
-    own = "forward" in transformer.__dict__
     pending: dict = {}
     stats = {"batched": 0, "split": 0}
 
     def key(hs: torch.Tensor, ts: torch.Tensor | None) -> tuple:
         return (hs.data_ptr(), tuple(hs.shape), None if ts is None else tuple(ts.shape))
 
-    def forward(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def forward(original, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - diffusers' context-parallel hook may be under it
         hs, ts, ehs = (kwargs.get(n) for n in ("hidden_states", "timestep", "encoder_hidden_states"))
         if args or hs is None or ehs is None:
             return original(*args, **kwargs)
@@ -404,14 +403,8 @@ def split_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Te
             return Transformer2DModelOutput(sample=out)
         return (out,)
 
-    transformer.forward = forward
-    try:
+    with wrapping_forward(transformer, forward):
         yield stats
-    finally:
-        if own:
-            transformer.forward = original
-        else:
-            del transformer.forward
 
 
 # ----------------------------------------------------------------------------- cancel

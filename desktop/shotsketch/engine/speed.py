@@ -131,9 +131,10 @@ STREAMED_COMPILE_ENV = "SHOTSKETCH_STREAMED_COMPILE"
 
 def streamed_compile() -> bool:
     """The plan that streams the blocks (diffusers' offloading hooks on them) compiles them with graph
-    breaks allowed: the hook's copy runs eagerly, the block's own forward is
-    compiled. Opt-in (=1) until a GPU run has timed it; otherwise that plan runs the blocks uncompiled."""
-    return os.environ.get(STREAMED_COMPILE_ENV, "").strip() == "1"
+    breaks allowed: the hook's copy runs eagerly, the block's own forward is compiled. Measured on a
+    12 GiB card (bench/RESULTS.md session 9): the 720p step 2.19 s against 2.48 s uncompiled.
+    SHOTSKETCH_STREAMED_COMPILE=0 runs that plan's blocks uncompiled."""
+    return not switched_off(STREAMED_COMPILE_ENV)
 
 
 def blocks_compiled_through_hooks(transformer: torch.nn.Module, backend: str) -> contextlib.AbstractContextManager[None]:
@@ -201,10 +202,6 @@ def batched_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.
     once and the second returns the stored row; any other call runs unchanged. Worth it where the
     forwards are short (previews: fewer launches, fuller kernels); at 720p it gains nothing and
     doubles the activations. Yields counters {"batched": n} for tests and benchmarks."""
-    original = transformer.forward
-    # a forward set on the instance (diffusers' hooks: group offloading's onload of the modules
-    # outside the blocks) goes back when this ends; deleting it would leave those weights offloaded
-    own = transformer.__dict__.get("forward")
     both = torch.cat([cond, uncond])
     pending: dict = {}
     stats = {"batched": 0}
@@ -214,7 +211,7 @@ def batched_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.
         # a fresh tensor of the same values: the uniform-timestep hook makes one per call)
         return (hs.data_ptr(), tuple(hs.shape), None if ts is None else tuple(ts.shape))
 
-    def forward(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def forward(original, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         hs, ts, ehs = (kwargs.get(n) for n in ("hidden_states", "timestep", "encoder_hidden_states"))
         if args or hs is None or ehs is None or hs.shape[0] != 1:
             return original(*args, **kwargs)
@@ -239,12 +236,39 @@ def batched_cfg(transformer: torch.nn.Module, cond: torch.Tensor, uncond: torch.
             return Transformer2DModelOutput(sample=out)
         return (out,)
 
-    transformer.forward = forward
-    try:
+    with wrapping_forward(transformer, forward):
         yield stats
+
+
+@contextlib.contextmanager
+def wrapping_forward(module: torch.nn.Module, wrapper: Callable[..., Any]) -> Iterator[None]:
+    """`wrapper(inner, *args, **kwargs)` as the module's forward for a while; `inner` is the forward
+    underneath it.
+
+    diffusers' hooks live in a forward set on the instance (group offloading's onload of the modules
+    outside the blocks), and a hook can take itself out of that chain during a forward: the lazy
+    prefetch of streamed blocks does, after the first forward has shown the blocks' order, and sets
+    the rest of the chain as the instance's forward, over this wrapper. So after each call the
+    wrapper goes back on over whatever forward is there now, and at the end that forward stays
+    (the class's own where there was none): never the chain from before, never a deleted hook."""
+    state = {"own": module.__dict__.get("forward"), "inner": module.forward}
+
+    def outer(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return wrapper(state["inner"], *args, **kwargs)
+        finally:
+            now = module.__dict__.get("forward")
+            if now is not outer:  # the chain underneath changed during this call: wrap the new one
+                state["own"] = now
+                state["inner"] = now if now is not None else module.forward
+                module.forward = outer
+
+    module.forward = outer
+    try:
+        yield
     finally:
-        if own is not None:
-            transformer.forward = own
+        if state["own"] is not None:
+            module.forward = state["own"]
         else:
-            del transformer.forward  # the class's forward again
+            module.__dict__.pop("forward", None)  # the class's forward again
 
