@@ -207,3 +207,20 @@ def test_mask_and_folded_paths_share_the_cached_processors(pair, make_request):
         assert [b.attn2.processor for b in gen.pipeline.transformer.blocks] == processors
         assert all(p.state is None for p in processors)
     gen.layout_guidance.settings = GuidanceSettings()
+
+
+def test_the_cache_is_gone_before_the_decode(make_request, monkeypatch):
+    """The decode is a preview's memory peak on a card that keeps every model, and the planner counts
+    the cache in the steps only: it must be freed before the decode, not at the job's end."""
+    gen, cache = _cached()
+    seen: list[int] = []
+    real = gen.decode
+
+    def decode(latents):  # noqa: ANN001, ANN202
+        seen.append(len(cache._cache) + sum(slot.key is not None for slot in cache.slots))
+        return real(latents)
+
+    monkeypatch.setattr(gen, "decode", decode)
+    final = gen.generate(make_request(steps=2))
+    assert isinstance(final, JobFinished) and cache.stats["computed"] > 0  # the steps used it
+    assert seen == [0]

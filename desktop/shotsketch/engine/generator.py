@@ -697,6 +697,7 @@ class Generator:
             self._previewer.finish()
             if cancel.cancelled:
                 return JobCancelled(job_id, state["step"])
+            self._steps_done()
             frames = self.decode(latents)
         recipe = self.recipe(request)
         recipe["speed"] = {"fp8_matmuls": fp8, "compiled": self.compiled and not self._eager_job, "attention": self.attention,
@@ -790,6 +791,17 @@ class Generator:
 
         on = self.speed.uniform_timestep and request.image is None
         return uniform_timestep(self._pipe.transformer) if on else _null_context()
+
+    def _steps_done(self) -> None:
+        """What only the steps need goes before the decode, the peak of a preview's memory on a card
+        that keeps every model: the text's keys and values (0.35 GiB, engine/text_kv.py), which the
+        planner counts in the steps only (bench/RESULTS.md session 9: each all-on-GPU preview peaked
+        0.35 GiB over its prediction while they stayed)."""
+        from shotsketch.engine.text_kv import TextKV
+
+        for hook in self.attention_hooks:
+            if isinstance(hook, TextKV):
+                hook.clear()
 
     def _attention_hooks(self, request: GenerationRequest, extras: dict[str, Any]):  # noqa: ANN202
         """A context manager for whatever attention processors a request needs (layout guidance)."""
