@@ -142,7 +142,8 @@ def session(args) -> dict:
     gen.load()
     out["load_s"] = time.perf_counter() - t0
     shot = {s.id: s for s in example_shots()}["red_car_house"]
-    for i, (case, sketch) in enumerate(SESSION):
+    jobs = [(c, s) for c, s in SESSION if f"{c}{'+sketch' if s else ''}" in args.jobs.split(",")] if args.jobs else SESSION
+    for i, (case, sketch) in enumerate(jobs):
         h, w, f = (64, 96, 5) if args.tiny else SIZES[case]
         extra = dict(layout_json=shot.layout.to_json(), guidance_strength=1.0) if sketch else {}
         prompt = (shot.prompt if sketch else PROMPT) + f" take {i}"
@@ -289,6 +290,7 @@ def main() -> None:
                     help="--matrix: first time the all-on-GPU step on the uncapped card, per case, in its own process")
     ap.add_argument("--no-stock", action="store_true")
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--jobs", help="--cards: only these of each card's jobs (preview,mid,full,full+sketch; default all)")
     ap.add_argument("--tiny", action="store_true", help="the demo-sized model in a folder (checks the script on a CPU)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
@@ -322,7 +324,7 @@ def main() -> None:
         cards += [(c.partition("-")[0], c.partition("-")[2], False) for c in args.cards.split(",")]
         for card, taken, reference in cards:
             cmd = [sys.executable, os.path.abspath(__file__), "--session", "--model-dir", args.model_dir, "--card", card,
-                   "--taken", taken or "0", "--steps", str(args.steps)]
+                   "--taken", taken or "0", "--steps", str(args.steps)] + (["--jobs", args.jobs] if args.jobs else [])
             cmd += ["--plan", "gpu"] if reference else (["--plan", args.plan] if args.plan else [])
             cmd += ["--tiny"] if args.tiny else []
             t0 = time.perf_counter()
