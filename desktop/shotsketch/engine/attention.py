@@ -147,7 +147,9 @@ def _(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float 
     return query.new_empty((*query.shape[:-1], value.shape[-1]))
 
 
-cudnn_bshd = sdpa_cudnn_first  # the kernel of SHOTSKETCH_ATTENTION=cudnn (opt-in until a GPU run has timed it)
+# the kernel of SHOTSKETCH_ATTENTION=cudnn: opt-in, measured slower than PyTorch's choice compiled in the
+# open (preview cross-attention 431 us against 128 us, bench/RESULTS.md session 9)
+cudnn_bshd = sdpa_cudnn_first
 
 
 def kernel_for(choice: str) -> AttentionFn:
