@@ -246,17 +246,24 @@ def test_batched_cfg_runs_one_forward_per_step_with_the_same_latents(make_reques
         assert np.allclose(apart.extras["heatmaps"][name], together.extras["heatmaps"][name], atol=1e-5)
 
 
-def test_streamed_blocks_batch_cfg_and_compute_the_same(make_request, monkeypatch):
-    """With the transformer's blocks streamed (diffusers' group offloading, here from the CPU to the
-    CPU) the two CFG forwards run as one by default, through the offloading hooks, and give the
-    latents of the two forwards apart (SHOTSKETCH_STREAMED_CFG_BATCH=0)."""
+def _streaming_generator() -> Generator:
+    """The demo model with its blocks streamed (diffusers' group offloading, here from the CPU to the
+    CPU), as the planner leaves an 8-12 GiB card."""
     from diffusers.hooks import apply_group_offloading
 
     gen = Generator(ModelSource.demo(), device="cpu")
     gen.load()
-    apply_group_offloading(gen.pipeline.transformer, onload_device=torch.device("cpu"),
-                           offload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
-    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD  # as on an 8-12 GiB card
+    apply_group_offloading(gen.pipeline.transformer, onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                           offload_type="block_level", num_blocks_per_group=1)
+    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
+    return gen
+
+
+def test_streamed_blocks_batch_cfg_and_compute_the_same(make_request, monkeypatch):
+    """With the transformer's blocks streamed (diffusers' group offloading, here from the CPU to the
+    CPU) the two CFG forwards run as one by default, through the offloading hooks, and give the
+    latents of the two forwards apart (SHOTSKETCH_STREAMED_CFG_BATCH=0)."""
+    gen = _streaming_generator()
     req = make_request(steps=3)
     monkeypatch.setenv("SHOTSKETCH_STREAMED_CFG_BATCH", "0")
     apart = gen.generate(req)
@@ -273,14 +280,8 @@ def test_batched_cfg_keeps_the_forward_a_hook_set_on_the_transformer(make_reques
     embedding, the condition embedder) in a forward on the transformer instance. A batched-CFG job
     must leave it there: without it the next job's patch embedding stays offloaded (on a GPU:
     "Input type (CUDABFloat16Type) and weight type (CPUBFloat16Type) should be the same")."""
-    from diffusers.hooks import apply_group_offloading
-
-    gen = Generator(ModelSource.demo(), device="cpu")
-    gen.load()
+    gen = _streaming_generator()
     transformer = gen.pipeline.transformer
-    apply_group_offloading(transformer, onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
-                           offload_type="block_level", num_blocks_per_group=1)
-    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
     hooked = transformer.__dict__.get("forward")
     assert hooked is not None  # diffusers' hook registry wraps the instance's forward
     for _ in range(2):
@@ -296,16 +297,11 @@ def test_batched_cfg_batches_every_step_when_a_hook_takes_itself_out_mid_job(mak
     the first step as one batch (bench/RESULTS.md session 9: a 12 GiB preview step of 0.73 s, two
     forwards, each streaming every block). The wrapper goes back on over the new chain, every step is
     batched, the latents are the unbatched ones, and the next job starts from the chain left."""
-    from diffusers.hooks import apply_group_offloading
     from diffusers.hooks.group_offloading import LazyPrefetchGroupOffloadingHook
     from diffusers.hooks.hooks import HookRegistry
 
-    gen = Generator(ModelSource.demo(), device="cpu")
-    gen.load()
+    gen = _streaming_generator()
     transformer = gen.pipeline.transformer
-    apply_group_offloading(transformer, onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
-                           offload_type="block_level", num_blocks_per_group=1)
-    gen.memory_plan = MemoryPlan.GROUP_OFFLOAD
     reference = gen.generate(make_request(steps=3), lambda ev: None)
     registry = HookRegistry.check_if_exists_or_initialize(transformer)
     registry.register_hook(LazyPrefetchGroupOffloadingHook(), "lazy_prefetch_group_offloading")  # what use_stream=True adds
