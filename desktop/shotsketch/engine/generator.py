@@ -195,8 +195,9 @@ class Generator:
             return {}
         measured = torch.cuda.max_memory_allocated()
         if measured > prediction.peak:
-            log.warning("memory prediction missed: plan %s predicted %.2f GiB (%s), measured %.2f GiB",
-                        prediction.plan.value, prediction.peak / 2**30, prediction.phase, measured / 2**30)
+            log.warning("memory prediction missed: plan %s predicted %.2f GiB (%s), measured %.2f GiB (%d MiB over)",
+                        prediction.plan.value, prediction.peak / 2**30, prediction.phase, measured / 2**30,
+                        -(-(measured - prediction.peak) // 2**20))
         return {"plan": prediction.plan.value, "predicted_peak_gib": round(prediction.peak / 2**30, 2),
                 "predicted_phase": prediction.phase, "peak_gib": round(measured / 2**30, 2),
                 "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
