@@ -391,8 +391,13 @@ class Generator:
 
     @property
     def needs_warm_up(self) -> bool:
-        """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size)."""
-        return (self.compiled or self.attention == "flash4") and not self._warmed and not self.memory_plan.streams_blocks
+        """Whether `warm_up` has work to do (compiled blocks not yet run at the preview size; streamed
+        blocks only where they compile around the offloading hooks, engine/speed.py streamed_compile)."""
+        from shotsketch.engine.speed import streamed_compile
+
+        if self.memory_plan.streams_blocks and not (self.compiled and streamed_compile()):
+            return False
+        return (self.compiled or self.attention == "flash4") and not self._warmed
 
     def warm_up(self, width: int = 832, height: int = 480, frames: int = 17) -> bool:
         """Compile the preview-size forward now (the app calls this on its worker thread right after
@@ -410,9 +415,16 @@ class Generator:
         dev, dtype = torch.device(self.device.device), self.device.dtype
         lat_f, lat_h, lat_w = latent_frame_count(frames), height // (TOKEN_STRIDE // 2), width // (TOKEN_STRIDE // 2)
         # a step-distilled model runs its jobs without CFG (_generate): a batch of one
-        request = GenerationRequest("warm-up", width=width, height=height, frames=frames,
+        request = GenerationRequest("warm-up", "blurry", width=width, height=height, frames=frames, steps=1,
                                     guidance=1.0 if self.schedule else 5.0)
         batch = 2 if self.batches_cfg(request) else 1  # the shape the real call will have
+        if self.memory_plan.streams_blocks:
+            # streamed blocks compile around diffusers' offloading hooks in a job's own context
+            # (_generate_with_fallback): one step of an unguided preview, then of a guided one
+            self._warm_up_job(request)
+            self._warm_up_guided(width, height, frames)
+            log.info("warmed up the streamed %dx%dx%d forward in %.1fs", width, height, frames, time.perf_counter() - t0)
+            return True
         with torch.inference_mode():
             x = torch.randn(batch, tr.config.in_channels, lat_f, lat_h, lat_w, device=dev, dtype=dtype)
             text = torch.zeros(batch, MAX_SEQUENCE_LENGTH, tr.config.text_dim, device=dev, dtype=dtype)
@@ -432,10 +444,14 @@ class Generator:
         from shotsketch.core.layout import Box, Layout, Subject
 
         sketch = Layout(subjects=(Subject.static("ball", Box(0.25, 0.25, 0.75, 0.75)),)).to_json()
-        final = self.generate(GenerationRequest("a ball", "blurry", width=width, height=height, frames=frames, steps=1,
-                                                layout_json=sketch, guidance_strength=1.0))
+        self._warm_up_job(GenerationRequest("a ball", "blurry", width=width, height=height, frames=frames, steps=1,
+                                            layout_json=sketch, guidance_strength=1.0))
+
+    def _warm_up_job(self, request: GenerationRequest) -> None:
+        final = self.generate(request)
         if not isinstance(final, JobFinished):
-            log.warning("warming up the guided preview failed: %s", getattr(final, "message", final))
+            log.warning("warming up the %s preview failed: %s", "guided" if request.layout_json else "unguided",
+                        getattr(final, "message", final))
 
     def unload(self) -> None:
         self._pipe = self._text_pipe = self._i2v = self._previewer = self._fast_decoder = self._fp8_swap = None
