@@ -662,7 +662,7 @@ class Generator:
         loras = self._apply_loras(loras_of(request))
         self._prediction = self._fit_plan(request)
         if self.compiled and not (self._eager_job or self._loose_job) and self.memory_plan.streams_blocks:
-            raise _RunUncompiled  # before any work: the blocks run uncompiled under this plan
+            raise _RunUncompiled  # before any work: no full-graph compile under this plan
         if self._prediction is not None:
             torch.cuda.reset_peak_memory_stats()
         emit(JobStarted(job_id, request, request.steps))
@@ -874,7 +874,8 @@ class Generator:
 
 
 class _RunUncompiled(Exception):  # noqa: N818 - a signal inside the engine, never seen outside it
-    """The job's plan streams the transformer's blocks: run it again with them uncompiled."""
+    """The job's plan streams the transformer's blocks: run it again with them compiled around the
+    offloading hooks (engine/speed.py streamed_compile) or uncompiled."""
 
 
 def _remove_group_offloading(module: torch.nn.Module) -> None:

@@ -54,8 +54,8 @@ PATHS = (FOLDED, MASK, LSE)
 PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
 # The folded path computes what the mask path does (tests/engine/test_guidance_folded.py) and is the
 # fastest of the three on a GPU (bench/RESULTS.md sessions 7 and 8, H100: the guided cross-attention
-# call 169 us, against 280-1,329 us masked and 323 us lse; a first guided preview 1.006x the first
-# unguided one; a guided 720p step 1.001x the unguided one). The lse path computes the same
+# call 169 us, against 280-1,329 us masked and 323 us lse; a first guided preview 1.006-1.023x the
+# first unguided one; a guided 720p step 1.001x the unguided one). The lse path computes the same
 # (tests/engine/test_guidance_lse.py, to rounding): its float32 correction costs more than 16 extra dims.
 DEFAULT_PATH = "folded"
 

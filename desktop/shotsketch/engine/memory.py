@@ -47,9 +47,10 @@ class MemoryPlan(enum.Enum):
     @property
     def streams_blocks(self) -> bool:
         """diffusers' group-offloading hooks sit on the transformer's blocks and copy each one in as it
-        runs. The blocks run uncompiled there: the hook's copy is `torch.compiler.disable`d, which breaks
-        the blocks' full graph (bench/RESULTS.md session 7: every such job's compile failed). One model
-        at a time hooks the whole transformer, outside the compiled blocks, and compiles as before."""
+        runs. The hook's copy is `torch.compiler.disable`d, which breaks the blocks' full graph
+        (bench/RESULTS.md session 7: every such job's compile failed), so there the blocks compile with
+        graph breaks allowed (engine/speed.py streamed_compile) or run uncompiled. One model at a time
+        hooks the whole transformer, outside the compiled blocks, and compiles as before."""
         return self is MemoryPlan.GROUP_OFFLOAD
 
     @property
@@ -289,7 +290,8 @@ def predict_peak(plan: MemoryPlan, job: JobShape, model: ModelFootprint, *, tile
     the transformer, tiled for the offloading plans)."""
     t, e, v = model.transformer, model.text_encoder, model.vae
     rows = 2 if job.batched_cfg else 1
-    # streamed blocks run uncompiled (MemoryPlan.streams_blocks)
+    # streamed blocks (MemoryPlan.streams_blocks): activations at the eager size, compiled or not (a
+    # 12 GiB card's 720p job peaked at 4.30 GiB either way, bench/RESULTS.md session 9)
     per_token = model.token_bytes_compiled if job.compiled and not plan.streams_blocks else model.token_bytes_eager
     steps = job.tokens * rows * per_token
     if job.guided:  # the bias for both rows and the recorded maps (engine/guidance.py)
