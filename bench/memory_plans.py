@@ -141,6 +141,11 @@ def session(args) -> dict:
     out["free_gib_seen"] = None if gen.device.free_bytes is None else gen.device.free_bytes / GiB
     gen.load()
     out["load_s"] = time.perf_counter() - t0
+    if args.warm_up:  # as the app does after loading, while the first prompt is written
+        t0 = time.perf_counter()
+        out["warmed_up"] = gen.warm_up()
+        out["warm_up_s"] = time.perf_counter() - t0
+        print(f"# card {args.card}-{args.taken} warm-up: {out['warmed_up']} in {out['warm_up_s']:.1f} s", flush=True)
     shot = {s.id: s for s in example_shots()}["red_car_house"]
     jobs = [(c, s) for c, s in SESSION if f"{c}{'+sketch' if s else ''}" in args.jobs.split(",")] if args.jobs else SESSION
     for i, (case, sketch) in enumerate(jobs):
@@ -291,6 +296,7 @@ def main() -> None:
     ap.add_argument("--no-stock", action="store_true")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--jobs", help="--cards: only these of each card's jobs (preview,mid,full,full+sketch; default all)")
+    ap.add_argument("--warm-up", action="store_true", help="--cards: the app's warm-up after loading, timed, before the jobs")
     ap.add_argument("--tiny", action="store_true", help="the demo-sized model in a folder (checks the script on a CPU)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
@@ -327,6 +333,7 @@ def main() -> None:
                    "--taken", taken or "0", "--steps", str(args.steps)] + (["--jobs", args.jobs] if args.jobs else [])
             cmd += ["--plan", "gpu"] if reference else (["--plan", args.plan] if args.plan else [])
             cmd += ["--tiny"] if args.tiny else []
+            cmd += ["--warm-up"] if args.warm_up and not reference else []
             t0 = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True)
             if args.json:  # the session's log (the engine's warnings: plan moves, misses, compile failures)
