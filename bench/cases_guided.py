@@ -111,6 +111,10 @@ def _attention_calls(args) -> None:
         sums16.add_(out[0, :, :, d:].float().mean(1).transpose(0, 1))
         return out[..., :d].flatten(2, 3)
 
+    def folded_prompt_row_only():  # noqa: ANN202 - the negative's row (never biased or recorded) at head size d
+        first = folded_attention(q[:1], k[:1], v[:1], q_extra16[:1], k_extra16, v_extra16, sums16)
+        return torch.cat([first, sdpa(q[1:], k[1:], v[1:]).unflatten(2, (heads, d))]).flatten(2, 3)
+
     def folded_kernel_only():  # noqa: ANN202
         return torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q_wide, k_wide, v_wide)),
                                                                 scale=1.0 / math.sqrt(d)).transpose(1, 2)
@@ -124,22 +128,27 @@ def _attention_calls(args) -> None:
         ref = masked().float()
         err = {slots: float((folded_with(slots)().float() - ref).abs().max()) for slots in folded_inputs}
         err[LSE] = float((lse().float() - ref).abs().max())
+        err_row = float((folded_prompt_row_only().float() - ref).abs().max())
         times = {}
         variants = [("stock (no layout)", stock), ("mask path", masked)]
         variants += [(f"folded path, {slots} extra dims (head size {d + slots})", folded_with(slots))
                      for slots in folded_inputs]
         variants += [(lse_name, lse)]
         variants += [("folded path, 16 extra dims, key and value widened once per job", folded_text_ready),
-                     ("folded path, 16 extra dims, the attention kernel alone on widened inputs", folded_kernel_only)]
+                     ("folded path, 16 extra dims, the attention kernel alone on widened inputs", folded_kernel_only),
+                     ("folded path, 16 extra dims, on the prompt's row only (the negative's row a plain call)",
+                      folded_prompt_row_only)]
         for name, fn in variants:
             compiled = torch.compile(fn, fullgraph=True, backend=backend)
             times[name] = seconds_per_call(compiled, 50 if dev == "cuda" else 3)
         for name, t in times.items():
             note = f"{t / times['stock (no layout)']:.2f}x the unguided call"
-            if name.startswith(("folded", "lse")) and "widened" not in name:
+            if name.startswith(("folded", "lse")) and "widened" not in name and "row only" not in name:
                 key = LSE if name.startswith("lse") else int(name.split(", ")[1].split(" ")[0])
                 note += (f"; max abs diff vs the mask path's output {err[key]:.4f} "
                          f"({str(dtype).removeprefix('torch.')})")
+            if "row only" in name:
+                note += f"; max abs diff vs the mask path's output {err_row:.4f}"
             what = "attention only" if "alone" in name else "attention + recording"
             add(label, f"{name}: {what}, compiled", None, t * 1e6, unit="us", note=note)
         if dev == "cuda":  # which of PyTorch's kernels take the folded call (head size d + slots)
@@ -237,7 +246,8 @@ def _preview(comps, args, path: str, kv: bool) -> None:
         if req.layout_json:
             taken[kind] = gen.layout_guidance.last_state.path
 
-    results = _sketch_rounds(gen, (h, w, f), steps, 20, note_path)
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))  # more rounds: the ratio beside its run-to-run spread
+    results = _sketch_rounds(gen, (h, w, f), steps, 20, note_path, rounds)
     plain = results["no layout"][0]
     for kind, ts in results.items():
         used = "" if kind not in taken else f"; path taken: {taken[kind]}"
@@ -247,8 +257,12 @@ def _preview(comps, args, path: str, kv: bool) -> None:
         target=1.0, note="target <= 1.0x")
     add(label, "first strength-0 preview / first unguided preview", plain,
         results["layout, guidance 0 (maps recorded)"][0], target=1.0, note="target <= 1.0x")
+    pairs = sorted(g / u for g, u in zip(results["layout, guidance 1.0"], results["no layout"]))
+    add(label, f"guided / unguided preview, each round's pair (median of {rounds})", None, pairs[len(pairs) // 2],
+        unit="x", note=f"all rounds {[round(r, 3) for r in pairs]}; unguided previews "
+                       f"{min(results['no layout']):.3f}-{max(results['no layout']):.3f} s")
     later = {kind: min(ts[1:]) for kind, ts in results.items()}
-    add(label, "later guided previews / later unguided (best of 2 each)", later["no layout"],
+    add(label, f"later guided previews / later unguided (best of rounds 2-{rounds} each)", later["no layout"],
         later["layout, guidance 1.0"])
     add(label, "graphs compiled by the previews after the warm-up", None, _graphs() - graphs_warm, unit="graphs",
         note="target 0")

@@ -119,11 +119,11 @@ def _stock_preview(comps, args, size, steps) -> float:
     return STOCK["preview"]
 
 
-def _sketch_rounds(gen, size, steps, first_seed: int, after=None) -> dict[str, list[float]]:  # noqa: ANN001
-    """Three rounds of the sketch kinds (no layout, guided, strength 0), each a whole call; seconds
+def _sketch_rounds(gen, size, steps, first_seed: int, after=None, rounds: int = 3) -> dict[str, list[float]]:  # noqa: ANN001
+    """`rounds` rounds of the sketch kinds (no layout, guided, strength 0), each a whole call; seconds
     per kind, in order. `after(kind, request)` runs after each job."""
     results: dict[str, list[float]] = {}
-    for round_no in range(3):
+    for round_no in range(rounds):
         for kind, req in _sketch_requests(size, steps, round_no + first_seed):
             sync(); t0 = time.perf_counter()
             final = gen.generate(req)
