@@ -39,12 +39,40 @@ def kind_of(name: str) -> str:
     return "other"
 
 
+def profile_job(gen: Generator, req: GenerationRequest) -> tuple[float, dict, dict, list]:
+    """One job under the profiler after a first one (compile, tune, cache the prompt): wall seconds a
+    step (steps 2..n), GPU seconds per kernel name, calls per kernel name, CPU ops by self time."""
+    gen.generate(req)
+    marks: list[float] = []
+
+    def on_event(ev) -> None:
+        if isinstance(ev, JobStep):
+            sync()
+            marks.append(time.perf_counter())
+
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        gen.generate(req, on_event)
+    per_kernel: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for ev in prof.events():
+        t = getattr(ev, "device_time", 0) or 0
+        if t and ev.device_type == torch.autograd.DeviceType.CUDA:
+            per_kernel[ev.name] += t / 1e6
+            counts[ev.name] += 1
+    cpu_ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    return (marks[-1] - marks[0]) / max(1, len(marks) - 1), per_kernel, counts, cpu_ops
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", choices=list(SIZES), default="preview")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--sketch", action="store_true", help="profile the example shot unguided and guided; per-kernel differences")
     args = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     h, w, f = (64, 96, 5) if args.tiny else SIZES[args.size]
@@ -54,31 +82,29 @@ def main() -> None:
     gen.decode = lambda lat: None
     req = GenerationRequest("a red car drives from the left to the right", "blurry", width=w, height=h, frames=f,
                             steps=args.steps + 1, seed=0)
-    gen.generate(req)  # compile, tune, cache the prompt
-    marks: list[float] = []
-
-    def on_event(ev) -> None:
-        if isinstance(ev, JobStep):
-            sync()
-            marks.append(time.perf_counter())
-
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    if dev == "cuda":
-        activities.append(torch.profiler.ProfilerActivity.CUDA)
-    with torch.profiler.profile(activities=activities) as prof:
-        gen.generate(req, on_event)
-    wall = marks[-1] - marks[0]  # steps 2..n (the first step's start is not marked)
-    per_kernel: dict[str, float] = defaultdict(float)
-    counts: dict[str, int] = defaultdict(int)
-    for ev in prof.events():
-        t = getattr(ev, "device_time", 0) or 0
-        if t and ev.device_type == torch.autograd.DeviceType.CUDA:
-            per_kernel[ev.name] += t / 1e6
-            counts[ev.name] += 1
-    total = sum(per_kernel.values())
     steps = args.steps + 1
-    print(f"# {torch.cuda.get_device_name() if dev == 'cuda' else 'CPU'}, {args.size} {w}x{h}x{f}, {steps} steps profiled")
-    print(f"# step (wall, marked steps): {wall / max(1, len(marks) - 1):.4f} s; GPU kernel time per step: {total / steps:.4f} s")
+    name = torch.cuda.get_device_name() if dev == "cuda" else "CPU"
+    if args.sketch:  # the same job with the example shot's sketch, kernel by kernel against the unguided one
+        from shotsketch.core.examples import example_shots
+
+        shot = {s.id: s for s in example_shots()}["red_car_house"]
+        plain = GenerationRequest(shot.prompt, "blurry", width=w, height=h, frames=f, steps=steps, seed=0)
+        guided = GenerationRequest(shot.prompt, "blurry", width=w, height=h, frames=f, steps=steps, seed=0,
+                                   layout_json=shot.layout.to_json(), guidance_strength=1.0)
+        (wall_u, kern_u, count_u, _), (wall_g, kern_g, count_g, cpu_g) = (profile_job(gen, r) for r in (plain, guided))
+        print(f"# {name}, {args.size} {w}x{h}x{f}, {steps} steps profiled, unguided then guided (folded path)")
+        print(f"# step (wall): unguided {wall_u:.4f} s, guided {wall_g:.4f} s ({wall_g / wall_u:.3f}x); GPU kernel "
+              f"time a step: unguided {sum(kern_u.values()) / steps:.4f} s, guided {sum(kern_g.values()) / steps:.4f} s")
+        diff = {k: kern_g.get(k, 0.0) - kern_u.get(k, 0.0) for k in set(kern_u) | set(kern_g)}
+        print("\n| kernel | calls a step (unguided / guided) | us a step unguided | guided | guided - unguided |\n|---|---|---|---|---|")
+        for k, t in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:args.top]:
+            print(f"| {k[:110]} | {count_u.get(k, 0) / steps:.0f} / {count_g.get(k, 0) / steps:.0f} | "
+                  f"{kern_u.get(k, 0) / steps * 1e6:.0f} | {kern_g.get(k, 0) / steps * 1e6:.0f} | {t / steps * 1e6:+.0f} |")
+        return
+    wall, per_kernel, counts, cpu_ops = profile_job(gen, req)
+    total = sum(per_kernel.values())
+    print(f"# {name}, {args.size} {w}x{h}x{f}, {steps} steps profiled")
+    print(f"# step (wall, marked steps): {wall:.4f} s; GPU kernel time per step: {total / steps:.4f} s")
     by_kind: dict[str, float] = defaultdict(float)
     for name, t in per_kernel.items():
         by_kind[kind_of(name)] += t
@@ -89,7 +115,7 @@ def main() -> None:
     for name, t in sorted(per_kernel.items(), key=lambda kv: -kv[1])[:args.top]:
         print(f"| {name[:110]} | {counts[name] / steps:.0f} | {t / steps:.4f} | {t / max(total, 1e-9):.1%} |")
     print("\n| CPU op (self time) | calls a step | ms a step |\n|---|---|---|")
-    for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:args.top]:
+    for e in cpu_ops[:args.top]:
         print(f"| {e.key[:90]} | {e.count / steps:.0f} | {e.self_cpu_time_total / 1000 / steps:.2f} |")
     if dev == "cuda":
         cross_attention_backends(args)
