@@ -223,21 +223,22 @@ def _stock_cross_attention(comps) -> None:
         block.attn2.set_processor(WanAttnProcessor())
 
 
-def _preview(comps, args, path: str, kv: bool) -> None:
+def _preview(comps, args, path: str, kv: bool, negative_plain: bool = False) -> None:
     """Whole previews after the app's warm-up, per kind; the first of each kind against the first unguided."""
     h, w, f = _sizes(args)["preview"]
     steps = 4 if args.tiny else 25
     _fresh_compile_state(comps)
     _stock_cross_attention(comps)
     gen = _compiled(comps, args)
-    gen.layout_guidance.settings = dataclasses.replace(GuidanceSettings(), path=path)
+    gen.layout_guidance.settings = dataclasses.replace(GuidanceSettings(), path=path, fold_negative_plain=negative_plain)
     gen.load()
     _text_kv(gen, kv)
     sync(); t0 = time.perf_counter()
     gen.warm_up(width=w, height=h, frames=f)
     sync(); t_warm = time.perf_counter() - t0
     graphs_warm = _graphs()
-    label = f"guided: preview {w}x{h}x{f}x{steps}, {path} path" + (", text K/V cached" if kv else "")
+    label = (f"guided: preview {w}x{h}x{f}x{steps}, {path} path" + (", the negative's row plain" if negative_plain else "")
+             + (", text K/V cached" if kv else ""))
     add(label, "warm_up() after loading (unguided forward + one guided preview step)", None, t_warm,
         note=f"{graphs_warm} graphs compiled")
     taken: dict[str, str] = {}
@@ -318,14 +319,17 @@ def case_guided_preview(comps, args) -> None:
     if not os.environ.get("BENCH_PREVIEWS"):  # (a chosen few previews: the calls are in guided_calls)
         _attention_calls(args)
         _cross_attention_module(comps, args)
-    for path, kv in _previews():
-        _preview(comps, args, path, kv)
+    for path, kv, negative_plain in _previews():
+        _preview(comps, args, path, kv, negative_plain)
 
 
 def _previews() -> tuple:
-    """PREVIEWS, or those named in BENCH_PREVIEWS ("folded+kv,lse+kv": a path, +kv with the text K/V cache)."""
+    """PREVIEWS, or those named in BENCH_PREVIEWS ("folded+kv,lse+kv": a path, +kv with the text K/V
+    cache; "folded-negplain+kv": the folded path with the CFG batch's negative row in a plain call)."""
     wanted = [w.strip() for w in os.environ.get("BENCH_PREVIEWS", "").split(",") if w.strip()]
-    return tuple((p, kv) for p, kv in PREVIEWS if not wanted or f"{p}{'+kv' if kv else ''}" in wanted)
+    named = [(p, kv, False) for p, kv in PREVIEWS] + [(FOLDED, True, True)]
+    return tuple((p, kv, neg) for p, kv, neg in named
+                 if (not wanted and not neg) or f"{p}{'-negplain' if neg else ''}{'+kv' if kv else ''}" in wanted)
 
 
 def case_guided_calls(comps, args) -> None:

@@ -61,6 +61,32 @@ def test_folded_attention_is_the_masked_attention_and_the_recording(batch, maske
     assert state.bias_peak == pytest.approx(float(c.bias.abs().max()), rel=1e-6)
 
 
+def test_the_negative_row_in_a_plain_call_gives_the_same_output_and_recording(masked_case, monkeypatch):
+    """`fold_negative_plain`: only the prompt's row is widened, the negative's row is a plain call of
+    the real head size; the output and the recorded shares are those of the masked reference."""
+    c = masked_case(2)
+    slots = 8
+    state = GuidanceState(GuidanceSettings(strength=c.strength, path=FOLDED, fold_slots=slots, fold_negative_plain=True),
+                          1, c.tokens, c.masks, 1.0)
+    state.folded, state.columns = True, bias_columns(c.tokens, c.masks, 0.5)
+    state.prepare(torch.device("cpu"), torch.float32, c.length, c.heads, c.d)
+    state.update(True)
+    shapes: list = []
+    original = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        q = kwargs.get("query", args[0] if args else None)
+        shapes.append((q.shape[0], q.shape[-1]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    out = folded_attention(c.q, c.k, c.v, state.q_extra, state.fold_k, state.fold_v, state.record_sums,
+                           negative_plain=state.settings.fold_negative_plain)
+    torch.testing.assert_close(out, c.ref, **TOL)
+    torch.testing.assert_close(state.map_sums[:3], c.ref_sums[:3], **TOL)
+    assert sorted(shapes) == [(1, c.d), (1, c.d + slots)]  # a widened call of the prompt's row, a plain one of the negative's
+
+
 def test_folded_attention_without_bias_is_the_plain_attention():
     """A recorded-only forward (strength 0, or a step outside the guided window): zero extra query dims."""
     torch.manual_seed(1)

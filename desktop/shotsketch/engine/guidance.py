@@ -79,6 +79,9 @@ class GuidanceSettings:
     path: str | None = None
     fold_slots: int = 16  # extra head dims of the folded path (a fixed multiple of 8: shapes never change)
     lse_slots: int = 64  # subject tokens the lse path corrects for (fixed: shapes never change)
+    # folded path, CFG batch: the negative's row (never biased or recorded) in a plain call of head
+    # size d instead of the widened one (bench/cases_guided.py measures both)
+    fold_negative_plain: bool = False
 
     def resolved_path(self) -> str:
         want = (self.path or os.environ.get(PATH_ENV, "").strip().lower() or DEFAULT_PATH)
@@ -430,7 +433,7 @@ def record_shares(query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | N
 
 def folded_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, q_extra: torch.Tensor,
                      k_extra: torch.Tensor, v_extra: torch.Tensor, sums: torch.Tensor, backend=None,  # noqa: ANN001
-                     kernel=None) -> torch.Tensor:  # noqa: ANN001
+                     kernel=None, negative_plain: bool = False) -> torch.Tensor:  # noqa: ANN001
     """Biased cross-attention and the recording in one attention call without a mask.
 
     The bias is low rank: bias[n, j] = sum_s column_s[n] * [j in tokens_s] (`build_bias`), so it is
@@ -442,8 +445,18 @@ def folded_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
     computes with a second call); their mean over heads on row 0 is added to `sums` [P, N].
 
     query [B, N, H, D], key and value [B, L, H, D]; q_extra [2, N, 1, P]; k_extra, v_extra [1, L, 1, P].
-    Returns the attention output [B, N, H, D]."""
+    Returns the attention output [B, N, H, D]. `negative_plain` (a CFG batch of two): only the
+    prompt's row is widened; the negative's, which has no bias and records nothing, is a plain call."""
     b, n, h, d = query.shape
+    if negative_plain and b == 2:
+        first = folded_attention(query[:1], key[:1], value[:1], q_extra, k_extra, v_extra, sums, backend, kernel)
+        q1, k1, v1 = query[1:], key[1:], value[1:]
+        if kernel is not None:
+            rest = kernel(q1, k1, v1, 1.0 / math.sqrt(d))
+        else:
+            rest = dispatch_attention_fn(q1, k1, v1, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                         backend=backend, parallel_config=None)
+        return torch.cat([first, rest])
     length = key.shape[1]
     p = q_extra.shape[-1]
     q = torch.cat([query, q_extra[:b].to(query.dtype).expand(b, n, h, p)], dim=-1)
@@ -500,7 +513,7 @@ class LayoutAttnProcessor(WanAttnProcessor):
                                         backend=self._attention_backend, parallel_config=None)
         elif state.folded:
             out = folded_attention(query, key, value, state.q_extra, state.fold_k, state.fold_v, state.record_sums,
-                                   self._attention_backend, self.kernel)
+                                   self._attention_backend, self.kernel, state.settings.fold_negative_plain)
         elif state.lse:
             out = lse_attention(query, key, value, state.lse_index, state.lse_ind, state.lse_bias, state.record_sums,
                                 state.lse_cudnn)
