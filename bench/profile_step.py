@@ -91,7 +91,7 @@ def main() -> None:
         plain = GenerationRequest(shot.prompt, "blurry", width=w, height=h, frames=f, steps=steps, seed=0)
         guided = GenerationRequest(shot.prompt, "blurry", width=w, height=h, frames=f, steps=steps, seed=0,
                                    layout_json=shot.layout.to_json(), guidance_strength=1.0)
-        (wall_u, kern_u, count_u, _), (wall_g, kern_g, count_g, cpu_g) = (profile_job(gen, r) for r in (plain, guided))
+        (wall_u, kern_u, count_u, _), (wall_g, kern_g, count_g, _) = (profile_job(gen, r) for r in (plain, guided))
         print(f"# {name}, {args.size} {w}x{h}x{f}, {steps} steps profiled, unguided then guided (folded path)")
         print(f"# step (wall): unguided {wall_u:.4f} s, guided {wall_g:.4f} s ({wall_g / wall_u:.3f}x); GPU kernel "
               f"time a step: unguided {sum(kern_u.values()) / steps:.4f} s, guided {sum(kern_g.values()) / steps:.4f} s")
