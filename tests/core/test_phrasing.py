@@ -285,6 +285,30 @@ def test_a_draft_never_overwrites_the_persons_edits():
     assert merge_draft(sketch, again).layout.subject("red car") == first.subject("red car")
 
 
+def test_a_new_draft_takes_off_the_last_drafts_boxes_the_prompt_no_longer_names():
+    from shotsketch.core.phrasing import merge_draft
+
+    first_text = "A red fox runs from the right edge to the left edge in front of a small wooden cabin on the left."
+    first = draft_layout(first_text).layout
+    assert first.names == ("red fox", "small wooden cabin")
+    tree = Subject.static("tree", Box(0.7, 0.1, 0.9, 0.6))  # drawn by hand, never in a prompt
+    sketch = first.with_subject(tree)
+    # the person rewrites the prompt: the fox and the cabin are gone from it
+    text = "A black dog sits on the right while a ball rolls in from the left."
+    merged = merge_draft(sketch, draft_layout(text).layout, last_draft=first, prompt=text)
+    assert set(merged.removed) == {"red fox", "small wooden cabin"}
+    assert merged.layout.names == ("tree", "black dog", "ball")
+    # a box the person changed stays, and so does one the prompt still names without a place
+    moved = first.subject("red fox").translated(0.0, 0.1)
+    text = "A black dog sits on the right; the cabin is somewhere."
+    merged = merge_draft(first.with_subject(moved), draft_layout(text).layout, last_draft=first, prompt=text)
+    assert merged.removed == () and merged.layout.subject("red fox") == moved
+    assert merged.layout.subject("small wooden cabin") == first.subject("small wooden cabin")
+    # without the text drafted (or without a last draft) nothing is taken off
+    assert merge_draft(sketch, draft_layout(text).layout, last_draft=first).removed == ()
+    assert merge_draft(sketch, draft_layout(text).layout, prompt=text).removed == ()
+
+
 def test_drafting_text_that_looks_like_the_readers_marks_or_changes_length_in_lower_case():
     assert draft_layout("#0 @1 from #2 to @0").subjects_found == ()
     d = draft_layout("İİİ A red car drives from the left to the right.")

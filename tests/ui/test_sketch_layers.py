@@ -59,3 +59,32 @@ def test_drafting_in_the_window_keeps_the_persons_edits(qtbot, make_window):
     assert "Kept your boxes for: dog" in window.statusBar().currentMessage()
     window.prompt.draftRequested.emit("Three ducks swim in a line across the pond.")  # a group alone is a draft
     assert window.sketch.sketch().group("ducks").count == 3
+
+
+def test_a_redraft_takes_off_the_last_drafts_boxes_the_new_prompt_drops_and_undo_puts_them_back(qtbot, make_window):
+    window = make_window()
+    window.new_shot()
+    window.prompt.draftRequested.emit("A red fox runs from the right edge to the left edge. A cabin stands on the left.")
+    assert window.sketch.sketch().names == ("red fox", "cabin")
+    window.prompt.draftRequested.emit("A black dog sits on the right.")
+    assert window.sketch.sketch().names == ("black dog",)
+    assert "no longer in the prompt: red fox, cabin" in window.statusBar().currentMessage()
+    assert "red fox" not in window.shot.final_prompt()
+    window.sketch.undo_stack.undo()  # one edit: the fox and the cabin come back
+    assert window.sketch.sketch().names == ("red fox", "cabin")
+    # a prompt with nothing to place still takes the last draft's boxes off
+    window.sketch.undo_stack.redo()
+    window.prompt.draftRequested.emit("A quiet morning.")
+    assert window.sketch.sketch().is_empty
+
+
+def test_another_shots_draft_takes_nothing_off(qtbot, make_window):
+    window = make_window()
+    window.new_shot()
+    window.prompt.draftRequested.emit("A red fox runs from the right edge to the left edge.")
+    fox = window.sketch.sketch()
+    assert fox.names == ("red fox",)
+    window.new_shot()
+    window.sketch.set_sketch(fox, undoable=True)  # the same box, drawn in another shot
+    window.prompt.draftRequested.emit("A black dog sits on the right.")
+    assert window.sketch.sketch().names == ("red fox", "black dog")

@@ -495,22 +495,37 @@ def _band_clause(band: Band) -> str:
 
 @dataclass(frozen=True)
 class Merged:
-    """A draft put onto a sketch: the layout, and the names whose boxes the person's edits kept."""
+    """A draft put onto a sketch: the layout, the names whose boxes the person's edits kept, and the
+    names of the last draft's boxes taken off because the prompt no longer names them."""
 
     layout: Layout
     kept: tuple[str, ...]
+    removed: tuple[str, ...] = ()
 
 
-def merge_draft(sketch: Layout, draft: Layout, last_draft: Layout | None = None) -> Merged:
+def merge_draft(sketch: Layout, draft: Layout, last_draft: Layout | None = None, *,
+                prompt: str | None = None) -> Merged:
     """Put a new draft onto the person's sketch without overwriting their edits: a subject, group
     or region the draft names replaces the sketch's one of the same name only when that one is
-    still exactly as the last draft left it; the ones the person drew or changed stay, and so do
-    the sketch's things the draft does not name. New names from the draft are added."""
+    still exactly as the last draft left it; the ones the person drew or changed stay. New names
+    from the draft are added. Of the sketch's things the draft does not name, one still exactly as
+    the last draft left it goes when `prompt` (the text drafted) no longer names it at all: the
+    person took it out of the prompt, and its box would put it back through the sketch's clause.
+    Every other one stays."""
     kept: list[str] = []
+    removed: list[str] = []
 
     def pick(current: list, drafted: list, before: list) -> list:  # noqa: ANN001
         previous = {name_key(x.name): x for x in before}
-        out = list(current)
+        named = {name_key(x.name) for x in drafted}
+        out = []
+        for item in current:
+            key = name_key(item.name)
+            if (prompt is not None and key not in named and previous.get(key) == item
+                    and not find_subject_spans(prompt, item.name)):
+                removed.append(item.name)  # the last draft's, untouched, and gone from the prompt
+            else:
+                out.append(item)
         index = {name_key(x.name): i for i, x in enumerate(out)}
         for item in drafted:
             key = name_key(item.name)
@@ -529,7 +544,7 @@ def merge_draft(sketch: Layout, draft: Layout, last_draft: Layout | None = None)
     groups = [g for g in groups if name_key(g.name) not in taken]  # a name is a subject or a group, not both
     regions = pick(list(sketch.regions), list(draft.regions), list(before.regions))
     layout = Layout(sketch.aspect, tuple(subjects[:64]), tuple(groups[:64]), tuple(regions[:8]))
-    return Merged(layout, tuple(kept))
+    return Merged(layout, tuple(kept), tuple(removed))
 
 
 # -- what a prompt already says ----------------------------------------------------------------

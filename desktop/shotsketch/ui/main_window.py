@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
 
     def _on_shot_opened(self, shot: OpenShot) -> None:
         """Every view re-read the model; the window shows the shot's newest take (or none)."""
+        self._last_draft = None  # another shot's draft says nothing of this sketch's boxes
         self.library_panel.refresh()
         self._update_title()
         if shot.load_problem:
@@ -214,18 +215,21 @@ class MainWindow(QMainWindow):
 
     def draft_layout_from_prompt(self, text: str) -> None:
         """On the person's request only: the prompt's draft onto the sketch, keeping every box they
-        drew or changed since the last draft (core/phrasing.py merge_draft)."""
+        drew or changed since the last draft, and taking off the last draft's boxes the prompt no
+        longer names (core/phrasing.py merge_draft; one undoable edit)."""
         from shotsketch.core.phrasing import draft_layout, merge_draft
 
         draft = draft_layout(text, self.shot.layout.aspect)
-        if draft.layout.is_empty:
+        merged = merge_draft(self.shot.layout, draft.layout, self._last_draft, prompt=text)
+        if draft.layout.is_empty and not merged.removed:
             self.statusBar().showMessage("No subjects with places were found in the prompt; sketch them instead.", 8000)
             return
-        merged = merge_draft(self.shot.layout, draft.layout, self._last_draft)
         self._last_draft = draft.layout
         self.sketch.set_sketch(merged.layout, undoable=True)  # one undoable edit; the model follows
         notes = [f"Not placed: {', '.join(draft.unplaced)} — sketch them by hand."] if draft.unplaced else []
         notes += [f"Kept your boxes for: {', '.join(merged.kept)}."] if merged.kept else []
+        notes += [f"Took off, no longer in the prompt: {', '.join(merged.removed)} (Ctrl+Z puts them back)."] \
+            if merged.removed else []
         if notes:
             self.statusBar().showMessage(" ".join(notes), 8000)
 
