@@ -158,7 +158,8 @@ IRREGULAR_PLURALS = {
 }
 _NOT_PLURAL = frozenset(
     "glass grass bus boss dress moss cross class gas lens bonus cactus octopus walrus chess process "
-    "series species news canvas iris tennis pancreas compass witness campus virus circus".split()
+    "series species news canvas iris tennis pancreas compass witness campus virus circus rhinoceros atlas chaos "
+    "lotus".split()
 )
 
 
@@ -403,7 +404,16 @@ def _looks_like_verb(word: str, collected: int, next_word: str | None, singular:
 
 _LY_NOUNS = frozenset("lily jelly belly holly bully family rally ally anomaly assembly monopoly jellyfish".split())
 _ING_NOUNS = frozenset("building ceiling painting ring king wing swing string thing spring sling duckling seedling "
-                       "pudding wedding morning evening clothing earring sibling darling ping railing".split())
+                       "pudding wedding morning evening clothing earring sibling darling ping railing living dining".split())
+
+
+SHOT_WORDS = frozenset("close-up closeup close-ups closeups footage angle pov perspective timelapse time-lapse "
+                       "slow-motion slow-mo montage".split())
+"""How the shot is filmed ("Close-up of a woman", "POV footage"): never a thing in the frame."""
+_REGION_NOUNS = frozenset("background foreground distance".split())
+"""Frame parts an adjective may come before ("the blurred background"): that adjective is no thing."""
+_DOING = frozenset("do does did doing perform performs performed performing".split())
+"""What follows is an action, not a thing: "does a kickflip", "performs a backflip"."""
 
 
 def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
@@ -447,6 +457,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             i += 1
             continue
         collected: list[tuple[str, int, int]] = []
+        before_region = False  # the words run into a frame part: "the blurred background"
         k = j
         while k < len(words) and len(collected) < 4:
             cw, cs, ce = words[k]
@@ -456,6 +467,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             if k == j and k > i and gap.strip():
                 break
             if blocked[cs] or cw in DETERMINERS or cw in STOP_WORDS or cw.isdigit():
+                before_region = bool(blocked[cs] and collected and cw in _REGION_NOUNS)
                 break
             nxt = words[k + 1][0] if k + 1 < len(words) else None
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
@@ -476,6 +488,9 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             k += 1
         if not collected:
             i = max(i + 1, j)
+            continue
+        if before_region or (explicit and i > 0 and words[i - 1][0] in _DOING):
+            i = k
             continue
         if not explicit and i > 0 and words[i - 1][0] in _BARE_AFTER and not (
                 is_plural(collected[-1][0]) or collected[-1][0] in BAND_WORDS):
@@ -499,7 +514,7 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
         if head in PART_WORDS | {"formation", "way", "time", "moment", "direction", "distance", "camera", "viewer",
                                  "screen", "frame", "image", "picture", "shot", "view", "video", "clip", "canvas",
                                  "other", "lens", "audience", "end", "start", "beginning", "place", "spot",
-                                 "position", "sides", "one", "another"}:
+                                 "position", "sides", "one", "another"} | SHOT_WORDS:
             i = k
             continue
         out.append(_Mention((start, collected[-1][2]), name, head, count, formation, plural, scale))
@@ -515,13 +530,21 @@ _BARE_AFTER = frozenset("by through to into across over under along in on at nea
 def _verb_after_noun(previous: str, word: str, next_word: str | None, after_one: bool) -> bool:
     """Whether ``word`` ends a noun phrase as its verb although no list knows it: after a plural noun
     a word that is not plural itself ("knights face", "fireworks burst"); after "a"/"an" + noun an -s
-    word followed by a determiner, a number or a plural ("a man feeds pigeons")."""
+    word followed by another word ("a man feeds pigeons", "a barista pours latte art")."""
+    if previous in _PLURAL_MODIFIERS and not is_plural(word):
+        return False  # "a sports car": the noun the modifier names a kind of
     if previous in IRREGULAR_PLURALS or (is_plural(previous) and previous not in MASS_PLURALS):
         return not is_plural(word) and word not in ("sheep", "fish", "deer")
     if after_one and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")) and len(word) > 3:
-        return next_word is not None and (next_word in DETERMINERS or next_word.isdigit() or next_word in NUMBER_WORDS
-                                          or is_plural(next_word))
+        # "a"/"an" never comes before a plural, so after "a" + noun an -s word is the verb:
+        # "a man feeds pigeons", "a barista pours latte art"
+        return next_word is not None and word not in _NOT_PLURAL | _PLURAL_MODIFIERS
     return False
+
+
+_PLURAL_MODIFIERS = frozenset("sports arts goods savings sales glasses jeans clothes parts kids girls boys mens "
+                              "womens customs systems operations".split())
+"""Plural forms that name a kind of thing before its noun: "a red sports car", "a kids bike"."""
 
 
 def _with_attached(prompt: str, mentions: list[_Mention]) -> list[_Mention]:
@@ -753,7 +776,7 @@ class _Reader:
         text = self.tagged.text
         self.clause_bounds = _clause_bounds(text)
         for rule in (self._formations, self._collective_relations, self._pairs_and_groups, self._relations,
-                     self._motion, self._places, self._depth, self._still):
+                     self._motion, self._places, self._depth, self._still, self._at_their_work):
             rule(text)
         # "chases a mouse around a table, then jumps onto the table": the parts of a sequence in the words'
         # order (within one part the readers' order stands: "lands on a branch")
@@ -762,6 +785,24 @@ class _Reader:
             t.steps.sort(key=lambda step: sum(1 for p in parts if p < step.span[0]))
         self._settle_roles()
         return Reading(self.prompt, self.things, self.order)
+
+    def _at_their_work(self, text: str) -> None:
+        """"A bartender shakes a cocktail on the right", "a painter paints a portrait on the left":
+        whoever opens the clause, does something to the next thing named and has no place of their
+        own works beside it (not a guess in the middle of the frame)."""
+        for m in re.finditer(r"(?:^|[.;!?,]\s*|\b(?:while|and|as)\s+)" + M + r"\s+([a-z'-]+)\s+(?:[a-z'-]+ly\s+)?" + M,
+                             text):
+            verb = m.group(2)
+            if verb in STOP_WORDS or verb in MOTION_VERBS or verb.endswith("ly"):
+                continue  # "a dog and a cat", "a car drives a ...": no work on a thing
+            agent, work = self.key_of(m.group(1)), self.key_of(m.group(3))
+            a, b = self.things[agent], self.things[work]
+            if agent == work or not (a.boxed and b.boxed) or b.place is None or b.companion_of == agent:
+                continue
+            if a.place is not None or a.moves or a.links or a.companion_of is not None or a.depth:
+                continue  # the words place the agent themselves
+            a.links.append(Link(Rel.NEXT_TO, (work,), self._span(m.start(1) - 1, m.end(3))))
+            b.related = True
 
     def _take(self, a: int, b: int) -> bool:
         if any(self.used[a:b]):
