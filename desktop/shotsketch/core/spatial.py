@@ -68,7 +68,8 @@ BACKDROP_WORDS = frozenset(
     """
     park room forest woods city town village kitchen garden jungle valley landscape world space night day
     morning evening afternoon universe countryside studio office classroom hallway corridor stage scene
-    background foreground distance air area place
+    background foreground distance air area place gym lab laboratory workshop cafe café restaurant diner library
+    warehouse factory bedroom bathroom attic basement lobby gallery museum mall arena stadium
     """.split()
 )
 """Settings: a backdrop unless the words place something relative to it ("above a forest")."""
@@ -388,6 +389,8 @@ def _number_at(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | N
 def _looks_like_verb(word: str, collected: int, next_word: str | None, singular: bool = False) -> bool:
     if collected == 0:
         return False
+    if word == "leaves" and next_word is not None and (next_word in VERBS or next_word.endswith("ing")):
+        return False  # "autumn leaves falling", "dry leaves swirl": the noun
     if word in VERBS:
         # "a flying bird", "the sleeping cat", "a rolling ball": -ing right after the determiner is an adjective
         return not (collected == 0 and word.endswith("ing"))
@@ -410,6 +413,12 @@ _ING_NOUNS = frozenset("building ceiling painting ring king wing swing string th
 SHOT_WORDS = frozenset("close-up closeup close-ups closeups footage angle pov perspective timelapse time-lapse "
                        "slow-motion slow-mo montage".split())
 """How the shot is filmed ("Close-up of a woman", "POV footage"): never a thing in the frame."""
+_SHOT_RE = re.compile(
+    r"(?:^|(?<=[.;!?:])\s*)(?:[a-z-]+\s+){0,4}?(?:" + "|".join(re.escape(w) for w in sorted(SHOT_WORDS | {"shot", "shots"}))
+    + r")(?![\w-])(?:\s+of\b|\s*:)?", re.IGNORECASE)
+"""How a sentence opens when it says how it is filmed: "Wide establishing shot of", "Handheld footage of"."""
+_LEAF_WORDS = frozenset("autumn fall dry dead fallen withered maple oak red yellow orange golden brown green".split())
+"""Before "leaves", words that make it the noun: "autumn leaves in a row" (not "the man leaves")."""
 _REGION_NOUNS = frozenset("background foreground distance".split())
 """Frame parts an adjective may come before ("the blurred background"): that adjective is no thing."""
 _DOING = frozenset("do does did doing perform performs performed performing".split())
@@ -473,7 +482,8 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
             leading_noun = j == i and not collected and (is_plural(cw) or cw in WEATHER_WORDS) and nxt in VERBS
             # "Leaves fall", "Smoke rises": a noun although a verb has its form
-            if (j > i or collected) and _looks_like_verb(cw, len(collected), nxt, one) or (
+            leaf = cw == "leaves" and bool(collected) and collected[-1][0] in _LEAF_WORDS  # "autumn leaves"
+            if (j > i or collected) and not leaf and _looks_like_verb(cw, len(collected), nxt, one) or (
                     j == i and not collected and not leading_noun and (cw in VERBS or cw.endswith(("ing", "ed")))):
                 verbs_at.add(k)
                 break  # right after a determiner a verb's form is a noun: "a fly", "a walk"
@@ -664,7 +674,7 @@ class _Reader:
                 blocked[c] = True
         for m in list(_FRAME_ONLY_RE.finditer(prompt)) + list(_CAMERA_RE.finditer(prompt)) + list(
             _FORMATION_RE.finditer(prompt)
-        ):
+        ) + list(_SHOT_RE.finditer(prompt)):
             for c in range(m.start(), m.end()):
                 blocked[c] = True
         self.mentions = _find_mentions(prompt, blocked)
@@ -797,8 +807,11 @@ class _Reader:
                 continue  # "a dog and a cat", "a car drives a ...": no work on a thing
             agent, work = self.key_of(m.group(1)), self.key_of(m.group(3))
             a, b = self.things[agent], self.things[work]
-            if agent == work or not (a.boxed and b.boxed) or b.place is None or b.companion_of == agent:
+            if agent == work or not (a.boxed and b.boxed) or b.companion_of == agent:
                 continue
+            if b.place is None and not any(self.things[o].place is not None or self.things[o].links
+                                           for link in b.links for o in link.others):
+                continue  # the thing worked on has no place either: nothing to stand beside
             if a.place is not None or a.moves or a.links or a.companion_of is not None or a.depth:
                 continue  # the words place the agent themselves
             a.links.append(Link(Rel.NEXT_TO, (work,), self._span(m.start(1) - 1, m.end(3))))
