@@ -685,6 +685,7 @@ class _Reader:
         self.order: list[str] = []
         self.used = [False] * (len(self.tagged.text) + 1)
         self.known = known is not None
+        self.flight_guessed: set[str] = set()  # thrown things flying off the thrower's side until words say where
         self._identify()
 
     # -- things ---------------------------------------------------------------------------------
@@ -1068,8 +1069,17 @@ class _Reader:
                     if step.other is not None and t.start is None:
                         t.start = step  # "pulls away from the dock": it starts beside the dock
                     continue
+                thrower = self.things[t.start.other] if t.start is not None and t.start.other else None
                 if t.start is None:
                     t.start = step
+                elif (t.start.kind is StepKind.INTO and thrower is not None and step.region is not None
+                      and thrower.place is None and not thrower.moves):
+                    # "a girl throws a ball from the left": the thrower stands there, the ball starts with her
+                    thrower.place, thrower.place_words, thrower.place_span = step.region, step.axes, span
+                    if not t.steps:  # and it flies off across the frame (a later "to ..." says where instead)
+                        away = -1 if step.region.h in (HRegion.RIGHT, HRegion.RIGHT_EDGE) else 1
+                        t.steps.append(Step(StepKind.DIRECTION, span, direction=(away, 0)))
+                        self.flight_guessed.add(owner)
                 else:
                     t.steps.append(step)
                 self._take(*tspan)
@@ -1095,6 +1105,9 @@ class _Reader:
                     continue
                 if step.other is not None and self.things[step.other].role is Role.REGION and kind is StepKind.TOWARD:
                     step.kind = StepKind.INTO
+                if owner in self.flight_guessed:  # "throws a baseball from the left to a batter": the words say where
+                    self.flight_guessed.discard(owner)
+                    t.steps.clear()
                 t.steps.append(step)
                 self._take(*tspan)
             elif m.group("follow"):
