@@ -69,7 +69,7 @@ BACKDROP_WORDS = frozenset(
     park room forest woods city town village kitchen garden jungle valley landscape world space night day
     morning evening afternoon universe countryside studio office classroom hallway corridor stage scene
     background foreground distance air area place gym lab laboratory workshop cafe café restaurant diner library
-    warehouse factory bedroom bathroom attic basement lobby gallery museum mall arena stadium
+    warehouse factory bedroom bathroom attic basement lobby gallery museum mall arena stadium club nightclub pub
     """.split()
 )
 """Settings: a backdrop unless the words place something relative to it ("above a forest")."""
@@ -119,8 +119,8 @@ MOTION_VERBS = frozenset(
 STILL_VERBS = frozenset(
     """
     stand stands standing sit sits sitting sleep sleeps sleeping lie lies lying rest rests resting wait waits waiting
-    hang hangs hanging glow glows glowing shine shines shining perch perches perching stay stays remain remains park
-    parks parked grazes graze grazing burn burns burning smoke smokes watch watches look looks sways stops stop
+    hang hangs hanging glow glows glowing shine shines shining perch perches perching stay stays remain remains
+    parks parked span grazes graze grazing burn burns burning smoke smokes watch watches look looks sways stops stop
     lines fills covers spans towers looms sits play plays playing builds smiles talks reads eats eat
     """.split()
 )
@@ -801,21 +801,25 @@ class _Reader:
         """"A bartender shakes a cocktail on the right", "a painter paints a portrait on the left":
         whoever opens the clause, does something to the next thing named and has no place of their
         own works beside it (not a guess in the middle of the frame)."""
-        for m in re.finditer(r"(?:^|[.;!?,]\s*|\b(?:while|and|as)\s+)" + M + r"\s+([a-z'-]+)\s+(?:[a-z'-]+ly\s+)?" + M,
-                             text):
-            verb = m.group(2)
+        for m in re.finditer(r"(?:^|[.;!?,]\s*|\b(?:while|and|as)\s+|^[^@#.;!?]*?\bof\s+)" + M
+                             + r"(?:\s+(?:in|wearing)\s+(" + M + r"))?\s+([a-z'-]+)\s+(?:[a-z'-]+ly\s+)?" + M, text):
+            worn, verb = m.group(2), m.group(4)
+            if worn and self.things[self.key_of(m.group(3))].role is not Role.WORN:
+                continue  # "a woman in a yellow raincoat opens an umbrella": what she wears, not where she is
             if verb in STOP_WORDS or verb in MOTION_VERBS or verb.endswith("ly"):
                 continue  # "a dog and a cat", "a car drives a ...": no work on a thing
-            agent, work = self.key_of(m.group(1)), self.key_of(m.group(3))
+            agent, work = self.key_of(m.group(1)), self.key_of(m.group(5))
             a, b = self.things[agent], self.things[work]
             if agent == work or not (a.boxed and b.boxed) or b.companion_of == agent:
                 continue
+            others = [o for link in b.links for o in link.others] + [
+                step.other for step in b.steps + ([b.start] if b.start else []) if step.other]
             if b.place is None and not any(self.things[o].place is not None or self.things[o].links
-                                           for link in b.links for o in link.others):
+                                           or self.things[o].depth for o in others):
                 continue  # the thing worked on has no place either: nothing to stand beside
             if a.place is not None or a.moves or a.links or a.companion_of is not None or a.depth:
                 continue  # the words place the agent themselves
-            a.links.append(Link(Rel.NEXT_TO, (work,), self._span(m.start(1) - 1, m.end(3))))
+            a.links.append(Link(Rel.NEXT_TO, (work,), self._span(m.start(1) - 1, m.end(5))))
             b.related = True
 
     def _take(self, a: int, b: int) -> bool:
@@ -887,6 +891,9 @@ class _Reader:
             other = self.key_of(m.group(2))
             owner = self.owner(m.start(), exclude={other})
             if owner is None:
+                continue
+            if self.things[other].role is Role.BACKDROP:  # "on the right side of a sunny park": the frame's right
+                self._set_place(owner, region, self.regions[int(m.group(1))][2], (m.start(), m.end()))
                 continue
             word = text[m.start():m.end()].split()[0]
             if word == "to":
