@@ -309,6 +309,29 @@ def test_a_new_draft_takes_off_the_last_drafts_boxes_the_prompt_no_longer_names(
     assert merge_draft(sketch, draft_layout(text).layout, prompt=text).removed == ()
 
 
+def test_a_box_where_the_draft_guessed_is_not_said_until_the_person_moves_it():
+    from shotsketch.core.prompting import final_prompt
+
+    prompt = "Close-up shot of an elderly man sipping tea at a wooden table by the window."
+    draft = draft_layout(prompt)
+    assert "window" in draft.unplaced  # no words place it: a storyboard guess
+    assert final_prompt(prompt, draft.layout) == prompt  # the guess is not told to the model as a fact
+    window = draft.layout.subject("window")
+    moved = window.translated(0.9 - window.start.center_x, 0.0)  # the person drags it to the right edge
+    assert final_prompt(prompt, draft.layout.with_subject(moved)).endswith(
+        "The window remains stationary at the right edge.")
+
+
+def test_a_plural_name_on_one_box_takes_a_plural_verb():
+    from shotsketch.core.phrasing import describe
+
+    mountains = Subject.static("mountains", Box(0.0, 0.3, 1.0, 0.6))
+    geese = Subject.moving("geese", Box(0.1, 0.1, 0.2, 0.2), Box(0.8, 0.1, 0.9, 0.2))
+    text = describe(Layout(16 / 9, (mountains, geese, Subject.static("barn", Box(0.4, 0.6, 0.6, 0.9)))))
+    assert "The mountains remain stationary" in text and "the geese move from" in text
+    assert "the barn remains stationary" in text
+
+
 def test_drafting_text_that_looks_like_the_readers_marks_or_changes_length_in_lower_case():
     assert draft_layout("#0 @1 from #2 to @0").subjects_found == ()
     d = draft_layout("İİİ A red car drives from the left to the right.")

@@ -333,16 +333,27 @@ def _verb(motion: Motion) -> str:
     return "moves"
 
 
+def _plural_name(name: str) -> bool:
+    from shotsketch.core.spatial import is_plural  # (spatial reads with this module's regions)
+
+    words = name.split()
+    return bool(words) and is_plural(words[-1])
+
+
 def _subject_clause(subject: Subject, motion: Motion) -> str:
     who = subject_phrase(subject.name)
+    many = _plural_name(subject.name)  # "the mountains remain", one box for a wide shape
     if not motion.moving:
-        return f"{who} remains stationary {motion.waypoints[0].location}"
+        return f"{who} {'remain' if many else 'remains'} stationary {motion.waypoints[0].location}"
     if len(motion.waypoints) == 1:
-        return f"{who} stays {motion.waypoints[0].location}"
+        return f"{who} {'stay' if many else 'stays'} {motion.waypoints[0].location}"
     speed = f"{motion.speed.value} " if motion.speed in (Speed.SLOW, Speed.FAST) else ""
     route = f"from {motion.waypoints[0].words} to {motion.waypoints[1].words}"
     route += "".join(f", then to {r.words}" for r in motion.waypoints[2:])
-    clause = f"{who} {speed}{_verb(motion)} {route}"
+    verb = _verb(motion)
+    if many:
+        verb = {"rises": "rise", "descends": "descend", "moves": "move"}[verb]
+    clause = f"{who} {speed}{verb} {route}"
     growth = subject.end.area / subject.start.area if subject.start.area > 0 else 1.0
     if growth >= 1.8:
         clause += ", coming closer"
@@ -562,10 +573,13 @@ def unsaid_layout(prompt: str, layout: Layout) -> Layout:
     or group the prompt places in the same parts of the frame (moving the same way) is left out,
     and so is a region the prompt names."""
     said = draft_layout(prompt, layout.aspect, subjects=list(layout.guided_names))
-    guessed = {name_key(n) for n in said.unplaced}
 
     def says(name: str, sketch: Subject) -> bool:
-        if name_key(name) in guessed or not said.layout.has_name(name):
+        # A subject the prompt names without a place is drafted where a storyboard artist would guess
+        # it; while its box is still there, the sketch adds nothing the person chose, and saying the
+        # guess ("the window remains stationary on the left") would tell the model something nobody
+        # wrote. Moved elsewhere, it is said.
+        if not said.layout.has_name(name):
             return False
         if said.layout.has_subject(name):
             return _same_placement(sketch, said.layout.subject(name))

@@ -559,7 +559,8 @@ class PromptPanel(QWidget, ShotView):
         elif self._clause.strip() and not prompt_says_clause(self.prompt(), self._clause):
             self.final_state.setText("<i>prompt + sketch clause</i>")
         elif self._clause.strip():
-            self.final_state.setText("<i>the prompt already says what the sketch shows</i>")
+            self.final_state.setText("<i>nothing added: the prompt places these boxes (a box where the draft "
+                                     "guessed is said once you move it)</i>")
         else:
             self.final_state.setText("")
         self.reset_button.setEnabled(self._final_edited)
