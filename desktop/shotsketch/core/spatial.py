@@ -398,6 +398,8 @@ def _looks_like_verb(word: str, collected: int, next_word: str | None, singular:
         return True
     if collected > 0 and word.endswith("ed") and len(word) > 4 and word not in ("bed", "shed", "sled"):
         return True
+    if collected > 0 and word in _PARTICIPLES:
+        return True
     # after a singular noun ("a fly"), an -s word followed by a preposition, an adverb or the end is the verb:
     # "a fly buzzes around" (but "two red cars in a row")
     if singular and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")) and len(word) > 3:
@@ -417,8 +419,15 @@ _SHOT_RE = re.compile(
     r"(?:^|(?<=[.;!?:])\s*)(?:[a-z-]+\s+){0,4}?(?:" + "|".join(re.escape(w) for w in sorted(SHOT_WORDS | {"shot", "shots"}))
     + r")(?![\w-])(?:\s+of\b|\s*:)?", re.IGNORECASE)
 """How a sentence opens when it says how it is filmed: "Wide establishing shot of", "Handheld footage of"."""
-_LEAF_WORDS = frozenset("autumn fall dry dead fallen withered maple oak red yellow orange golden brown green".split())
-"""Before "leaves", words that make it the noun: "autumn leaves in a row" (not "the man leaves")."""
+_HOMOGRAPH_NOUNS = {
+    "leaves": frozenset("autumn fall dry dead fallen withered maple oak red yellow orange golden brown green".split()),
+    "steps": frozenset("stone wooden marble concrete front stair temple old narrow steep worn iron metal".split()),
+}
+"""Before these words, the words that make them the noun: "autumn leaves in a row" (not "the man
+leaves"), "the stone steps of a temple" (not "the stone steps aside")."""
+_PARTICIPLES = frozenset("held lit built made worn hung caught thrown drawn driven ridden woven sewn torn broken "
+                         "frozen hidden shaken".split())
+"""Irregular past participles: after a noun they start what is said of it ("a hoop held by a trainer")."""
 _REGION_NOUNS = frozenset("background foreground distance".split())
 """Frame parts an adjective may come before ("the blurred background"): that adjective is no thing."""
 _DOING = frozenset("do does did doing perform performs performed performing".split())
@@ -482,8 +491,9 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
             leading_noun = j == i and not collected and (is_plural(cw) or cw in WEATHER_WORDS) and nxt in VERBS
             # "Leaves fall", "Smoke rises": a noun although a verb has its form
-            leaf = cw == "leaves" and bool(collected) and collected[-1][0] in _LEAF_WORDS  # "autumn leaves"
-            if (j > i or collected) and not leaf and _looks_like_verb(cw, len(collected), nxt, one) or (
+            # "autumn leaves", "stone steps": the noun, not the verb of the same spelling
+            homograph = bool(collected) and collected[-1][0] in _HOMOGRAPH_NOUNS.get(cw, ())
+            if (j > i or collected) and not homograph and _looks_like_verb(cw, len(collected), nxt, one) or (
                     j == i and not collected and not leading_noun and (cw in VERBS or cw.endswith(("ing", "ed")))):
                 verbs_at.add(k)
                 break  # right after a determiner a verb's form is a noun: "a fly", "a walk"
