@@ -694,6 +694,10 @@ class _Reader:
         self.things: dict[str, Thing] = {}
         self.order: list[str] = []
         self.used = [False] * (len(self.tagged.text) + 1)
+        shots = [m.span() for m in _SHOT_RE.finditer(prompt)]
+        for i, at in enumerate(self.tagged.origin[:len(self.tagged.text)]):
+            if any(a <= at < b for a, b in shots):
+                self.used[i] = True  # "Close-up shot of": how it is filmed says nothing of where things go
         self.known = known is not None
         self.flight_guessed: set[str] = set()  # thrown things flying off the thrower's side until words say where
         self._identify()
@@ -1053,8 +1057,8 @@ class _Reader:
             r"|\b(?P<follow>chases|chase|chasing|follows|follow|following|pursues|pursue|after) (?P<ftgt>" + target + r")"
             r"|\b(?P<pass>passes|pass|passing|past|overtakes|overtaking) (?P<ptgt>" + target + r")"
             r"|\b(?P<across>across|along|through|down|up) (?P<atgt>" + _ANY + r")"
-            r"|\b(?P<dir>upwards?|downwards?|up|down|leftwards?|rightwards?|left|right|skyward|straight up|away"
-            r"|in circles|round and round|around|about)\b"
+            r"|(?<![\w-])(?P<dir>upwards?|downwards?|up|down|leftwards?|rightwards?|left|right|skyward|straight up|away"
+            r"|in circles|round and round|around|about)(?![\w-])"  # never the end of "close-up", "left-hand"
             r"|\b(?P<verb>[a-z]+)\b"
         )
         sources: set[str] = set()
