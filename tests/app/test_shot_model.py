@@ -142,3 +142,32 @@ def test_putting_an_example_back_shows_it_even_when_it_is_open(library, timers):
     session.open_example("yellow_ball", reset=True)
     assert session.shot.prompt == example_prompt
     assert library.load_shot_state(session.shot.shot_id)["prompt"] == example_prompt
+
+
+def test_the_last_draft_is_kept_with_the_shot_so_a_redraft_after_a_restart_takes_off_stale_boxes(library, timers):
+    shot = library.create_shot(library.create_project("P").id, "S")
+    session = AppSession(library, call_later=timers)
+    session.open_shot(shot.id)
+    text = "A red fox runs from the right edge to the left edge. A cabin stands on the left."
+    session.shot.set_prompt(text)
+    draft, merged = session.shot.draft_from_prompt(text)
+    session.shot.set_layout(merged.layout)
+    assert session.shot.layout.names == ("red fox", "cabin")
+    session.close()  # the app quits; the draft is saved with the shot
+    assert Layout.from_json(library.load_shot_state(shot.id)["last_draft"]) == draft.layout
+
+    again = AppSession(library, call_later=timers)
+    again.open_shot(shot.id)
+    text = "A black dog sits on the right."
+    again.shot.set_prompt(text)
+    _draft, merged = again.shot.draft_from_prompt(text)
+    assert merged.removed == ("red fox", "cabin") and merged.layout.names == ("black dog",)
+    # a damaged last draft is forgotten: every box then counts as the person's, none is taken off
+    state = dict(library.load_shot_state(shot.id) or again.shot.state(), last_draft="{not json")
+    library.save_shot_state(shot.id, state)
+    third = AppSession(library, call_later=timers)
+    third.open_shot(shot.id)
+    assert third.shot.last_draft is None and third.shot.load_problem is None
+    assert third.shot.draft_from_prompt("A black dog sits on the right.")[1].removed == ()
+    # a prompt that places nothing and drafted nothing before: no merge, the sketch stays
+    assert third.shot.draft_from_prompt("A quiet morning.")[1] is None

@@ -28,6 +28,7 @@ from typing import Any
 from shotsketch.app.observable import Event
 from shotsketch.core.layout import Layout, LayoutError
 from shotsketch.core.library import Library, LibraryError, Shot, Variant
+from shotsketch.core.phrasing import Draft, Merged, draft_layout, merge_draft
 from shotsketch.core.prompting import final_prompt, negative_or_default, spatial_clause
 from shotsketch.core.ranges import RANGES, clamp
 from shotsketch.core.settings import AppSettings
@@ -91,6 +92,15 @@ def _layout_from(raw: Any, where: str) -> tuple[Layout, str | None]:
         return Layout(), f"The saved sketch of this shot could not be read ({exc}); starting with an empty sketch."
 
 
+def _last_draft_from(raw: Any, where: str) -> Layout | None:
+    """The last draft kept with a shot; one that cannot be read is forgotten (every box of the
+    sketch then counts as the person's: nothing is taken off by mistake)."""
+    if not raw:
+        return None
+    layout, problem = _layout_from(raw, where)
+    return None if problem else layout
+
+
 def normalized_loras(choices: tuple[LoraChoice, ...]) -> tuple[LoraChoice, ...]:
     """The LoRAs as a shot holds them: absolute paths, float strengths (the window and the CLI make
     the same request from the same files)."""
@@ -124,6 +134,7 @@ class ShotEvents:
         self.layout_strength: Event[float] = Event("layout_strength")
         self.fast: Event[bool] = Event("fast")
         self.loras: Event[tuple[LoraChoice, ...]] = Event("loras")
+        self.last_draft: Event[Layout | None] = Event("last_draft")
         self.changed: Event[str] = Event("changed")
         """Any field the autosave keeps changed (the value is the field's name)."""
 
@@ -148,6 +159,7 @@ class OpenShot:
         self._layout_strength = float(clamp("layout_strength", app_settings.layout_guidance_strength))
         self._fast = bool(app_settings.fast_mode)
         self._loras: tuple[LoraChoice, ...] = ()
+        self._last_draft: Layout | None = None  # what "Draft layout from prompt" last put on this sketch
         self.load_problem: str | None = None
         """A sentence about the last opened shot's state (e.g. an unreadable sketch), or None."""
 
@@ -241,6 +253,7 @@ class OpenShot:
             "settings": self._settings.to_dict(),
             "variant_id": self._variant_id,
             "loras": [c.to_dict() for c in self._loras],
+            "last_draft": None if self._last_draft is None else self._last_draft.to_json(indent=None),
         }
 
     # -- opening
@@ -275,6 +288,7 @@ class OpenShot:
         self._settings = ShotSettings.from_dict(state.get("settings"), self._settings, where=where)
         loras, lora_problem = _loras_from(state.get("loras"), where)
         self._loras = loras
+        self._last_draft = _last_draft_from(state.get("last_draft"), where)
         self._variant_id = variant_id
         self.load_problem = " ".join(p for p in (problem, lora_problem) if p) or None
         self.events.opened.emit(self)
@@ -315,6 +329,24 @@ class OpenShot:
         """Change some settings, each clamped into its range (``update_settings(seed=3)``)."""
         fixed = {k: type(getattr(self._settings, k))(clamp(k, v)) for k, v in changes.items()}
         return self.set_settings(replace(self._settings, **fixed))
+
+    def draft_from_prompt(self, text: str) -> tuple[Draft, Merged | None]:
+        """"Draft layout from prompt": the prompt's draft put onto this sketch (core/phrasing.py
+        merge_draft: the person's boxes kept, the last draft's boxes the prompt no longer names
+        taken off), remembered with the shot as its last draft so that a later draft, even after a
+        restart, knows which boxes were drafted. Returns the draft and the merge, whose layout the
+        caller puts on the sketch (the window as one undoable edit); no merge when the prompt
+        places nothing and nothing drafted is to go."""
+        draft = draft_layout(text, self._layout.aspect)
+        merged = merge_draft(self._layout, draft.layout, self._last_draft, prompt=text)
+        if draft.layout.is_empty and not merged.removed:
+            return draft, None
+        self._set("last_draft", draft.layout)
+        return draft, merged
+
+    @property
+    def last_draft(self) -> Layout | None:
+        return self._last_draft
 
     def set_variant_id(self, variant_id: int | None) -> bool:
         return self._set("variant_id", variant_id)

@@ -25,7 +25,6 @@ from shotsketch.app.loras import missing_files
 from shotsketch.app.model_options import ModelOptions, load_model_options, schedule_text
 from shotsketch.app.session import AppSession
 from shotsketch.app.shot import OpenShot
-from shotsketch.core.layout import Layout
 from shotsketch.core.library import Library, LibraryError, Shot, Take
 from shotsketch.core.settings import AppSettings, load_settings, save_settings
 from shotsketch.engine.events import FinalEvent, JobFailed, ModelLoaded
@@ -69,7 +68,6 @@ class MainWindow(QMainWindow):
         self._owns_library = library is None
         self._closed = False
         self.shown_take: Take | None = None
-        self._last_draft: Layout | None = None  # what "Draft layout from prompt" last put on the sketch
         self.status_model = QLabel()
         self.status_model.setObjectName("statusModel")
         self.status_worker = QLabel()
@@ -169,7 +167,6 @@ class MainWindow(QMainWindow):
 
     def _on_shot_opened(self, shot: OpenShot) -> None:
         """Every view re-read the model; the window shows the shot's newest take (or none)."""
-        self._last_draft = None  # another shot's draft says nothing of this sketch's boxes
         self.library_panel.refresh()
         self._update_title()
         if shot.load_problem:
@@ -216,15 +213,11 @@ class MainWindow(QMainWindow):
     def draft_layout_from_prompt(self, text: str) -> None:
         """On the person's request only: the prompt's draft onto the sketch, keeping every box they
         drew or changed since the last draft, and taking off the last draft's boxes the prompt no
-        longer names (core/phrasing.py merge_draft; one undoable edit)."""
-        from shotsketch.core.phrasing import draft_layout, merge_draft
-
-        draft = draft_layout(text, self.shot.layout.aspect)
-        merged = merge_draft(self.shot.layout, draft.layout, self._last_draft, prompt=text)
-        if draft.layout.is_empty and not merged.removed:
+        longer names (app/shot.py draft_from_prompt: the last draft is kept with the shot; one undoable edit)."""
+        draft, merged = self.shot.draft_from_prompt(text)
+        if merged is None:
             self.statusBar().showMessage("No subjects with places were found in the prompt; sketch them instead.", 8000)
             return
-        self._last_draft = draft.layout
         self.sketch.set_sketch(merged.layout, undoable=True)  # one undoable edit; the model follows
         notes = [f"Not placed: {', '.join(draft.unplaced)} — sketch them by hand."] if draft.unplaced else []
         notes += [f"Kept your boxes for: {', '.join(merged.kept)}."] if merged.kept else []
