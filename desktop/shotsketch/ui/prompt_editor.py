@@ -326,6 +326,8 @@ class PromptPanel(QWidget, ShotView):
         self.final_edit.setTabChangesFocus(True)
         self.final_edit.setToolTip("What the model gets. Edit it freely; it then stays as you wrote it until you reset it.")
         self.final_state = QLabel(self)
+        self.final_state.setToolTip("A box the sketch has where the draft guessed (no words place it) is "
+                                    "written into the final prompt once you move it.")
         self.reset_button = QPushButton("Reset to compiled", self)
         self.reset_button.setAutoDefault(False)
         self.reset_button.setToolTip("Go back to the prompt merged with the sketch's clause")
@@ -559,8 +561,7 @@ class PromptPanel(QWidget, ShotView):
         elif self._clause.strip() and not prompt_says_clause(self.prompt(), self._clause):
             self.final_state.setText("<i>prompt + sketch clause</i>")
         elif self._clause.strip():
-            self.final_state.setText("<i>nothing added: the prompt places these boxes (a box where the draft "
-                                     "guessed is said once you move it)</i>")
+            self.final_state.setText("<i>the prompt already says what the sketch shows</i>")
         else:
             self.final_state.setText("")
         self.reset_button.setEnabled(self._final_edited)
