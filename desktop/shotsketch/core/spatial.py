@@ -347,10 +347,30 @@ _FORMATION_RE = re.compile(
 )
 
 
+def _names_a_thing(prompt: str, start: int, end: int) -> bool:
+    """Whether a bare "top" / "bottom" / "upper" / "lower" (no "the" before it, no preposition) is a
+    word of a thing's name: "a black top hat", "an upper deck"."""
+    word = prompt[start:end].lower()
+    if word not in ("top", "bottom", "upper", "lower"):
+        return False
+    before = re.findall(r"[a-z'-]+", prompt[:start].lower())[-1:]
+    after = re.match(r"\s+([a-z'-]+)", prompt[end:].lower())
+    if not before or before[0] in STOP_WORDS or before[0] in DETERMINERS or after is None:
+        return False
+    nxt = after.group(1)
+    return nxt not in STOP_WORDS and nxt not in VERBS and nxt not in _REGION_TAIL
+
+
+_REGION_TAIL = frozenset("edge edges corner corners side sides half third quarter part row left right center centre "
+                         "middle frame screen".split())
+
+
 def _frame_regions(prompt: str) -> list[tuple[tuple[int, int], Region, str]]:
     """Parts of the frame named in the prompt: (span, region, which axes the words give)."""
     out = []
     for m in _REGION_WORDS_RE.finditer(prompt):
+        if _names_a_thing(prompt, m.start(), m.end()):
+            continue  # "a black top hat", "the bottom drawer": a kind of thing, not a part of the frame
         if m.group("third"):
             first, kind = m.group("third").lower().split()
             region = _THIRDS[first]
