@@ -1295,6 +1295,13 @@ class _Reader:
                         t.links.append(Link(Rel.ON, (other,), span))
                     t.steps.append(Step(StepKind.ACROSS, span))
                     return
+            if crossed and verb in ("ride", "rides", "riding", "rode"):
+                mount = self.key_of(crossed.group(1))
+                if mount != owner and self.things[mount].boxed and self.things[mount].companion_of is None:
+                    self.things[mount].companion_of = owner  # "rides a horse": the horse goes where the rider goes
+                if not t.steps:
+                    t.steps.append(Step(StepKind.MOVE, span))
+                return
             if crossed:
                 return  # "flies a kite": the kite is what moves, if anything
             if not t.steps:

@@ -71,6 +71,9 @@ GROUNDED = frozenset(
     "truck bus taxi van tractor train house cabin barn shop school church castle building tower lighthouse tree sofa "
     "couch bed bench table desk chair lamp statue fence wall mouse chicken tunnel door gate hut cottage".split()
 )
+MOUNTS = frozenset("horse pony camel elephant donkey bike bicycle motorcycle motorbike scooter skateboard surfboard "
+                   "snowboard unicycle".split())
+"""What a rider rides: drawn under the rider."""
 LANDFORMS = frozenset("mountain mountains volcano hill hills dune forest woods cliff island".split())
 FLYERS = frozenset("bird seagull eagle hawk owl butterfly bee crow pigeon bat plane airplane jet helicopter drone "
                    "spaceship rocket ufo kite balloon sun moon planet star stars cloud clouds dragon sunset "
@@ -837,6 +840,8 @@ class Stage:
         direction = 1 if not moving or lead.points[-1][0] >= lead.points[0][0] else -1
         if t.head in ("tray", "cup", "box", "ball", "bag", "book", "phone", "umbrella", "basket", "flower"):
             offset = (direction * lw * 0.3, -lh * 0.1)
+        elif singular(t.head) in MOUNTS:  # "rides a horse": under the rider, feet level
+            offset = (0.0, lh / 2 - h / 2)
         else:
             offset = (direction * (lw / 2 + w / 2 + GAP), lh / 2 - h / 2)
         st.points = [(_clamp(x + offset[0], w / 2, 1 - w / 2), _clamp(y + offset[1], h / 2, 1 - h / 2)) for x, y in lead.points]
