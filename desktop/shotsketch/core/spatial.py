@@ -1346,7 +1346,8 @@ class _Reader:
             owner = self.owner(m.start())
             if owner is not None and self._take(m.start(), m.end()):
                 self.things[owner].steps.append(Step(StepKind.GROW, self._span(m.start(), m.end())))
-        for m in re.finditer(r"\b(?:in|into) the (foreground|background|distance)\b|\b(?:far )?in the distance\b"
+        for m in re.finditer(r"\b(?:in|into) the (?:[a-z'-]+ )?(foreground|background|distance)\b"
+                             r"|\b(?:far )?in the distance\b"
                              r"|\b(?:close to|near|toward|towards|approaching|facing|at) the camera\b"
                              r"|\b(?:far|distant)\b", text):
             owner = self.owner(m.start())
