@@ -332,6 +332,23 @@ def test_a_plural_name_on_one_box_takes_a_plural_verb():
     assert "the barn remains stationary" in text
 
 
+def test_a_box_a_draft_adds_takes_a_colour_no_box_has_unless_its_name_gives_one():
+    from shotsketch.core.phrasing import merge_draft
+
+    cube = Subject.static("blue cube", Box(0.6, 0.4, 0.8, 0.7), "#33d")
+    ball = Subject.static("yellow ball", Box(0.1, 0.4, 0.2, 0.5), "#ec0")
+    sketch = Layout(16 / 9, (ball, cube))
+    draft = draft_layout("A fox runs from the right edge to the left edge past a cabin on the left and a blue jeep "
+                         "on the right.").layout
+    assert draft.subject("cabin").color.lower() in ("#33d", "#3333dd")  # the palette's second colour: the cube's
+    merged = merge_draft(sketch, draft, prompt="...").layout
+    colors = {s.name: s.color.lower() for s in merged.subjects}
+    assert colors["blue cube"] == "#33d" and colors["yellow ball"] == "#ec0"  # the person's boxes keep theirs
+    assert colors["cabin"] not in ("#33d", "#3333dd", "#ec0", "#eecc00")
+    assert len({colors["fox"], colors["cabin"], colors["blue cube"], colors["yellow ball"]}) == 4
+    assert colors["blue jeep"] in ("#33d", "#3333dd")  # its name says blue
+
+
 def test_drafting_text_that_looks_like_the_readers_marks_or_changes_length_in_lower_case():
     assert draft_layout("#0 @1 from #2 to @0").subjects_found == ()
     d = draft_layout("İİİ A red car drives from the left to the right.")

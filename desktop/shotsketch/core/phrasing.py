@@ -551,11 +551,39 @@ def merge_draft(sketch: Layout, draft: Layout, last_draft: Layout | None = None,
     before = last_draft or Layout(sketch.aspect)
     subjects = pick(list(sketch.subjects), list(draft.subjects), list(before.subjects))
     groups = pick(list(sketch.groups), list(draft.groups), list(before.groups))
+    subjects, groups = _distinct_colors(sketch, subjects, groups)
     taken = {name_key(s.name) for s in subjects}
     groups = [g for g in groups if name_key(g.name) not in taken]  # a name is a subject or a group, not both
     regions = pick(list(sketch.regions), list(draft.regions), list(before.regions))
     layout = Layout(sketch.aspect, tuple(subjects[:64]), tuple(groups[:64]), tuple(regions[:8]))
     return Merged(layout, tuple(kept), tuple(removed))
+
+
+def _hex6(color: str) -> str:
+    c = color.lower()
+    return "#" + "".join(ch * 2 for ch in c[1:]) if len(c) == 4 else c
+
+
+def _distinct_colors(sketch: Layout, subjects: list, groups: list) -> tuple[list, list]:  # noqa: ANN001
+    """A box the draft adds takes a palette colour no box of the sketch has, unless its name says
+    its colour ("the blue cabin" stays blue beside a blue cube)."""
+    old = {name_key(x.name) for x in (*sketch.subjects, *sketch.groups)}
+    used = {_hex6(x.color) for x in (*subjects, *groups)}
+    out = []
+    for items in (subjects, groups):
+        fixed = []
+        for x in items:
+            named = any(w in COLOR_WORDS for w in x.name.lower().split())
+            taken = [_hex6(y.color) for y in (*subjects, *groups) if y is not x]
+            if name_key(x.name) not in old and not named and _hex6(x.color) in taken:
+                free = next((c for c in PALETTE if _hex6(c) not in used), None)
+                if free is not None:
+                    used.add(_hex6(free))
+                    x = x.with_color(free) if isinstance(x, Subject) else replace(
+                        x, color=free, members=tuple(m.with_color(free) for m in x.members))
+            fixed.append(x)
+        out.append(fixed)
+    return out[0], out[1]
 
 
 # -- what a prompt already says ----------------------------------------------------------------
