@@ -145,7 +145,7 @@ STOP_WORDS = frozenset(
     being am has have had do does did will would can could should may might must it he she they them him her we
     you i me us its their there here not no very too also just only same other whilst slowly quickly far away
     back straight together each both either neither past toward gently softly high low again still all
-    closer further farther nearer itself himself herself themselves
+    closer further farther nearer itself himself herself themselves nearby
     """.split()
 )
 _ADJ_SCALE = {
@@ -415,7 +415,7 @@ def _looks_like_verb(word: str, collected: int, next_word: str | None, singular:
         # "a flying bird", "the sleeping cat", "a rolling ball": -ing right after the determiner is an adjective
         return not (collected == 0 and word.endswith("ing"))
     if collected > 0 and (word.endswith("ing") and len(word) > 4 and word not in _ING_NOUNS):
-        return True
+        return next_word not in _ING_COMPOUNDS.get(word, ())  # "a wooden cutting board" is one thing
     if collected > 0 and word.endswith("ed") and len(word) > 4 and word not in ("bed", "shed", "sled"):
         return True
     if collected > 0 and word in _PARTICIPLES:
@@ -427,6 +427,17 @@ def _looks_like_verb(word: str, collected: int, next_word: str | None, singular:
     return False
 
 
+_ING_COMPOUNDS = {
+    "cutting": {"board", "boards"}, "swimming": {"pool", "pools"}, "parking": {"lot", "lots", "space"},
+    "washing": {"machine", "line"}, "sleeping": {"bag", "bags"}, "fishing": {"rod", "boat", "boats", "net", "line"},
+    "frying": {"pan"}, "rolling": {"pin"}, "walking": {"stick", "cane"}, "diving": {"board"},
+    "shopping": {"cart", "bag", "bags", "mall", "trolley"}, "waiting": {"room"}, "racing": {"car", "cars", "bike"},
+    "sailing": {"boat", "boats", "ship"}, "rocking": {"chair", "horse"}, "spinning": {"wheel", "top"},
+    "baking": {"tray", "sheet"}, "ironing": {"board"}, "running": {"track", "shoes"}, "boxing": {"ring", "gloves"},
+    "skating": {"rink"}, "bowling": {"alley", "ball"}, "filling": {"station"}, "drinking": {"fountain", "glass"},
+    "writing": {"desk"}, "reading": {"lamp", "glasses"}, "dressing": {"table", "room"}, "climbing": {"wall", "frame"},
+}
+"""An -ing word and the nouns it names a kind of: "a cutting board", "a swimming pool"."""
 _LY_NOUNS = frozenset("lily jelly belly holly bully family rally ally anomaly assembly monopoly jellyfish".split())
 _ING_NOUNS = frozenset("building ceiling painting ring king wing swing string thing spring sling duckling seedling "
                        "pudding wedding morning evening clothing earring sibling darling ping railing living dining".split())
