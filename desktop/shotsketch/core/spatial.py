@@ -447,9 +447,11 @@ SHOT_WORDS = frozenset("close-up closeup close-ups closeups footage angle pov pe
                        "slow-motion slow-mo montage".split())
 """How the shot is filmed ("Close-up of a woman", "POV footage"): never a thing in the frame."""
 _SHOT_RE = re.compile(
-    r"(?:^|(?<=[.;!?:])\s*)(?:[a-z-]+\s+){0,4}?(?:" + "|".join(re.escape(w) for w in sorted(SHOT_WORDS | {"shot", "shots"}))
-    + r")(?![\w-])(?:\s+of\b|\s*:)?", re.IGNORECASE)
-"""How a sentence opens when it says how it is filmed: "Wide establishing shot of", "Handheld footage of"."""
+    r"(?:^|(?<=[.;!?:])\s*)(?:[a-z-]+\s+){0,4}?(?:(?:"
+    + "|".join(re.escape(w) for w in sorted(SHOT_WORDS - {"angle", "perspective"}))
+    + r")(?![\w-])(?:\s+of\b|\s*:)?|(?:shot|shots|angle|perspective|view)(?:\s+of\b|\s*:))", re.IGNORECASE)
+"""How a sentence opens when it says how it is filmed: "Wide establishing shot of", "Handheld footage
+of", "Close-up:" ("shot" and "view" only with "of" or ":" after them: "A man shot a deer" is no shot)."""
 _HOMOGRAPH_NOUNS = {
     "leaves": frozenset("autumn fall dry dead fallen withered maple oak red yellow orange golden brown green".split()),
     "steps": frozenset("stone wooden marble concrete front stair temple old narrow steep worn iron metal".split()),
