@@ -54,8 +54,8 @@ PATHS = (FOLDED, MASK, LSE)
 PATH_ENV = "SHOTSKETCH_GUIDANCE_PATH"
 # The folded path computes what the mask path does (tests/engine/test_guidance_folded.py) and is the
 # fastest of the three on a GPU (bench/RESULTS.md sessions 7 and 8, H100: the guided cross-attention
-# call 169 us, against 280-1,329 us masked and 323 us lse; a first guided preview 1.006-1.023x the
-# first unguided one; a guided 720p step 1.001x the unguided one). The lse path computes the same
+# call 169 us, against 280-1,329 us masked and 323 us lse; a first guided preview 1.006-1.04x the
+# first unguided one (sessions 8-11); a guided 720p step 1.001x the unguided one). The lse path computes the same
 # (tests/engine/test_guidance_lse.py, to rounding): its float32 correction costs more than 16 extra dims.
 DEFAULT_PATH = "folded"
 
@@ -80,7 +80,8 @@ class GuidanceSettings:
     fold_slots: int = 16  # extra head dims of the folded path (a fixed multiple of 8: shapes never change)
     lse_slots: int = 64  # subject tokens the lse path corrects for (fixed: shapes never change)
     # folded path, CFG batch: the negative's row (never biased or recorded) in a plain call of head
-    # size d instead of the widened one (bench/cases_guided.py measures both)
+    # size d instead of the widened one (bench/cases_guided.py measures both; off: on an H100 1.02x
+    # against 1.04x the unguided preview, inside the spread, bench/RESULTS.md session 11)
     fold_negative_plain: bool = False
 
     def resolved_path(self) -> str:
