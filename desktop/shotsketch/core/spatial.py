@@ -409,8 +409,6 @@ def _number_at(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | N
 def _looks_like_verb(word: str, collected: int, next_word: str | None, singular: bool = False) -> bool:
     if collected == 0:
         return False
-    if word == "leaves" and next_word is not None and (next_word in VERBS or next_word.endswith("ing")):
-        return False  # "autumn leaves falling", "dry leaves swirl": the noun
     if word in VERBS:
         # "a flying bird", "the sleeping cat", "a rolling ball": -ing right after the determiner is an adjective
         return not (collected == 0 and word.endswith("ing"))
@@ -524,8 +522,9 @@ def _find_mentions(prompt: str, blocked: list[bool]) -> list[_Mention]:
             one = w in ("a", "an", "one", "this", "that", "another", "each", "every") and count is None
             leading_noun = j == i and not collected and (is_plural(cw) or cw in WEATHER_WORDS) and nxt in VERBS
             # "Leaves fall", "Smoke rises": a noun although a verb has its form
-            # "autumn leaves", "stone steps": the noun, not the verb of the same spelling
-            homograph = bool(collected) and collected[-1][0] in _HOMOGRAPH_NOUNS.get(cw, ())
+            # "autumn leaves", "stone steps", "leaves falling": the noun, not the verb of the same spelling
+            homograph = bool(collected) and (collected[-1][0] in _HOMOGRAPH_NOUNS.get(cw, ()) or (
+                cw == "leaves" and nxt is not None and (nxt in VERBS or nxt.endswith("ing"))))
             if (j > i or collected) and not homograph and _looks_like_verb(cw, len(collected), nxt, one) or (
                     j == i and not collected and not leading_noun and (cw in VERBS or cw.endswith(("ing", "ed")))):
                 verbs_at.add(k)
@@ -715,9 +714,13 @@ class _Reader:
         for (a, b), _, _ in self.regions:
             for c in range(a, b):
                 blocked[c] = True
+        shots = [m.span() for m in _SHOT_RE.finditer(prompt)]  # "Close-up shot of": how it is filmed
+        for a, b in shots:
+            for c in range(a, b):
+                blocked[c] = True
         for m in list(_FRAME_ONLY_RE.finditer(prompt)) + list(_CAMERA_RE.finditer(prompt)) + list(
             _FORMATION_RE.finditer(prompt)
-        ) + list(_SHOT_RE.finditer(prompt)):
+        ):
             for c in range(m.start(), m.end()):
                 blocked[c] = True
         self.mentions = _find_mentions(prompt, blocked)
@@ -727,7 +730,6 @@ class _Reader:
         self.things: dict[str, Thing] = {}
         self.order: list[str] = []
         self.used = [False] * (len(self.tagged.text) + 1)
-        shots = [m.span() for m in _SHOT_RE.finditer(prompt)]
         for i, at in enumerate(self.tagged.origin[:len(self.tagged.text)]):
             if any(a <= at < b for a, b in shots):
                 self.used[i] = True  # "Close-up shot of": how it is filmed says nothing of where things go
